@@ -1,0 +1,97 @@
+"""AWS sessions for every part, from the ``[aws]`` settings.
+
+A part runs with its own role's credentials: base credentials (a profile,
+explicit keys, or the default chain in a container) and, when ``role_arn`` is
+set, that role assumed on top and refreshed before it expires. The endpoint
+override sends every call, STS included, to the local stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.session
+from botocore.credentials import RefreshableCredentials
+
+from shared.config import AwsSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+# Adaptive retries absorb throttling; the timeouts keep a dropped network from
+# hanging a part for minutes.
+BOTO_CONFIG = botocore.config.Config(
+    retries={"max_attempts": 8, "mode": "adaptive"},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=32,
+)
+
+
+def _base_session(aws: AwsSettings) -> boto3.Session:
+    if aws.access_key_id and aws.secret_access_key:
+        return boto3.Session(
+            aws_access_key_id=aws.access_key_id,
+            aws_secret_access_key=aws.secret_access_key,
+            region_name=aws.region,
+        )
+    return boto3.Session(profile_name=aws.profile, region_name=aws.region)
+
+
+def session(aws: AwsSettings, session_name: str = "fpw") -> boto3.Session:
+    """A boto3 session with this part's credentials (role assumed when configured)."""
+    base = _base_session(aws)
+    if not aws.role_arn:
+        return base
+    sts = base.client("sts", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG)
+    role_arn = aws.role_arn
+
+    def refresh() -> dict[str, Any]:
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
+        creds = answer["Credentials"]
+        expiry = creds["Expiration"]
+        if isinstance(expiry, dt.datetime):
+            expiry_text = expiry.astimezone(dt.UTC).isoformat()
+        else:
+            expiry_text = str(expiry)
+        log.debug("assumed %s until %s", role_arn, expiry_text)
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiry_text,
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
+    )
+    core = botocore.session.get_session()
+    core._credentials = credentials  # documented way to inject refreshable credentials
+    core.set_config_variable("region", aws.region)
+    return boto3.Session(botocore_session=core)
+
+
+class Aws:
+    """The clients a part needs, built once from its settings."""
+
+    def __init__(self, aws: AwsSettings, session_name: str = "fpw") -> None:
+        self.settings = aws
+        self.session = session(aws, session_name)
+        self.dynamodb: DynamoDBClient = self.session.client(
+            "dynamodb", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
+        )
+        self.s3: S3Client = self.session.client(
+            "s3", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session.client(
+            service, endpoint_url=self.settings.endpoint_url, config=BOTO_CONFIG
+        )

@@ -1,0 +1,265 @@
+"""One configuration loader for every part: defaults, then a TOML file, then
+the environment, then command-line flags (each overriding the one before).
+
+Settings are grouped by the part that reads them. The full list, with units
+and defaults, is ``docs/configuration.md``; the defaults below are the source
+of truth and a test keeps the two in step.
+
+Environment variables are ``FPW_<GROUP>_<NAME>`` in upper case, for example
+``FPW_AWS_ENDPOINT_URL`` or ``FPW_FETCHER_PROCESSOR_URL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError
+
+CONFIG_ENV = "FPW_CONFIG"
+# Where ``fpw up`` writes the settings of the local stack it runs; later
+# commands started in the same folder (``fpw submit``) find it without flags.
+LOCAL_CONFIG = Path(".fpw") / "config.toml"
+USER_CONFIG = Path("~/.config/fpw/config.toml")
+
+
+@dataclass
+class AwsSettings:
+    region: str = "us-east-1"
+    """AWS region of the deployment."""
+    endpoint_url: str | None = None
+    """Override for every AWS endpoint (the local stack); None means AWS itself."""
+    profile: str | None = None
+    """Named AWS profile for the base credentials; None means the default chain."""
+    access_key_id: str | None = None
+    """Explicit base credentials (the local stack hands these out)."""
+    secret_access_key: str | None = None
+    role_arn: str | None = None
+    """Role to assume on top of the base credentials (refreshed automatically)."""
+    table: str = "fpw-jobs"
+    """DynamoDB table of job records."""
+    clients_table: str = "fpw-clients"
+    """DynamoDB table of registered client keys."""
+    bucket: str = "fpw-data"
+    """S3 bucket for chunks and large results."""
+    queue_shards: int = 4
+    """Number of values of the sparse ``queue`` index key."""
+
+
+@dataclass
+class ClientSettings:
+    inbox: Path = Path("inbox")
+    """Watched folder."""
+    results: Path | None = None
+    """Where decrypted results are written; default ``<inbox>/results``."""
+    done: Path | None = None
+    """Where originals move once their result is saved; default ``<inbox>/done``."""
+    state_dir: Path = Path("~/.local/share/fpw")
+    """Key pair and the SQLite state database."""
+    chunk_size: int = 8 * 1024 * 1024
+    """Bytes of input per chunk."""
+    zstd_level: int = 3
+    """zstd level for compressible chunks."""
+    upload_concurrency: int = 4
+    """Chunks uploaded in parallel."""
+    stable_seconds: float = 1.0
+    """A file must keep its size and mtime this long before it is taken."""
+    poll_seconds: float = 1.0
+    """How often pending jobs are checked for results."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Processing profile and options sent with every job from the inbox."""
+    accelerate: bool = False
+    """Use S3 Transfer Acceleration for uploads."""
+
+
+@dataclass
+class FetcherSettings:
+    processor_url: str = "http://127.0.0.1:8080"
+    """Base URL of the analysis container."""
+    work_dir: Path = Path("/tmp/fpw-fetcher")
+    """Scratch space for merged files."""
+    supported_versions: str = ">=0.1.0 <1.0.0"
+    """Client versions this fetcher accepts (semver range, space means AND)."""
+    poll_seconds: float = 2.0
+    """Mean interval between queue-index scans while idle (jittered)."""
+    heartbeat_seconds: float = 5.0
+    """How often the holder refreshes ``heartbeat``."""
+    chunk_wait_seconds: float = 300.0
+    """How long to wait for a chunk that the client has not uploaded yet."""
+    processor_timeout_seconds: float = 600.0
+    """Time limit of one processor call."""
+    processor_retries: int = 3
+    """Retries of a retryable processor failure before the job is given back."""
+    download_concurrency: int = 4
+    """Chunks downloaded in parallel."""
+
+
+@dataclass
+class WatcherSettings:
+    interval_seconds: float = 30.0
+    """Time between sweeps when looping."""
+    stall_seconds: float = 60.0
+    """A PROCESSING job whose heartbeat is older than this is stalled."""
+    max_attempts: int = 3
+    """Claims before a stalled job ends as ERROR."""
+    upload_timeout_seconds: float = 3600.0
+    """A QUEUED job whose chunks are still missing after this ends as ERROR."""
+
+
+@dataclass
+class Settings:
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    fetcher: FetcherSettings = field(default_factory=FetcherSettings)
+    watcher: WatcherSettings = field(default_factory=WatcherSettings)
+
+
+GROUPS = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    """Turn a TOML or environment value into the type a setting declares."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+            return None
+        hint = args[0]
+        origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is Path:
+            return Path(str(value))
+        if hint is str:
+            return str(value)
+        if origin is dict:
+            parsed = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(parsed, dict):
+                raise ValueError(value)
+            return parsed
+    except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"setting {name} has an invalid value {value!r}",
+            hint=f"expected {getattr(hint, '__name__', hint)}",
+        ) from exc
+    return value
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> None:
+    for key, value in values.items():
+        group_name, _, name = key.partition(".")
+        group = getattr(settings, group_name, None)
+        if group is None or not name:
+            raise ConfigError(f"unknown setting {key!r} in {source}")
+        hints = typing.get_type_hints(type(group))
+        if name not in hints:
+            raise ConfigError(f"unknown setting {key!r} in {source}")
+        setattr(group, name, _coerce(value, hints[name], key))
+
+
+def _flatten(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for group, values in data.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{group}] must be a table of settings")
+        for name, value in values.items():
+            flat[f"{group}.{name}"] = value
+    return flat
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """Settings named by ``FPW_<GROUP>_<NAME>`` variables."""
+    found: dict[str, str] = {}
+    for group in GROUPS:
+        prefix = f"FPW_{group.upper()}_"
+        for key, value in environ.items():
+            if key.startswith(prefix):
+                found[f"{group}.{key[len(prefix):].lower()}"] = value
+    return found
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
+    """The settings file in force: the flag, ``$FPW_CONFIG``, ``./.fpw``, then the user's."""
+    if explicit:
+        return Path(explicit)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    for candidate in (LOCAL_CONFIG, USER_CONFIG.expanduser()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the file, then the environment, then ``overrides`` (flags).
+
+    ``overrides`` maps ``group.name`` to a value; ``None`` values are skipped
+    so that unset flags do not hide the file or the environment.
+    """
+    env = os.environ if environ is None else environ
+    settings = Settings()
+    file = config_path(path, env)
+    if file is not None:
+        if not file.is_file():
+            raise ConfigError(f"settings file {file} does not exist")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {file} is not valid TOML: {exc}") from exc
+        _apply(settings, _flatten(data, str(file)), str(file))
+    _apply(settings, env_overrides(env), "the environment")
+    if overrides:
+        _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "the flags")
+    return settings
+
+
+def dump_toml(values: Mapping[str, Mapping[str, Any]]) -> str:
+    """Write a small settings file (strings, numbers, booleans and tables only)."""
+    lines: list[str] = []
+    for group, entries in values.items():
+        lines.append(f"[{group}]")
+        for name, value in entries.items():
+            if value is None:
+                continue
+            lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
+    return json.dumps(str(value))
