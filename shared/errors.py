@@ -41,9 +41,18 @@ class UnknownClientError(IntegrityError):
 
 
 class ClaimLost(FpwError):
-    """The fencing condition failed: another holder owns the job now."""
+    """The fencing condition failed: another holder owns the job now.
+
+    ``current`` is the record as it was when the write was refused (or None).
+    """
 
     recoverable = True
+
+    def __init__(
+        self, message: str, *, job: str | None = None, current: object | None = None
+    ) -> None:
+        super().__init__(message, job=job)
+        self.current = current
 
 
 class TransientError(FpwError):

@@ -1,0 +1,90 @@
+"""Canonical signed bytes and ECDSA P-256 signatures of jobs.
+
+The signed bytes are a domain prefix followed by JSON with sorted keys, no
+insignificant whitespace, UTF-8 and no floats, so every language produces the
+same bytes from the same fields (unlike signing ``JSON.stringify`` output,
+which depends on key order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from shared.errors import IntegrityError
+from shared.record import Job
+
+DOMAIN = b"fpw-job-v1\n"
+CLIENT_PREFIX = "client-"
+
+
+def _reject_floats(value: Any, path: str = "") -> None:
+    if isinstance(value, float):
+        raise IntegrityError(f"floats cannot be signed (at {path or 'top level'})")
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise IntegrityError(f"keys must be strings (at {path or 'top level'})")
+            _reject_floats(inner, f"{path}.{key}" if path else key)
+    elif isinstance(value, list | tuple):
+        for i, inner in enumerate(value):
+            _reject_floats(inner, f"{path}[{i}]")
+
+
+def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
+    _reject_floats(fields)
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return DOMAIN + body.encode("utf-8")
+
+
+def client_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """``client-`` + hex of the uncompressed public point (04...)."""
+    point = public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return CLIENT_PREFIX + point.hex()
+
+
+def public_key_from_client_id(client: str) -> ec.EllipticCurvePublicKey:
+    if not client.startswith(CLIENT_PREFIX):
+        raise IntegrityError(f"client id {client[:24]}... does not start with {CLIENT_PREFIX!r}")
+    try:
+        point = bytes.fromhex(client[len(CLIENT_PREFIX) :])
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError as exc:
+        raise IntegrityError("client id is not a valid P-256 public point") from exc
+
+
+def sign_job(job: Job, private_key: ec.EllipticCurvePrivateKey) -> str:
+    """Sign the job's signed fields; returns hex DER and stores it on the job."""
+    signature = private_key.sign(
+        canonical_bytes(job.signed_fields()), ec.ECDSA(hashes.SHA256())
+    ).hex()
+    job.signature = signature
+    return signature
+
+
+def verify_job(job: Job) -> None:
+    """Raise ``IntegrityError`` unless the signature is the client's over the signed fields."""
+    key = public_key_from_client_id(job.client)
+    try:
+        signature = bytes.fromhex(job.signature)
+    except ValueError as exc:
+        raise IntegrityError("signature is not hex", job=job.file) from exc
+    try:
+        key.verify(signature, canonical_bytes(job.signed_fields()), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise IntegrityError(
+            "signature does not match the job's signed fields (forged or tampered job)",
+            job=job.file,
+        ) from exc
+
+
+def short(signature: str) -> str:
+    """A signature shortened for logs."""
+    return signature[:12] + "…" if len(signature) > 12 else signature

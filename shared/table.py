@@ -1,0 +1,138 @@
+"""The jobs table: the one place that runs the state machine's updates.
+
+A failed condition becomes ``ClaimLost`` carrying the item that won
+(``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so callers can log who
+holds the job now without a second read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from shared import transitions
+from shared.errors import ClaimLost, FpwError, TransientError
+from shared.record import Job, Status, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+QUEUE_INDEX = "queue-index"
+CLIENT_INDEX = "client-index"
+
+
+def _is(exc: ClientError, *codes: str) -> bool:
+    return exc.response.get("Error", {}).get("Code") in codes
+
+
+THROTTLED = (
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+)
+
+
+class JobTable:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def create(self, job: Job) -> None:
+        """Put a new job; a second put of the same id fails instead of overwriting."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=to_item(job),
+                ConditionExpression="attribute_not_exists(#file)",
+                ExpressionAttributeNames={"#file": "file"},
+            )
+        except ClientError as exc:
+            if _is(exc, "ConditionalCheckFailedException"):
+                raise ClaimLost("a job with this id already exists", job=job.file) from exc
+            raise _convert(exc, job.file) from exc
+
+    def get(self, file_id: str, consistent: bool = True) -> Job | None:
+        try:
+            answer = self.dynamodb.get_item(
+                TableName=self.table, Key={"file": {"S": file_id}}, ConsistentRead=consistent
+            )
+        except ClientError as exc:
+            raise _convert(exc, file_id) from exc
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def apply(self, file_id: str, update: transitions.Update) -> Job:
+        """Run one transition; returns the job as it is afterwards."""
+        try:
+            answer = self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"file": {"S": file_id}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **update.kwargs(),
+            )
+        except ClientError as exc:
+            if _is(exc, "ConditionalCheckFailedException"):
+                old = exc.response.get("Item")
+                raise ClaimLost(
+                    "the job changed hands or state",
+                    job=file_id,
+                    current=from_item(old) if old else None,
+                ) from exc
+            raise _convert(exc, file_id) from exc
+        return from_item(answer["Attributes"])
+
+    def queued(self, shard: str, limit: int = 25) -> list[dict[str, Any]]:
+        """Oldest queued jobs of one index shard (projected fields only)."""
+        try:
+            answer = self.dynamodb.query(
+                TableName=self.table,
+                IndexName=QUEUE_INDEX,
+                KeyConditionExpression="#queue = :shard",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":shard": {"S": shard}},
+                Limit=limit,
+                ScanIndexForward=True,
+            )
+        except ClientError as exc:
+            raise _convert(exc, None) from exc
+        return [
+            {k: next(iter(v.values())) for k, v in item.items()} for item in answer.get("Items", [])
+        ]
+
+    def scan(self, statuses: tuple[Status, ...] | None = None) -> Iterator[Job]:
+        """Every job (the watcher's sweep), optionally only some statuses."""
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        if statuses:
+            placeholders = {f":s{i}": {"S": s.value} for i, s in enumerate(statuses)}
+            kwargs["FilterExpression"] = f"#status IN ({', '.join(placeholders)})"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"] = placeholders
+        while True:
+            try:
+                answer = self.dynamodb.scan(**kwargs)
+            except ClientError as exc:
+                raise _convert(exc, None) from exc
+            for item in answer.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in answer:
+                return
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _convert(exc: ClientError, file_id: str | None) -> FpwError:
+    code = exc.response.get("Error", {}).get("Code", "?")
+    message = exc.response.get("Error", {}).get("Message", str(exc))
+    if code in THROTTLED:
+        return TransientError(f"DynamoDB is busy ({code}): {message}", job=file_id)
+    if code in ("AccessDeniedException", "UnrecognizedClientException", "AccessDenied"):
+        return FpwError(
+            f"DynamoDB refused the request ({code}): {message}",
+            job=file_id,
+            hint="check this part's role and credentials",
+        )
+    return FpwError(f"DynamoDB error {code}: {message}", job=file_id)

@@ -1,0 +1,212 @@
+"""The job state machine as pure functions: each returns the conditional
+update that performs one transition.
+
+Every write after a claim is fenced: conditional on ``processor = me AND
+attempts = mine``. ``attempts`` grows by one at each claim, so a holder that
+lost its job (reaped as stalled, then claimed again) can never overwrite the
+next holder's work, even if it wakes up with the same processor id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.record import Status, to_value
+
+# Named parts of the conditions, each guarding one timeline.
+# The job is free: nobody holds it and it waits in the queue.
+IS_QUEUED_AND_FREE = "attribute_not_exists(#processor) AND #status = :queued"
+# The caller still holds the job under the token it claimed with.
+IS_HELD_BY_ME = "#processor = :me AND #attempts = :token AND #status = :processing"
+# The watcher saw this exact holder and heartbeat; if either moved since,
+# the holder is alive (or another sweep acted first) and the write must fail.
+IS_STALLED_AS_SEEN = (
+    "#processor = :old_processor AND #attempts = :old_attempts"
+    " AND #heartbeat = :old_heartbeat AND #status = :processing"
+)
+# A queued job nobody claimed, still as the watcher saw it.
+IS_QUEUED_AS_SEEN = "#status = :queued AND attribute_not_exists(#processor) AND #created = :created"
+
+
+@dataclass
+class Update:
+    """One UpdateItem: expressions plus their names and values."""
+
+    update: str
+    condition: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "UpdateExpression": self.update,
+            "ConditionExpression": self.condition,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": {k: to_value(v) for k, v in self.values.items()},
+        }
+
+
+def _names(*fields: str) -> dict[str, str]:
+    return {f"#{name}": name for name in fields}
+
+
+def claim(processor: str, now: str) -> Update:
+    return Update(
+        update=(
+            "SET #processor = :me, #assigned = :now, #status = :processing,"
+            " #heartbeat = :now, #attempts = if_not_exists(#attempts, :zero) + :one"
+            " REMOVE #queue, #progress, #error"
+        ),
+        condition=IS_QUEUED_AND_FREE,
+        names=_names(
+            "processor", "assigned", "status", "heartbeat", "attempts", "queue", "progress", "error"
+        ),
+        values={
+            ":me": processor,
+            ":now": now,
+            ":processing": Status.PROCESSING.value,
+            ":queued": Status.QUEUED.value,
+            ":zero": 0,
+            ":one": 1,
+        },
+    )
+
+
+def _held(processor: str, token: int) -> dict[str, Any]:
+    return {":me": processor, ":token": token, ":processing": Status.PROCESSING.value}
+
+
+def _held_names() -> dict[str, str]:
+    return _names("processor", "attempts", "status")
+
+
+def heartbeat(processor: str, token: int, now: str, progress: int | None = None) -> Update:
+    update = "SET #heartbeat = :now"
+    names = {**_held_names(), **_names("heartbeat")}
+    values: dict[str, Any] = {**_held(processor, token), ":now": now}
+    if progress is not None:
+        update += ", #progress = :progress"
+        names.update(_names("progress"))
+        values[":progress"] = max(0, min(100, progress))
+    return Update(update, IS_HELD_BY_ME, names, values)
+
+
+def downloaded(processor: str, token: int, now: str) -> Update:
+    return Update(
+        "SET #downloaded = :now, #heartbeat = :now",
+        IS_HELD_BY_ME,
+        {**_held_names(), **_names("downloaded", "heartbeat")},
+        {**_held(processor, token), ":now": now},
+    )
+
+
+def complete(
+    processor: str, token: int, now: str, results: bytes | str, expires: int
+) -> Update:
+    """Finish with the encrypted result, or its ``s3://`` pointer when large."""
+    return Update(
+        "SET #status = :completed, #processed = :now, #results = :results,"
+        " #expires = :expires, #progress = :hundred REMOVE #heartbeat",
+        IS_HELD_BY_ME,
+        {**_held_names(), **_names("processed", "results", "expires", "progress", "heartbeat")},
+        {
+            **_held(processor, token),
+            ":completed": Status.COMPLETED.value,
+            ":now": now,
+            ":results": results,
+            ":expires": expires,
+            ":hundred": 100,
+        },
+    )
+
+
+def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Update:
+    return Update(
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+        " REMOVE #heartbeat",
+        IS_HELD_BY_ME,
+        {**_held_names(), **_names("processed", "error", "expires", "heartbeat")},
+        {
+            **_held(processor, token),
+            ":error": Status.ERROR.value,
+            ":now": now,
+            ":reason": reason,
+            ":expires": expires,
+        },
+    )
+
+
+def release(processor: str, token: int, queue: str) -> Update:
+    """Give a held job back to the queue (shutdown, or a retryable failure)."""
+    return Update(
+        "SET #status = :queued, #queue = :queue REMOVE #processor, #assigned, #heartbeat, #progress",
+        IS_HELD_BY_ME,
+        {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress")},
+        {**_held(processor, token), ":queued": Status.QUEUED.value, ":queue": queue},
+    )
+
+
+def _stalled(old_processor: str, old_attempts: int, old_heartbeat: str) -> dict[str, Any]:
+    return {
+        ":old_processor": old_processor,
+        ":old_attempts": old_attempts,
+        ":old_heartbeat": old_heartbeat,
+        ":processing": Status.PROCESSING.value,
+    }
+
+
+def requeue_stalled(
+    old_processor: str, old_attempts: int, old_heartbeat: str, queue: str, reason: str
+) -> Update:
+    return Update(
+        "SET #status = :queued, #queue = :queue, #last_error = :reason"
+        " REMOVE #processor, #assigned, #heartbeat, #progress",
+        IS_STALLED_AS_SEEN,
+        _names(
+            "processor", "attempts", "heartbeat", "status", "queue", "assigned", "progress",
+            "last_error",
+        ),
+        {
+            **_stalled(old_processor, old_attempts, old_heartbeat),
+            ":queued": Status.QUEUED.value,
+            ":queue": queue,
+            ":reason": reason,
+        },
+    )
+
+
+def fail_stalled(
+    old_processor: str, old_attempts: int, old_heartbeat: str, now: str, reason: str, expires: int
+) -> Update:
+    return Update(
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+        " REMOVE #heartbeat",
+        IS_STALLED_AS_SEEN,
+        _names("processor", "attempts", "heartbeat", "status", "processed", "error", "expires"),
+        {
+            **_stalled(old_processor, old_attempts, old_heartbeat),
+            ":error": Status.ERROR.value,
+            ":now": now,
+            ":reason": reason,
+            ":expires": expires,
+        },
+    )
+
+
+def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
+    """End a queued job nobody can finish (its upload stopped, say)."""
+    return Update(
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+        " REMOVE #queue",
+        IS_QUEUED_AS_SEEN,
+        _names("status", "processor", "created", "processed", "error", "expires", "queue"),
+        {
+            ":queued": Status.QUEUED.value,
+            ":created": created,
+            ":error": Status.ERROR.value,
+            ":now": now,
+            ":reason": reason,
+            ":expires": expires,
+        },
+    )
