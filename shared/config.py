@@ -100,6 +100,10 @@ class FetcherSettings:
     """Retries of a retryable processor failure before the job is given back."""
     download_concurrency: int = 4
     """Chunks downloaded in parallel."""
+    result_retention_seconds: int = 7 * 24 * 3600
+    """A finished job (and its result) expires by TTL this long after it ends."""
+    inline_result_bytes: int = 350_000
+    """Encrypted results up to this size live in the record; larger ones go to S3."""
 
 
 @dataclass
@@ -109,7 +113,7 @@ class WatcherSettings:
     stall_seconds: float = 60.0
     """A PROCESSING job whose heartbeat is older than this is stalled."""
     max_attempts: int = 3
-    """Claims before a stalled job ends as ERROR."""
+    """Claims before a job ends as ERROR (fetchers honour it too)."""
     upload_timeout_seconds: float = 3600.0
     """A QUEUED job whose chunks are still missing after this ends as ERROR."""
 
@@ -197,7 +201,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         prefix = f"FPW_{group.upper()}_"
         for key, value in environ.items():
             if key.startswith(prefix):
-                found[f"{group}.{key[len(prefix):].lower()}"] = value
+                found[f"{group}.{key[len(prefix) :].lower()}"] = value
     return found
 
 

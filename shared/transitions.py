@@ -101,9 +101,7 @@ def downloaded(processor: str, token: int, now: str) -> Update:
     )
 
 
-def complete(
-    processor: str, token: int, now: str, results: bytes | str, expires: int
-) -> Update:
+def complete(processor: str, token: int, now: str, results: bytes | str, expires: int) -> Update:
     """Finish with the encrypted result, or its ``s3://`` pointer when large."""
     return Update(
         "SET #status = :completed, #processed = :now, #results = :results,"
@@ -140,7 +138,8 @@ def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Upd
 def release(processor: str, token: int, queue: str) -> Update:
     """Give a held job back to the queue (shutdown, or a retryable failure)."""
     return Update(
-        "SET #status = :queued, #queue = :queue REMOVE #processor, #assigned, #heartbeat, #progress",
+        "SET #status = :queued, #queue = :queue"
+        " REMOVE #processor, #assigned, #heartbeat, #progress",
         IS_HELD_BY_ME,
         {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress")},
         {**_held(processor, token), ":queued": Status.QUEUED.value, ":queue": queue},
@@ -164,7 +163,13 @@ def requeue_stalled(
         " REMOVE #processor, #assigned, #heartbeat, #progress",
         IS_STALLED_AS_SEEN,
         _names(
-            "processor", "attempts", "heartbeat", "status", "queue", "assigned", "progress",
+            "processor",
+            "attempts",
+            "heartbeat",
+            "status",
+            "queue",
+            "assigned",
+            "progress",
             "last_error",
         ),
         {

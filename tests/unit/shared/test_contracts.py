@@ -78,7 +78,9 @@ def test_a_job_signed_by_another_key_is_rejected(key: ec.EllipticCurvePrivateKey
 def test_client_id_round_trips_to_the_public_key(key: ec.EllipticCurvePrivateKey) -> None:
     cid = signing.client_id(key.public_key())
     assert cid.startswith("client-04") and len(cid) == len("client-") + 130
-    assert signing.public_key_from_client_id(cid).public_numbers() == key.public_key().public_numbers()
+    assert (
+        signing.public_key_from_client_id(cid).public_numbers() == key.public_key().public_numbers()
+    )
     with pytest.raises(IntegrityError):
         signing.public_key_from_client_id("client-04zz")
 
@@ -142,8 +144,14 @@ def test_fenced_updates_name_the_holder_and_token() -> None:
 
 def test_settings_come_from_file_then_environment_then_flags(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
-    file.write_text(dump_toml({"aws": {"table": "from-file", "bucket": "file-bucket"},
-                               "client": {"chunk_size": 1024, "params": {"profile": "x"}}}))
+    file.write_text(
+        dump_toml(
+            {
+                "aws": {"table": "from-file", "bucket": "file-bucket"},
+                "client": {"chunk_size": 1024, "params": {"profile": "x"}},
+            }
+        )
+    )
     settings = load_settings(
         file,
         environ={"FPW_AWS_TABLE": "from-env", "FPW_CLIENT_UPLOAD_CONCURRENCY": "7"},
@@ -171,3 +179,25 @@ def test_the_key_is_created_once_owner_only_and_kept(tmp_path: Path) -> None:
     second = load_or_create_key(tmp_path)
     assert first.private_numbers() == second.private_numbers()
     assert (tmp_path / "client-key.pem").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("version", "range_text", "expected"),
+    [
+        ("0.1.0", ">=0.1.0 <1.0.0", True),
+        ("1.0.0", ">=0.1.0 <1.0.0", False),
+        ("1.0.0-rc.1", "<1.0.0", True),
+        ("1.4.2", "^1.2.0", True),
+        ("2.0.0", "^1.2.0", False),
+        ("0.2.5", "^0.2.0", True),
+        ("0.3.0", "^0.2.0", False),
+        ("1.4.9", "~1.4.0", True),
+        ("1.5.0", "~1.4.0", False),
+        ("3.1.0", "~1.4.0 || >=2.0.0", True),
+        ("nonsense", ">=0.0.0", False),
+    ],
+)
+def test_version_ranges(version: str, range_text: str, expected: bool) -> None:
+    from shared.versions import satisfies
+
+    assert satisfies(version, range_text) is expected

@@ -1,0 +1,453 @@
+"""The client engine: every face of the desktop agent drives this object.
+
+Life of a drop: STAGING (chunks spooled, job signed) -> UPLOADING (record
+created first, then chunks in parallel) -> WAITING (result polled) -> DONE
+(decrypted result saved, original moved to ``done/``) or FAILED. Each phase
+is written to the state database before its side effects, so a restart picks
+up where it stopped and never creates a second job for one drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from client.staging import FileChanged, fingerprint, stage
+from client.state import Drop, Phase, State
+from shared import __version__, hpke, signing
+from shared.config import Settings
+from shared.errors import ClaimLost, FpwError, IntegrityError
+from shared.keys import load_or_create_key
+from shared.record import (
+    RESULTS_POINTER_PREFIX,
+    Job,
+    Status,
+    chunk_key,
+    iso,
+    new_file_id,
+    queue_shard,
+    utc_now,
+)
+from shared.table import CLIENT_INDEX, JobTable
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from shared.aws import Aws
+
+log = logging.getLogger(__name__)
+
+# Jobs expire from the table a month after creation if nothing else sets a
+# shorter time (the watcher and fetchers do once a job ends).
+QUEUED_TTL_SECONDS = 30 * 24 * 3600
+RESULT_SUFFIXES = {
+    "application/json": "json",
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "text/csv": "csv",
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "application/zip": "zip",
+}
+NETWORK_ERRORS = (BotoCoreError, ConnectionError, TimeoutError)
+# A drop that ``fpw submit`` started is that process's to finish; another
+# process sharing the state (the daemon) takes it over only once it has been
+# left alone this long (the submitting command was interrupted).
+ABANDONED_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the engine tells its faces (tray, CLI) about a drop."""
+
+    file_id: str
+    name: str
+    phase: Phase
+    detail: str = ""
+
+
+def result_name(original: str, content_type: str) -> str:
+    suffix = RESULT_SUFFIXES.get(content_type.split(";")[0].strip(), "bin")
+    return f"{original}.result.{suffix}"
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """``name`` in ``folder``, or ``name (2)`` etc. when taken."""
+    candidate = folder / name
+    stem, dot, suffix = name.partition(".")
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem} ({n}){dot}{suffix}"
+        n += 1
+    return candidate
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        aws: Aws,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        cs = settings.client
+        self.state_dir = cs.state_dir.expanduser()
+        self.inbox = cs.inbox.expanduser()
+        self.results_dir = (cs.results or self.inbox / "results").expanduser()
+        self.done_dir = (cs.done or self.inbox / "done").expanduser()
+        self.failed_dir = self.inbox / "failed"
+        self.spool = self.state_dir / "spool"
+        self.key: ec.EllipticCurvePrivateKey = load_or_create_key(self.state_dir)
+        self.client_id = signing.client_id(self.key.public_key())
+        self.state = State(self.state_dir / "state.db")
+        self.aws = aws
+        self.table = JobTable(aws.dynamodb, settings.aws.table)
+        self.clock = clock
+        self.on_event = on_event
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fpw-job")
+        self._chunks = ThreadPoolExecutor(
+            max_workers=max(1, cs.upload_concurrency), thread_name_prefix="fpw-upload"
+        )
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
+        self.offline = False
+
+    # -- submitting -----------------------------------------------------
+
+    def submit(
+        self, path: Path, params: dict[str, Any] | None = None, source: str = "api"
+    ) -> str | None:
+        """Take a file; returns its job id, or None if this very drop is already in hand."""
+        path = path.expanduser().resolve()
+        if not path.is_file():
+            raise FpwError(f"{path} is not a file")
+        drop = Drop(
+            file_id=new_file_id(),
+            path=path,
+            name=path.name,
+            fingerprint=fingerprint(path),
+            source=source,
+            params=dict(params if params is not None else self.settings.client.params),
+            phase=Phase.STAGING,
+            job=None,
+            remote=None,
+            error=None,
+            result_path=None,
+            created=self.clock(),
+            updated=self.clock(),
+        )
+        if not self.state.add(drop):
+            log.info("%s is already being processed; ignoring the repeated event", path.name)
+            return None
+        log.info("took %s as %s", path.name, drop.file_id)
+        self._emit(drop, Phase.STAGING)
+        self._schedule(drop.file_id)
+        return drop.file_id
+
+    def _schedule(self, file_id: str) -> None:
+        with self._active_lock:
+            if file_id in self._active or self._stop.is_set():
+                return
+            self._active.add(file_id)
+        self._jobs.submit(self._advance, file_id)
+
+    def _advance(self, file_id: str) -> None:
+        """Move one drop as far as it can go now; failures leave it to be retried."""
+        try:
+            drop = self.state.get(file_id)
+            if drop is None:
+                return
+            if drop.phase is Phase.STAGING:
+                drop = self._stage(drop)
+            if drop.phase is Phase.UPLOADING:
+                self._upload(drop)
+            self.offline = False
+        except FileChanged as exc:
+            log.info("%s", exc)
+        except NETWORK_ERRORS as exc:
+            self.offline = True
+            log.warning("%s: network problem, will retry: %s", file_id, exc)
+        except IntegrityError as exc:
+            self._fail(file_id, str(exc))
+        except FileNotFoundError:
+            self._fail(file_id, "the file disappeared before it was uploaded")
+        except FpwError as exc:
+            if exc.recoverable:
+                log.warning("%s: will retry: %s", file_id, exc)
+            else:
+                self._fail(file_id, str(exc))
+        except Exception:
+            log.exception("%s: unexpected error, will retry", file_id)
+        finally:
+            with self._active_lock:
+                self._active.discard(file_id)
+            self._wake.set()
+
+    def _stage(self, drop: Drop) -> Drop:
+        cs = self.settings.client
+        staged = stage(drop.path, self.spool / drop.file_id, cs.chunk_size, cs.zstd_level)
+        job = Job(
+            file=drop.file_id,
+            client=self.client_id,
+            version=__version__,
+            created=iso(utc_now()),
+            bucket=self.settings.aws.bucket,
+            chunks=len(staged.chunk_sha256),
+            size=staged.size,
+            sha256=staged.sha256,
+            chunk_sha256=staged.chunk_sha256,
+            compression=staged.compression,
+            content_type=staged.content_type,
+            params=drop.params,
+            queue=queue_shard(drop.file_id, self.settings.aws.queue_shards),
+            expires=int(self.clock()) + QUEUED_TTL_SECONDS,
+        )
+        signing.sign_job(job, self.key)
+        self.state.update(drop.file_id, self.clock(), phase=Phase.UPLOADING, job=_job_json(job))
+        self._emit(drop, Phase.UPLOADING, f"{job.chunks} chunk(s), {job.size} bytes")
+        updated = self.state.get(drop.file_id)
+        assert updated is not None
+        return updated
+
+    def _upload(self, drop: Drop) -> None:
+        assert drop.job is not None
+        job = _job_from_json(drop.job)
+        if drop.remote is None:
+            try:
+                self.table.create(job)
+            except ClaimLost:
+                # A crash after the put but before we noted it: the record is ours.
+                existing = self.table.get(job.file)
+                if existing is None or existing.signature != job.signature:
+                    raise IntegrityError("a different job already uses this id") from None
+            self.state.update(drop.file_id, self.clock(), remote="created")
+        done = self.state.confirmed_chunks(job.file)
+        todo = [n for n in range(job.chunks) if n not in done]
+        futures = [self._chunks.submit(self._put_chunk, job, n) for n in todo]
+        errors = [f.exception() for f in futures]
+        failure = next((e for e in errors if e is not None), None)
+        if failure is not None:
+            raise failure
+        self.state.update(drop.file_id, self.clock(), phase=Phase.WAITING)
+        shutil.rmtree(self.spool / job.file, ignore_errors=True)
+        self._emit(drop, Phase.WAITING)
+        log.info("%s uploaded (%d chunks); waiting for the result", drop.name, job.chunks)
+
+    def _put_chunk(self, job: Job, n: int) -> None:
+        data = (self.spool / job.file / str(n)).read_bytes()
+        attempt = 0
+        while True:
+            try:
+                self.aws.s3.put_object(
+                    Bucket=job.bucket, Key=chunk_key(job.client, job.file, n), Body=data
+                )
+                break
+            except (ClientError, *NETWORK_ERRORS) as exc:
+                attempt += 1
+                if attempt >= 5 or self._stop.is_set():
+                    raise
+                log.info("chunk %d of %s: retrying after %s", n, job.file, exc)
+                self._stop.wait(min(30.0, 0.5 * 2**attempt))
+        self.state.confirm_chunk(job.file, n)
+
+    # -- results --------------------------------------------------------
+
+    def _ours(self, drop: Drop) -> bool:
+        return drop.source != "submit" or self.clock() - drop.updated > ABANDONED_SECONDS
+
+    def poll_results(self, only: str | None = None) -> int:
+        """Check waiting drops once (or just ``only``); returns how many finished."""
+        waiting = [
+            d
+            for d in self.state.in_phase(Phase.WAITING)
+            if (d.file_id == only if only else self._ours(d))
+        ]
+        if not waiting:
+            return 0
+        oldest = min(d.job["created"] for d in waiting if d.job)
+        statuses = self._remote_statuses(oldest)
+        finished = 0
+        for drop in waiting:
+            status = statuses.get(drop.file_id)
+            if status is None or not Status(status).finished:
+                continue
+            try:
+                self._collect(drop)
+                finished += 1
+            except NETWORK_ERRORS as exc:
+                self.offline = True
+                log.warning("%s: cannot fetch the result yet: %s", drop.name, exc)
+        return finished
+
+    def _remote_statuses(self, since: str) -> dict[str, str]:
+        """Status of this client's jobs created since ``since``: one query, not a read per job."""
+        statuses: dict[str, str] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.settings.aws.table,
+            "IndexName": CLIENT_INDEX,
+            "KeyConditionExpression": "#client = :me AND #created >= :since",
+            "ProjectionExpression": "#file, #status",
+            "ExpressionAttributeNames": {
+                "#client": "client",
+                "#created": "created",
+                "#file": "file",
+                "#status": "status",
+            },
+            "ExpressionAttributeValues": {":me": {"S": self.client_id}, ":since": {"S": since}},
+        }
+        while True:
+            answer = self.aws.dynamodb.query(**kwargs)
+            for item in answer.get("Items", []):
+                statuses[item["file"]["S"]] = item["status"]["S"]
+            if "LastEvaluatedKey" not in answer:
+                self.offline = False
+                return statuses
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _collect(self, drop: Drop) -> None:
+        job = self.table.get(drop.file_id)
+        if job is None:
+            self._fail(drop.file_id, "the job record is gone (expired before its result was read)")
+            return
+        if job.status is Status.ERROR:
+            self._fail(drop.file_id, job.error or "failed without a reason")
+            return
+        ciphertext = job.results
+        if ciphertext is None and job.results_ref:
+            bucket, _, key = job.results_ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
+            ciphertext = self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if ciphertext is None:
+            self._fail(drop.file_id, "the job completed without a result")
+            return
+        try:
+            result = hpke.open_result(ciphertext, self.key, job.file)
+        except IntegrityError as exc:
+            self._fail(drop.file_id, str(exc))
+            return
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        target = unique_path(self.results_dir, result_name(drop.name, result.content_type))
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(result.body)
+        tmp.replace(target)
+        self._retire_original(drop, self.done_dir)
+        self.state.update(drop.file_id, self.clock(), phase=Phase.DONE, result_path=target)
+        self._emit(drop, Phase.DONE, str(target))
+        log.info("%s: result saved to %s", drop.name, target)
+
+    def _fail(self, file_id: str, reason: str) -> None:
+        drop = self.state.get(file_id)
+        if drop is None:
+            return
+        self._retire_original(drop, self.failed_dir)
+        self.state.update(file_id, self.clock(), phase=Phase.FAILED, error=reason)
+        shutil.rmtree(self.spool / file_id, ignore_errors=True)
+        self._emit(drop, Phase.FAILED, reason)
+        log.error("%s failed: %s", drop.name, reason)
+
+    def _retire_original(self, drop: Drop, folder: Path) -> None:
+        """Move a watched file out of the inbox so it is not taken again."""
+        if drop.source != "watch" or not drop.path.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        target = unique_path(folder, drop.name)
+        shutil.move(str(drop.path), target)
+        self.state.update(drop.file_id, self.clock(), path=target)
+
+    # -- running --------------------------------------------------------
+
+    def resume(self) -> None:
+        """Pick up drops a previous run left unfinished."""
+        for drop in self.state.in_phase(Phase.STAGING, Phase.UPLOADING):
+            if not self._ours(drop):
+                continue
+            if drop.phase is Phase.STAGING and not drop.path.exists():
+                self._fail(drop.file_id, "the file disappeared before it was uploaded")
+                continue
+            self._schedule(drop.file_id)
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Drive uploads and result polling until stopped (or ``until()`` is true)."""
+        self.resume()
+        retry_at = 0.0
+        while not self._stop.is_set():
+            if until is not None and until():
+                return
+            try:
+                self.poll_results()
+            except NETWORK_ERRORS as exc:
+                self.offline = True
+                log.warning("cannot reach AWS, will retry: %s", exc)
+            except ClientError as exc:
+                log.warning("result poll failed: %s", exc)
+            if self.clock() >= retry_at:
+                self.resume()
+                retry_at = self.clock() + 10.0
+            self._wake.wait(self.settings.client.poll_seconds)
+            self._wake.clear()
+
+    def wait(self, file_id: str, timeout: float | None = None) -> Drop:
+        deadline = None if timeout is None else self.clock() + timeout
+        while True:
+            drop = self.state.get(file_id)
+            if drop is None:
+                raise FpwError(f"unknown job {file_id}")
+            if drop.phase.finished:
+                return drop
+            if deadline is not None and self.clock() > deadline:
+                raise FpwError(f"no result after {timeout} s", job=file_id)
+            if self._stop.is_set():
+                raise FpwError("stopped while waiting", job=file_id)
+            if drop.phase is not Phase.WAITING:
+                self._schedule(file_id)  # retries an upload a network error interrupted
+            self.poll_results(only=file_id)
+            time.sleep(min(self.settings.client.poll_seconds, 0.5))
+
+    def wait_uploaded(self, file_id: str, timeout: float) -> Drop:
+        """Block until the drop no longer needs this process (uploaded or failed)."""
+        deadline = self.clock() + timeout
+        while True:
+            drop = self.state.get(file_id)
+            if drop is None:
+                raise FpwError(f"unknown job {file_id}")
+            if drop.phase in (Phase.WAITING, Phase.DONE, Phase.FAILED):
+                return drop
+            if self.clock() > deadline:
+                raise FpwError(f"upload not finished after {timeout} s", job=file_id)
+            self._schedule(file_id)  # retries an upload a network error interrupted
+            self._wake.wait(1.0)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._jobs.shutdown(wait=True, cancel_futures=True)
+        self._chunks.shutdown(wait=True, cancel_futures=True)
+        self.state.close()
+
+    def _emit(self, drop: Drop, phase: Phase, detail: str = "") -> None:
+        if self.on_event is not None:
+            self.on_event(Event(drop.file_id, drop.name, phase, detail))
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    data = job.signed_fields()
+    data.update(signature=job.signature, queue=job.queue, expires=job.expires)
+    return data
+
+
+def _job_from_json(data: dict[str, Any]) -> Job:
+    return Job(**data)

@@ -1,0 +1,96 @@
+"""Turn a file into compressed chunks in a spool folder, and describe them.
+
+The chunks are spooled to disk before the job is created because the
+signature covers the hash of every stored chunk; the spool is also what makes
+uploads resumable after a crash. Only one chunk is in memory at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared import chunks
+from shared.errors import FpwError
+
+# Content types the reference processor knows by name; others fall back to
+# Python's table, then to octet-stream (the processor sniffs those).
+EXTRA_TYPES = {".md": "text/markdown", ".csv": "text/csv", ".log": "text/plain"}
+
+
+class FileChanged(FpwError):
+    """The file changed while it was read: it is still being written."""
+
+    recoverable = True
+
+
+@dataclass(frozen=True)
+class Staged:
+    size: int
+    sha256: str
+    chunk_sha256: list[str]
+    compression: str
+    content_type: str
+
+
+def content_type_of(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in EXTRA_TYPES:
+        return EXTRA_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def fingerprint(path: Path) -> str:
+    """What makes a drop the same drop: path, size, mtime and inode."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+
+
+def stage(path: Path, spool: Path, chunk_size: int, level: int) -> Staged:
+    """Write ``spool/<n>`` for every chunk; raise ``FileChanged`` if the file moved under us."""
+    before = os.stat(path)
+    if spool.exists():
+        shutil.rmtree(spool)
+    spool.mkdir(parents=True)
+    whole = hashlib.sha256()
+    hashes: list[str] = []
+    size = 0
+    compression: str | None = None
+    with path.open("rb") as source:
+        n = 0
+        while True:
+            data = source.read(chunk_size)
+            if not data and n > 0:
+                break
+            if compression is None:
+                compression = chunks.choose_compression(data[: 1024 * 1024])
+            whole.update(data)
+            size += len(data)
+            stored = chunks.compress_chunk(data, compression, level)
+            hashes.append(chunks.sha256_hex(stored))
+            tmp = spool / f"{n}.tmp"
+            tmp.write_bytes(stored)
+            tmp.replace(spool / str(n))
+            n += 1
+            if len(data) < chunk_size:
+                break
+    after = os.stat(path)
+    if (before.st_size, before.st_mtime_ns) != (
+        after.st_size,
+        after.st_mtime_ns,
+    ) or size != after.st_size:
+        shutil.rmtree(spool, ignore_errors=True)
+        raise FileChanged(f"{path.name} changed while it was read; it will be taken again")
+    assert compression is not None
+    return Staged(
+        size=size,
+        sha256=whole.hexdigest(),
+        chunk_sha256=hashes,
+        compression=compression,
+        content_type=content_type_of(path.name),
+    )

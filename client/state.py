@@ -1,0 +1,198 @@
+"""Local state in SQLite, so that a restart neither loses nor duplicates a job.
+
+Each drop is one row, keyed by the job's file id, written *before* the job is
+created remotely; each confirmed chunk is a row of its own. A crash at any
+point leaves enough to resume: re-stage, re-create (idempotent), upload the
+chunks not yet confirmed, or go on waiting for the result.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS drops (
+    file_id     TEXT PRIMARY KEY,
+    path        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    phase       TEXT NOT NULL,
+    job         TEXT,
+    remote      TEXT,
+    error       TEXT,
+    result_path TEXT,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS drops_phase ON drops (phase);
+CREATE INDEX IF NOT EXISTS drops_fingerprint ON drops (fingerprint);
+CREATE TABLE IF NOT EXISTS uploaded (
+    file_id TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (file_id, n)
+);
+"""
+
+
+class Phase(StrEnum):
+    STAGING = "STAGING"
+    """Known locally; chunks are being prepared (nothing remote yet)."""
+    UPLOADING = "UPLOADING"
+    """Signed job known; the record and chunks are being sent."""
+    WAITING = "WAITING"
+    """Everything uploaded; waiting for the result."""
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Phase.DONE, Phase.FAILED)
+
+
+@dataclass
+class Drop:
+    file_id: str
+    path: Path
+    name: str
+    fingerprint: str
+    source: str
+    params: dict[str, Any]
+    phase: Phase
+    job: dict[str, Any] | None
+    remote: str | None
+    error: str | None
+    result_path: Path | None
+    created: float
+    updated: float
+
+
+class State:
+    """Thread-safe access to the state database (one connection, one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def add(self, drop: Drop) -> bool:
+        """Record a new drop; False when an unfinished drop has the same fingerprint."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                clash = self._db.execute(
+                    "SELECT 1 FROM drops WHERE fingerprint = ? AND phase NOT IN (?, ?)",
+                    (drop.fingerprint, Phase.DONE.value, Phase.FAILED.value),
+                ).fetchone()
+                if clash:
+                    self._db.execute("ROLLBACK")
+                    return False
+                self._db.execute(
+                    "INSERT INTO drops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        drop.file_id,
+                        str(drop.path),
+                        drop.name,
+                        drop.fingerprint,
+                        drop.source,
+                        json.dumps(drop.params),
+                        drop.phase.value,
+                        json.dumps(drop.job) if drop.job is not None else None,
+                        drop.remote,
+                        drop.error,
+                        str(drop.result_path) if drop.result_path else None,
+                        drop.created,
+                        drop.updated,
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return True
+
+    def update(self, file_id: str, now: float, **fields: Any) -> None:
+        allowed = {"phase", "job", "remote", "error", "result_path", "path"}
+        sets, args = [], []
+        for name, value in fields.items():
+            if name not in allowed:
+                raise ValueError(name)
+            if isinstance(value, Phase):
+                value = value.value
+            elif name == "job" and value is not None:
+                value = json.dumps(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            sets.append(f"{name} = ?")
+            args.append(value)
+        sets.append("updated = ?")
+        args.append(now)
+        self._run(f"UPDATE drops SET {', '.join(sets)} WHERE file_id = ?", (*args, file_id))
+
+    def get(self, file_id: str) -> Drop | None:
+        rows = self._rows("SELECT * FROM drops WHERE file_id = ?", (file_id,))
+        return _drop(rows[0]) if rows else None
+
+    def in_phase(self, *phases: Phase) -> list[Drop]:
+        marks = ",".join("?" for _ in phases)
+        rows = self._rows(
+            f"SELECT * FROM drops WHERE phase IN ({marks}) ORDER BY created",
+            tuple(p.value for p in phases),
+        )
+        return [_drop(r) for r in rows]
+
+    def all(self, limit: int = 1000) -> list[Drop]:
+        rows = self._rows("SELECT * FROM drops ORDER BY created DESC LIMIT ?", (limit,))
+        return [_drop(r) for r in rows]
+
+    def confirm_chunk(self, file_id: str, n: int) -> None:
+        self._run("INSERT OR IGNORE INTO uploaded VALUES (?, ?)", (file_id, n))
+
+    def confirmed_chunks(self, file_id: str) -> set[int]:
+        rows = self._rows("SELECT n FROM uploaded WHERE file_id = ?", (file_id,))
+        return {int(r["n"]) for r in rows}
+
+    def forget_chunks(self, file_id: str) -> None:
+        self._run("DELETE FROM uploaded WHERE file_id = ?", (file_id,))
+
+
+def _drop(row: sqlite3.Row) -> Drop:
+    return Drop(
+        file_id=row["file_id"],
+        path=Path(row["path"]),
+        name=row["name"],
+        fingerprint=row["fingerprint"],
+        source=row["source"],
+        params=json.loads(row["params"]),
+        phase=Phase(row["phase"]),
+        job=json.loads(row["job"]) if row["job"] else None,
+        remote=row["remote"],
+        error=row["error"],
+        result_path=Path(row["result_path"]) if row["result_path"] else None,
+        created=row["created"],
+        updated=row["updated"],
+    )

@@ -1,0 +1,134 @@
+"""Download, verify, decompress and merge a job's chunks, through disk.
+
+Chunk n is fetched as soon as it exists (the client may still be uploading),
+checked against the signed ``chunk_sha256`` before it is decompressed, and
+written at its place in the merged file. Nothing of the file is held in
+memory beyond one chunk per download thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from shared.chunks import decompress_into, sha256_hex
+from shared.errors import FpwError, IntegrityError, TransientError
+from shared.record import Job, chunk_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+class UploadAbandoned(FpwError):
+    """The client stopped uploading: the job can never complete."""
+
+
+class _Offset:
+    """Writes a chunk's output at its place in the merged file."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        self.fh = path.open("r+b")
+        self.fh.seek(start)
+
+    def write(self, data: bytes) -> int:
+        return self.fh.write(data)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def fetch_chunk(
+    s3: S3Client,
+    job: Job,
+    n: int,
+    wait_seconds: float,
+    cancelled: threading.Event,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """The stored bytes of chunk n, waiting up to ``wait_seconds`` for it to appear."""
+    deadline = clock() + wait_seconds
+    delay = 0.2
+    while True:
+        try:
+            body = s3.get_object(Bucket=job.bucket, Key=chunk_key(job.client, job.file, n))["Body"]
+            return bytes(body.read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NoSuchKey", "404"):
+                raise TransientError(f"cannot read chunk {n}: {code}", job=job.file) from exc
+        if cancelled.is_set():
+            raise FpwError("cancelled", job=job.file)
+        if clock() > deadline:
+            raise UploadAbandoned(
+                f"chunk {n} of {job.chunks} never arrived within {wait_seconds:.0f} s;"
+                " the client stopped uploading",
+                job=job.file,
+            )
+        cancelled.wait(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def merge(
+    s3: S3Client,
+    job: Job,
+    target: Path,
+    *,
+    wait_seconds: float,
+    concurrency: int,
+    cancelled: threading.Event,
+) -> None:
+    """Fill ``target`` with the job's original bytes, verified chunk by chunk and as a whole.
+
+    Chunks decompress to independent lengths, so each one's offset is known
+    only once the previous ones are in; downloads run ahead in parallel while
+    writes happen in order.
+    """
+    with target.open("wb"):
+        pass
+    written = 0
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        window = max(1, concurrency) * 2
+        pending = {
+            n: pool.submit(fetch_chunk, s3, job, n, wait_seconds, cancelled)
+            for n in range(min(window, job.chunks))
+        }
+        for n in range(job.chunks):
+            stored = pending.pop(n).result()
+            ahead = n + window
+            if ahead < job.chunks:
+                pending[ahead] = pool.submit(fetch_chunk, s3, job, ahead, wait_seconds, cancelled)
+            if sha256_hex(stored) != job.chunk_sha256[n]:
+                cancelled.set()
+                raise IntegrityError(
+                    f"chunk {n} does not match its signed SHA-256 (corrupt or tampered)",
+                    job=job.file,
+                )
+            out = _Offset(target, written)
+            try:
+                written += decompress_into(
+                    stored, job.compression, out, job.size - written, job=job.file
+                )
+            finally:
+                out.close()
+            del stored
+    if written != job.size:
+        raise IntegrityError(
+            f"merged file has {written} bytes but the job declares {job.size}", job=job.file
+        )
+    digest = hashlib.sha256()
+    with target.open("rb") as fh:
+        while block := fh.read(1024 * 1024):
+            digest.update(block)
+    if digest.hexdigest() != job.sha256:
+        raise IntegrityError("merged file does not match its signed SHA-256", job=job.file)
+    log.debug("merged %s: %d bytes from %d chunks", job.file, written, job.chunks)

@@ -1,0 +1,302 @@
+"""The fetcher's main loop: find, claim, verify, merge, analyze, deliver.
+
+Work is found through the sparse queue index (at start, when idle and on a
+jittered timer), so a job is never missed because nobody was listening when
+it was created. Every write after the claim is fenced with the claim's
+``attempts`` token; a heartbeat thread keeps the claim alive and notices at
+once when the watcher has taken the job away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fetcher.processor_client import analyze
+from fetcher.transfer import UploadAbandoned, merge
+from shared import hpke, signing, transitions
+from shared.config import Settings
+from shared.errors import (
+    ClaimLost,
+    FpwError,
+    IntegrityError,
+    PermanentError,
+    TransientError,
+    UnknownClientError,
+)
+from shared.record import (
+    RESULTS_POINTER_PREFIX,
+    Job,
+    chunk_key,
+    iso,
+    queue_shard,
+    results_key,
+    utc_now,
+)
+from shared.table import JobTable
+from shared.versions import satisfies
+
+if TYPE_CHECKING:
+    from shared.aws import Aws
+
+log = logging.getLogger(__name__)
+
+
+class Held:
+    """A claimed job and the token that fences every write about it."""
+
+    def __init__(self, job: Job, processor: str) -> None:
+        self.job = job
+        self.processor = processor
+        self.token = job.attempts
+        self.lost = threading.Event()
+
+
+class Fetcher:
+    def __init__(
+        self,
+        settings: Settings,
+        aws: Aws,
+        *,
+        processor_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.fs = settings.fetcher
+        self.aws = aws
+        self.table = JobTable(aws.dynamodb, settings.aws.table)
+        self.processor_id = processor_id or f"processor-{uuid.uuid4()}"
+        self.clock = clock
+        self.http = requests.Session()
+        self.stopping = threading.Event()
+        self.work_dir = self.fs.work_dir
+        self._registered: dict[str, tuple[float, str | None]] = {}
+
+    # -- finding and claiming --------------------------------------------
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Queued jobs this fetcher supports, oldest first across all shards."""
+        found: list[dict[str, Any]] = []
+        for shard in range(self.settings.aws.queue_shards):
+            found.extend(self.table.queued(f"q{shard}"))
+        found.sort(key=lambda item: str(item.get("created", "")))
+        return [
+            item
+            for item in found
+            if satisfies(str(item.get("version", "")), self.fs.supported_versions)
+        ]
+
+    def claim(self, file_id: str) -> Held | None:
+        update = transitions.claim(self.processor_id, iso(utc_now()))
+        try:
+            job = self.table.apply(file_id, update)
+        except ClaimLost:
+            return None
+        log.info("claimed %s (attempt %d)", file_id, job.attempts, extra={"job": file_id})
+        return Held(job, self.processor_id)
+
+    def run_once(self) -> bool:
+        """Claim and finish at most one job; True if one was handled."""
+        for item in self.candidates():
+            if self.stopping.is_set():
+                return False
+            held = self.claim(str(item["file"]))
+            if held is not None:
+                self.handle(held)
+                return True
+        return False
+
+    def run(self) -> None:
+        log.info("fetcher %s started; processor at %s", self.processor_id, self.fs.processor_url)
+        while not self.stopping.is_set():
+            try:
+                busy = self.run_once()
+            except (TransientError, BotoCoreError, ClientError) as exc:
+                log.warning("cannot read the queue, will retry: %s", exc)
+                busy = False
+            if not busy:
+                # Jitter keeps a fleet from polling the index in lock-step.
+                self.stopping.wait(self.fs.poll_seconds * random.uniform(0.5, 1.5))
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- one job ------------------------------------------------------------
+
+    def handle(self, held: Held) -> None:
+        job = held.job
+        beat = threading.Thread(target=self._heartbeat, args=(held,), daemon=True)
+        beat.start()
+        merged = self.work_dir / f"{job.file}.data"
+        try:
+            self._check_attempts(held)
+            self._verify(job)
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            merge(
+                self.aws.s3,
+                job,
+                merged,
+                wait_seconds=self.fs.chunk_wait_seconds,
+                concurrency=self.fs.download_concurrency,
+                cancelled=held.lost,
+            )
+            self._fenced(held, transitions.downloaded(held.processor, held.token, iso(utc_now())))
+            answer = self._analyze(held, merged)
+            self._deliver(held, hpke.Result(answer.content_type, answer.body))
+            self._delete_chunks(job)
+            log.info("completed %s", job.file, extra={"job": job.file})
+        except ClaimLost:
+            log.warning(
+                "lost %s to another holder; abandoning local work",
+                job.file,
+                extra={"job": job.file},
+            )
+        except (IntegrityError, PermanentError, UploadAbandoned) as exc:
+            self._end_in_error(held, exc.message)
+        except TransientError as exc:
+            self._give_back(held, exc.message)
+        except (BotoCoreError, ClientError) as exc:
+            self._give_back(held, f"AWS error: {exc}")
+        except FpwError as exc:
+            if held.lost.is_set():
+                log.warning("lost %s while working on it", job.file)
+            else:
+                self._give_back(held, exc.message)
+        finally:
+            held.lost.set()  # stops the heartbeat
+            beat.join(timeout=5)
+            merged.unlink(missing_ok=True)
+
+    def _check_attempts(self, held: Held) -> None:
+        limit = self.settings.watcher.max_attempts
+        if held.token > limit:
+            reason = held.job.last_error or "no reason recorded"
+            raise PermanentError(
+                f"gave up after {held.token - 1} failed attempts; the last one: {reason}"
+            )
+
+    def _verify(self, job: Job) -> None:
+        """Signature and registration before any work: nothing unverified reaches the processor."""
+        signing.verify_job(job)
+        status = self._registration(job.client)
+        if status == "missing":
+            raise UnknownClientError(
+                f"client key {job.client[:20]}… is not registered", job=job.file
+            )
+        if status == "revoked":
+            raise UnknownClientError(f"client key {job.client[:20]}… was revoked", job=job.file)
+        if job.chunks != len(job.chunk_sha256) or job.chunks < 1:
+            raise IntegrityError("chunk count and chunk hashes disagree", job=job.file)
+
+    def _registration(self, client: str) -> str:
+        cached = self._registered.get(client)
+        if cached and self.clock() - cached[0] < 60:
+            return cached[1] or "missing"
+        answer = self.aws.dynamodb.get_item(
+            TableName=self.settings.aws.clients_table,
+            Key={"client": {"S": client}},
+            ConsistentRead=True,
+        )
+        item = answer.get("Item")
+        if item is None:
+            status = "missing"
+        elif item.get("revoked"):
+            status = "revoked"
+        else:
+            status = "ok"
+        self._registered[client] = (self.clock(), status)
+        return status
+
+    def _analyze(self, held: Held, merged: Path) -> Any:
+        job = held.job
+        delay = 1.0
+        for attempt in range(1, max(1, self.fs.processor_retries) + 1):
+            if held.lost.is_set():
+                raise ClaimLost("reaped while waiting for the processor", job=job.file)
+            try:
+                return analyze(
+                    self.fs.processor_url,
+                    merged,
+                    job=job.file,
+                    content_type=job.content_type,
+                    params=job.params,
+                    timeout=self.fs.processor_timeout_seconds,
+                    session=self.http,
+                )
+            except TransientError as exc:
+                if attempt >= self.fs.processor_retries:
+                    raise
+                log.warning("%s; retrying in %.0f s", exc, delay, extra={"job": job.file})
+                held.lost.wait(delay)
+                delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    def _deliver(self, held: Held, result: hpke.Result) -> None:
+        job = held.job
+        sealed = hpke.seal(result, signing.public_key_from_client_id(job.client), job.file)
+        stored: bytes | str = sealed
+        if len(sealed) > self.fs.inline_result_bytes:
+            key = results_key(job.client, job.file)
+            self.aws.s3.put_object(Bucket=job.bucket, Key=key, Body=sealed)
+            stored = f"{RESULTS_POINTER_PREFIX}{job.bucket}/{key}"
+        expires = int(self.clock()) + self.fs.result_retention_seconds
+        self._fenced(
+            held, transitions.complete(held.processor, held.token, iso(utc_now()), stored, expires)
+        )
+
+    def _delete_chunks(self, job: Job) -> None:
+        """Best effort: the watcher removes whatever is left."""
+        for n in range(job.chunks):
+            try:
+                self.aws.s3.delete_object(Bucket=job.bucket, Key=chunk_key(job.client, job.file, n))
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("could not delete chunk %d of %s: %s", n, job.file, exc)
+                return
+
+    def _fenced(self, held: Held, update: transitions.Update) -> None:
+        if held.lost.is_set():
+            raise ClaimLost("the claim was lost", job=held.job.file)
+        self.table.apply(held.job.file, update)
+
+    def _end_in_error(self, held: Held, reason: str) -> None:
+        log.error("%s ends in ERROR: %s", held.job.file, reason, extra={"job": held.job.file})
+        expires = int(self.clock()) + self.fs.result_retention_seconds
+        with contextlib.suppress(ClaimLost):
+            self.table.apply(
+                held.job.file,
+                transitions.fail(held.processor, held.token, iso(utc_now()), reason, expires),
+            )
+
+    def _give_back(self, held: Held, reason: str) -> None:
+        log.warning("giving %s back to the queue: %s", held.job.file, reason)
+        shard = queue_shard(held.job.file, self.settings.aws.queue_shards)
+        try:
+            self.table.apply(held.job.file, transitions.release(held.processor, held.token, shard))
+        except ClaimLost:
+            pass
+        except FpwError as exc:
+            log.warning("could not give %s back (the watcher will): %s", held.job.file, exc)
+
+    def _heartbeat(self, held: Held) -> None:
+        while not held.lost.wait(self.fs.heartbeat_seconds):
+            try:
+                self.table.apply(
+                    held.job.file,
+                    transitions.heartbeat(held.processor, held.token, iso(utc_now())),
+                )
+            except ClaimLost:
+                log.warning("%s was taken away (stalled?); stopping", held.job.file)
+                held.lost.set()
+                return
+            except (FpwError, BotoCoreError, ClientError) as exc:
+                log.warning("heartbeat of %s failed: %s", held.job.file, exc)
