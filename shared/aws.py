@@ -73,7 +73,9 @@ def session(aws: AwsSettings, session_name: str = "fpw") -> boto3.Session:
         metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
     )
     core = botocore.session.get_session()
-    core._credentials = credentials  # documented way to inject refreshable credentials
+    # botocore has no public setter for refreshable credentials; this is the
+    # attribute its own providers fill.
+    core._credentials = credentials  # type: ignore[attr-defined]
     core.set_config_variable("region", aws.region)
     return boto3.Session(botocore_session=core)
 
@@ -89,9 +91,4 @@ class Aws:
         )
         self.s3: S3Client = self.session.client(
             "s3", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
-        )
-
-    def client(self, service: str) -> Any:
-        return self.session.client(
-            service, endpoint_url=self.settings.endpoint_url, config=BOTO_CONFIG
         )

@@ -9,7 +9,7 @@ made once per job from a sample, so a fetcher never has to guess per chunk.
 from __future__ import annotations
 
 import hashlib
-from typing import BinaryIO
+from typing import Protocol
 
 import zstandard
 
@@ -23,6 +23,10 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 # treated as incompressible: compressing it again at a higher level wastes CPU.
 INCOMPRESSIBLE_RATIO = 0.97
 _COPY_BLOCK = 1024 * 1024
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 def chunk_count(size: int, chunk_size: int) -> int:
@@ -52,7 +56,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def decompress_into(
-    stored: bytes, compression: str, out: BinaryIO, limit: int, *, job: str | None = None
+    stored: bytes, compression: str, out: Writable, limit: int, *, job: str | None = None
 ) -> int:
     """Write a chunk's original bytes to ``out``; at most ``limit`` bytes.
 

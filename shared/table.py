@@ -77,7 +77,7 @@ class JobTable:
             )
         except ClientError as exc:
             if _is(exc, "ConditionalCheckFailedException"):
-                old = exc.response.get("Item")
+                old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
                 raise ClaimLost(
                     "the job changed hands or state",
                     job=file_id,
