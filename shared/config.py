@@ -42,6 +42,7 @@ class AwsSettings:
     access_key_id: str | None = None
     """Explicit base credentials (the local stack hands these out)."""
     secret_access_key: str | None = None
+    """Secret of ``access_key_id``."""
     role_arn: str | None = None
     """Role to assume on top of the base credentials (refreshed automatically)."""
     table: str = "fpw-jobs"

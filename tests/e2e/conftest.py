@@ -1,0 +1,47 @@
+"""End-to-end fixtures: real processes (processor, fetchers, watcher, client)
+against the session's local stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from infra.localstack import LocalStack, register_client
+
+from client.engine import Engine
+from infra.up import System
+from shared.aws import Aws
+from shared.config import Settings
+
+
+@pytest.fixture
+def system(stack: LocalStack, tmp_path: Path) -> Iterator[System]:
+    """A processor of its own; tests add fetchers, a watcher and clients."""
+    system = System(stack, tmp_path / "system")
+    system.start_processor()
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
+@pytest.fixture
+def client_settings(stack: LocalStack, tmp_path: Path) -> Settings:
+    settings = Settings()
+    settings.aws = stack.role_settings("client")
+    settings.client.inbox = tmp_path / "inbox"
+    settings.client.state_dir = tmp_path / "client-state"
+    settings.client.poll_seconds = 0.3
+    return settings
+
+
+@pytest.fixture
+def engine(stack: LocalStack, client_settings: Settings) -> Iterator[Engine]:
+    """An in-process client engine with the client role and a registered key."""
+    engine = Engine(client_settings, Aws(client_settings.aws, "test-client"))
+    register_client(stack.admin_settings(), engine.client_id, "test client")
+    try:
+        yield engine
+    finally:
+        engine.stop()

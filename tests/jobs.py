@@ -1,0 +1,63 @@
+"""Building jobs by hand from the real parts (staging, signing, the jobs table),
+for tests that need a job the normal client would never produce: forged,
+tampered, from an unknown key, or with its upload held back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from client.staging import stage
+from shared import __version__, signing
+from shared.aws import Aws
+from shared.record import Job, chunk_key, iso, new_file_id, queue_shard, utc_now
+from shared.table import JobTable
+
+
+@dataclass
+class HandMade:
+    job: Job
+    spool: Path
+
+
+def create_job(
+    aws: Aws,
+    key: ec.EllipticCurvePrivateKey,
+    path: Path,
+    spool: Path,
+    *,
+    signer: ec.EllipticCurvePrivateKey | None = None,
+    chunk_size: int = 8 * 1024 * 1024,
+) -> HandMade:
+    """Stage ``path``, sign (with ``signer`` if given, to forge) and create the record."""
+    file_id = new_file_id()
+    staged = stage(path, spool / file_id, chunk_size, 3)
+    job = Job(
+        file=file_id,
+        client=signing.client_id(key.public_key()),
+        version=__version__,
+        created=iso(utc_now()),
+        bucket=aws.settings.bucket,
+        chunks=len(staged.chunk_sha256),
+        size=staged.size,
+        sha256=staged.sha256,
+        chunk_sha256=staged.chunk_sha256,
+        compression=staged.compression,
+        content_type=staged.content_type,
+        params={},
+        queue=queue_shard(file_id, aws.settings.queue_shards),
+    )
+    signing.sign_job(job, signer or key)
+    JobTable(aws.dynamodb, aws.settings.table).create(job)
+    return HandMade(job, spool / file_id)
+
+
+def upload_chunks(aws: Aws, made: HandMade, replace: dict[int, bytes] | None = None) -> None:
+    """Upload the staged chunks, or other bytes in their place (``replace``)."""
+    for n in range(made.job.chunks):
+        data = (replace or {}).get(n) or (made.spool / str(n)).read_bytes()
+        aws.s3.put_object(
+            Bucket=made.job.bucket, Key=chunk_key(made.job.client, made.job.file, n), Body=data
+        )
