@@ -1,0 +1,140 @@
+"""Client rules tested on plain files and values."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from client.engine import result_name, unique_path
+from client.staging import FileChanged, content_type_of, fingerprint, stage
+from client.state import Drop, Phase, State
+from client.watch import StableFiles, ignored
+from shared import chunks
+
+
+def test_staging_spools_each_chunk_and_hashes_what_is_stored(tmp_path: Path) -> None:
+    source = tmp_path / "data.txt"
+    source.write_bytes(b"hello world\n" * 1000)
+    staged = stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+    assert staged.size == 12000 and len(staged.chunk_sha256) == 3
+    assert staged.compression == chunks.ZSTD
+    rebuilt = io.BytesIO()
+    for n, digest in enumerate(staged.chunk_sha256):
+        stored = (tmp_path / "spool" / str(n)).read_bytes()
+        assert chunks.sha256_hex(stored) == digest
+        chunks.decompress_into(stored, staged.compression, rebuilt, 1 << 20)
+    assert rebuilt.getvalue() == source.read_bytes()
+    assert staged.content_type == "text/plain"
+
+
+def test_staging_an_empty_file_gives_one_empty_chunk(tmp_path: Path) -> None:
+    source = tmp_path / "empty.bin"
+    source.write_bytes(b"")
+    staged = stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+    assert staged.size == 0 and len(staged.chunk_sha256) == 1
+
+
+def test_random_data_is_spooled_raw(tmp_path: Path) -> None:
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(os.urandom(10000))
+    staged = stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+    assert staged.compression == chunks.RAW
+    assert (tmp_path / "spool" / "0").read_bytes() == source.read_bytes()[:4096]
+
+
+def test_a_file_growing_during_staging_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "growing.log"
+    source.write_bytes(b"x" * 10000)
+
+    class Growing:
+        calls = 0
+
+    original = Path.open
+
+    def open_and_grow(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = original(self, *args, **kwargs)  # type: ignore[call-overload]
+        if self == source and Growing.calls == 0:
+            Growing.calls += 1
+            with original(source, "ab") as more:
+                more.write(b"more")
+        return handle
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "open", open_and_grow)
+        with pytest.raises(FileChanged):
+            stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+
+
+@pytest.mark.parametrize(
+    "name", ["~$report.docx", ".~lock.report.odt#", "video.part", "x.tmp", ".DS_Store", ".hidden"]
+)
+def test_temporary_and_hidden_files_are_ignored(name: str) -> None:
+    assert ignored(name)
+
+
+@pytest.mark.parametrize("name", ["report.pdf", "scan 1.png", "photo été.jpg", "notes.txt"])
+def test_ordinary_files_are_taken(name: str) -> None:
+    assert not ignored(name)
+
+
+def test_a_file_is_ready_only_after_it_stops_changing(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a")
+    stable = StableFiles(stable_seconds=2)
+    stable.touch(path)
+    assert stable.ready(now=0) == []  # first look
+    with path.open("ab") as fh:
+        fh.write(b"b")
+    assert stable.ready(now=1.5) == []  # changed: the clock restarts
+    assert stable.ready(now=3.0) == []
+    assert stable.ready(now=3.6) == [path]
+    assert stable.ready(now=10) == []  # handed over once
+
+
+def test_content_types_come_from_the_extension() -> None:
+    assert content_type_of("a.PDF") == "application/pdf"
+    assert content_type_of("a.md") == "text/markdown"
+    assert content_type_of("noext") == "application/octet-stream"
+
+
+def test_result_names_keep_the_original_name_and_never_overwrite(tmp_path: Path) -> None:
+    assert result_name("scan 1.png", "application/json") == "scan 1.png.result.json"
+    assert result_name("a.txt", "text/plain; charset=utf-8") == "a.txt.result.txt"
+    first = unique_path(tmp_path, "a.txt.result.json")
+    first.write_text("1")
+    assert unique_path(tmp_path, "a.txt.result.json").name == "a (2).txt.result.json"
+
+
+def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text("x")
+    state = State(tmp_path / "state.db")
+
+    def drop(file_id: str) -> Drop:
+        return Drop(
+            file_id,
+            path,
+            path.name,
+            fingerprint(path),
+            "watch",
+            {},
+            Phase.STAGING,
+            None,
+            None,
+            None,
+            None,
+            0.0,
+            0.0,
+        )
+
+    assert state.add(drop("file-1"))
+    assert not state.add(drop("file-2"))
+    state.update("file-1", 1.0, phase=Phase.DONE)
+    assert state.add(drop("file-3"))
+    state.confirm_chunk("file-3", 0)
+    state.confirm_chunk("file-3", 0)
+    assert state.confirmed_chunks("file-3") == {0}
+    state.close()

@@ -1,0 +1,56 @@
+"""The watcher's decisions, with the clock passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from shared.config import Settings
+from shared.record import Job, Status
+from watcher.sweep import Action, decide
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def job(**fields: object) -> Job:
+    base = Job(
+        file="file-1",
+        client="client-04",
+        version="0.1.0",
+        created="2026-11-22T11:00:00.000Z",
+        bucket="b",
+        chunks=1,
+        size=1,
+        sha256="",
+        chunk_sha256=[""],
+    )
+    for name, value in fields.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_a_job_with_a_fresh_heartbeat_is_left_alone() -> None:
+    fresh = job(status=Status.PROCESSING, heartbeat="2026-11-22T11:59:30.000Z", attempts=1)
+    assert decide(fresh, NOW, Settings()) is Action.NOTHING
+
+
+def test_a_stalled_job_is_requeued_until_its_attempts_run_out() -> None:
+    stale = "2026-11-22T11:58:00.000Z"
+    settings = Settings()
+    assert (
+        decide(job(status=Status.PROCESSING, heartbeat=stale, attempts=1), NOW, settings)
+        is Action.REQUEUE
+    )
+    last = job(status=Status.PROCESSING, heartbeat=stale, attempts=settings.watcher.max_attempts)
+    assert decide(last, NOW, settings) is Action.FAIL_STALLED
+
+
+def test_a_queued_job_is_failed_only_after_the_upload_timeout() -> None:
+    settings = Settings()
+    assert decide(job(), NOW, settings) is Action.NOTHING
+    settings.watcher.upload_timeout_seconds = 60
+    assert decide(job(), NOW, settings) is Action.FAIL_UPLOAD
+
+
+def test_finished_jobs_are_cleaned() -> None:
+    assert decide(job(status=Status.COMPLETED), NOW, Settings()) is Action.CLEAN
+    assert decide(job(status=Status.ERROR), NOW, Settings()) is Action.CLEAN
