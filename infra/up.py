@@ -209,8 +209,8 @@ def wait_http(url: str, part: Part | None = None, timeout: float = 30.0) -> None
 
 
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
-    from infra.localstack import register_client, start_local_stack
-
+    from infra.admin import register_client
+    from infra.localstack import start_local_stack
     from shared.keys import load_or_create_key
     from shared.signing import client_id
 

@@ -1,0 +1,98 @@
+"""Patches that bring moto's IAM enforcement closer to AWS, applied inside
+the local stack's server process only.
+
+Each patch makes moto deny or allow as AWS would for the policies in our
+template; none makes it more permissive than AWS:
+
+1. DynamoDB and DynamoDB Streams requests are authorized against resource
+   ``"*"`` in moto, so a policy scoped to a table ARN (least privilege) never
+   matches and everything is denied. We name the resource as AWS does: the
+   table, the table's index, or the stream.
+2. A trust policy naming the account root (``arn:aws:iam::<account>:root``)
+   delegates to the account's own IAM policies in AWS; moto compares the
+   caller's ARN to the root ARN literally and refuses. A service principal
+   (``ecs-tasks.amazonaws.com``) beside it makes moto raise a TypeError.
+3. Inline role policies created through CloudFormation are kept as parsed
+   documents, which moto's policy evaluation cannot read (a server error on
+   every call made with the role); we hand it the JSON text it expects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _params(handler: Any) -> dict[str, Any]:
+    params = getattr(handler, "params", None)
+    if isinstance(params, dict) and params:
+        return params
+    body = getattr(handler, "body", None)
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, bytes | str) and body:
+        try:
+            loaded = json.loads(body)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _dynamodb_resource(self: Any) -> str:
+    params = _params(self)
+    table = params.get("TableName")
+    if not table:
+        return "*"  # ListTables, batch calls: AWS checks each table, moto cannot
+    arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+    index = params.get("IndexName")
+    return f"{arn}/index/{index}" if index else arn
+
+
+def _streams_resource(self: Any) -> str:
+    params = _params(self)
+    if params.get("StreamArn"):
+        return str(params["StreamArn"])
+    iterator = params.get("ShardIterator")
+    if iterator:
+        # moto's iterator ids are "<stream arn>|1|<random>".
+        return str(iterator).split("|", 1)[0]
+    return "*"
+
+
+def _check_principal(self: Any, principal: str) -> bool:
+    expected = self._statement.get("Principal")
+    if not expected:
+        return True
+    if expected == "*":
+        return True
+    aws = expected.get("AWS") if isinstance(expected, dict) else None
+    if aws is None:
+        return False  # a Service or Federated principal: not an IAM caller
+    names = [aws] if isinstance(aws, str) else list(aws)
+    account = principal.split(":")[4] if principal.count(":") >= 5 else ""
+    for name in names:
+        if name in ("*", principal):
+            return True
+        if name == f"arn:aws:iam::{account}:root" or name == account:
+            return True
+    return False
+
+
+def apply() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement
+
+    original_init = IAMPolicy.__init__
+
+    def policy_init(self: Any, policy: Any) -> None:
+        if isinstance(policy, dict) and "Statement" in policy:
+            policy = json.dumps(policy)
+        original_init(self, policy)
+
+    IAMPolicy.__init__ = policy_init  # type: ignore[method-assign]
+
+    DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
+    DynamoDBStreamsHandler._determine_resource = _streams_resource  # type: ignore[attr-defined]
+    IAMPolicyStatement._check_principal = _check_principal  # type: ignore[method-assign]
