@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infra.localstack import LocalStack, register_client
 
 from client.engine import Engine
+from infra.admin import register_client
+from infra.localstack import LocalStack
 from infra.up import System
 from shared.aws import Aws
 from shared.config import Settings

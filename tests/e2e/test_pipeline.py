@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.localstack import LocalStack
-
 from client.engine import Engine
 from client.state import Phase
+from infra.localstack import LocalStack
 from infra.up import System
 from shared.aws import Aws
 from shared.record import Status, chunk_prefix
@@ -122,7 +121,7 @@ def test_fpw_submit_wait_prints_the_decrypted_result(
         timeout=60,
         check=True,
     )
-    from infra.localstack import register_client
+    from infra.admin import register_client
 
     register_client(stack.admin_settings(), show.stdout.strip(), "submit test")
     done = subprocess.run(
