@@ -182,6 +182,16 @@ class System:
         }
         return self.config_file("client", {"client": client})
 
+    def register_client(self, state_dir: Path, name: str = "local client") -> str:
+        """Create the client's key pair (if new) and register it, as an admin would."""
+        from infra.admin import register_client
+        from shared.keys import load_or_create_key
+        from shared.signing import client_id
+
+        me = client_id(load_or_create_key(state_dir).public_key())
+        register_client(self.stack.admin_settings(), me, name)
+        return me
+
     def start_client(self, config: Path, name: str = "client") -> Part:
         return self._start(name, ["client", "--headless"], config)
 
@@ -209,10 +219,7 @@ def wait_http(url: str, part: Part | None = None, timeout: float = 30.0) -> None
 
 
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
-    from infra.admin import register_client
     from infra.localstack import start_local_stack
-    from shared.keys import load_or_create_key
-    from shared.signing import client_id
 
     inbox = inbox.resolve()
     home = home.resolve()
@@ -229,9 +236,7 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         state_dir = home / "client"
-        key = load_or_create_key(state_dir)
-        me = client_id(key.public_key())
-        register_client(stack.admin_settings(), me, "local headless client")
+        system.register_client(state_dir, "local headless client")
         client_config = system.client_config(inbox, state_dir)
         # `fpw submit` in this folder finds the local stack and this client through it.
         (home / "config.toml").write_text(client_config.read_text(encoding="utf-8"))

@@ -77,7 +77,8 @@ class Sweeper:
             except (FpwError, BotoCoreError, ClientError) as exc:
                 report.errors.append(f"{job.file}: {exc}")
                 log.warning("sweep of %s failed: %s", job.file, exc)
-        log.info(
+        changed = report.requeued or report.failed or report.cleaned_objects or report.errors
+        (log.info if changed else log.debug)(
             "sweep: %d jobs, %d requeued, %d failed, %d objects deleted",
             report.seen,
             len(report.requeued),

@@ -55,6 +55,7 @@ def test_files_dropped_in_the_watched_folder_become_decrypted_results(
     inbox = tmp_path / "inbox"
     state_dir = tmp_path / "client-state"
     config = system.client_config(inbox, state_dir)
+    system.register_client(state_dir)
     system.start_fetcher()
     client = system.start_client(config)
     staging = make_samples(tmp_path / "staging")

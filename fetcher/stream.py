@@ -1,0 +1,174 @@
+"""Reading the jobs table's DynamoDB Stream: a hint for promptness, never the truth.
+
+DynamoDB Streams serve at most two readers per shard, keep records 24 hours
+and split shards (a parent must be read before its children). So only the
+holders of a lease (see ``fetcher.lease``) read the stream, and this reader
+follows shard lineage: it reads a child only once its parent is finished (or
+gone), resumes from a checkpoint after an expired iterator or a restart, and
+falls back to the oldest record when data it wanted was trimmed. A missed
+record costs latency only: the queue index is what fetchers trust.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shard:
+    id: str
+    parent: str | None
+    closed: bool
+    """The shard has an ending sequence number: it will get no new records."""
+
+
+@dataclass
+class Checkpoints:
+    """Where reading stopped, per shard; persisted with the lease to survive restarts."""
+
+    position: dict[str, str] = field(default_factory=dict)
+    """Last sequence number handled per shard."""
+    finished: set[str] = field(default_factory=set)
+    """Closed shards read to their end."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"position": dict(self.position), "finished": sorted(self.finished)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Checkpoints:
+        if not data:
+            return cls()
+        return cls(dict(data.get("position", {})), set(data.get("finished", [])))
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A job that may be claimable now (inserted or returned to the queue)."""
+
+    file: str
+    version: str
+
+
+def readable(shards: Iterable[Shard], checkpoints: Checkpoints) -> list[Shard]:
+    """Shards to read now, parents before children (pure).
+
+    A shard is readable when it is not finished and its parent is finished,
+    unknown to the stream (trimmed after 24 hours) or absent.
+    """
+    known = {s.id for s in shards}
+    out = []
+    for shard in shards:
+        if shard.id in checkpoints.finished:
+            continue
+        parent = shard.parent
+        if parent is None or parent not in known or parent in checkpoints.finished:
+            out.append(shard)
+    return out
+
+
+def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:
+    """Which stream records announce a job that a fetcher could claim (pure)."""
+    hints = []
+    for record in records:
+        image = record.get("dynamodb", {}).get("NewImage") or {}
+        if record.get("eventName") not in ("INSERT", "MODIFY"):
+            continue
+        if image.get("status", {}).get("S") != "QUEUED" or "queue" not in image:
+            continue
+        file_id = image.get("file", {}).get("S", "")
+        if file_id.startswith("file-"):
+            hints.append(Hint(file_id, image.get("version", {}).get("S", "")))
+    return hints
+
+
+class StreamReader:
+    def __init__(
+        self, streams: Any, stream_arn: str, checkpoints: Checkpoints | None = None
+    ) -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.checkpoints = checkpoints or Checkpoints()
+        self._iterators: dict[str, str] = {}
+
+    def shards(self) -> list[Shard]:
+        shards: list[Shard] = []
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
+        while True:
+            description = self.streams.describe_stream(**kwargs)["StreamDescription"]
+            for raw in description.get("Shards", []):
+                shards.append(
+                    Shard(
+                        id=raw["ShardId"],
+                        parent=raw.get("ParentShardId"),
+                        closed="EndingSequenceNumber" in raw.get("SequenceNumberRange", {}),
+                    )
+                )
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return shards
+            kwargs["ExclusiveStartShardId"] = last
+
+    def _iterator(self, shard: Shard, from_start: bool = False) -> str | None:
+        position = self.checkpoints.position.get(shard.id)
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard.id}
+        if position and not from_start:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=position)
+        else:
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        try:
+            return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "TrimmedDataAccessException" and not from_start:
+                log.warning(
+                    "stream data after %s was trimmed; reading %s from its oldest record",
+                    position,
+                    shard.id,
+                )
+                return self._iterator(shard, from_start=True)
+            if code == "ResourceNotFoundException":
+                self.checkpoints.finished.add(shard.id)  # the shard aged out
+                return None
+            raise
+
+    def poll(self, limit: int = 100) -> list[Hint]:
+        """One pass over every readable shard; returns the hints found."""
+        hints: list[Hint] = []
+        for shard in readable(self.shards(), self.checkpoints):
+            iterator = self._iterators.get(shard.id) or self._iterator(shard)
+            if iterator is None:
+                continue
+            try:
+                answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                    # Iterators live 15 minutes; start again from the checkpoint.
+                    self._iterators.pop(shard.id, None)
+                    iterator = self._iterator(
+                        shard, from_start=code == "TrimmedDataAccessException"
+                    )
+                    if iterator is None:
+                        continue
+                    answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+                else:
+                    raise
+            records = answer.get("Records", [])
+            hints.extend(hints_from(records))
+            if records:
+                self.checkpoints.position[shard.id] = records[-1]["dynamodb"]["SequenceNumber"]
+            following = answer.get("NextShardIterator")
+            if following:
+                self._iterators[shard.id] = following
+            else:
+                # No next iterator: a closed shard read to its end.
+                self._iterators.pop(shard.id, None)
+                self.checkpoints.finished.add(shard.id)
+        return hints

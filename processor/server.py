@@ -1,0 +1,224 @@
+"""The reference processor's HTTP server (contract: ``processor/openapi.yaml``).
+
+Each analysis runs in a child process with a time limit: a file that makes a
+decoder loop, explode or crash costs that child, never the server, which
+answers 504 (over time) or 500 (crashed) and stays healthy. Bodies stream to a
+temporary file; nothing holds a whole upload in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import multiprocessing.connection
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from processor import __version__
+from processor.errors import AnalysisError, TimedOut
+
+log = logging.getLogger("processor")
+
+DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_TIME_LIMIT = 120.0
+_COPY = 1 << 20
+
+
+def _child(
+    conn: multiprocessing.connection.Connection,
+    path: str,
+    ctype: str,
+    params: dict[str, Any],
+    job: str,
+) -> None:
+    from processor.analysis import analyze
+
+    try:
+        conn.send(("ok", analyze(Path(path), ctype, params, job)))
+    except AnalysisError as exc:
+        conn.send(("error", (exc.status, exc.message)))
+    except Exception as exc:  # an analysis bug: report it rather than vanish
+        conn.send(("error", (500, f"analysis failed unexpectedly: {type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+def _context() -> Any:
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["processor.analysis", "PIL.Image", "pypdf"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class Analyzer:
+    """Runs analyses in child processes, each under the time limit."""
+
+    def __init__(self, time_limit: float) -> None:
+        self.time_limit = time_limit
+        self.ctx = _context()
+        self.busy = 0
+        self._lock = threading.Lock()
+
+    def run(self, path: Path, ctype: str, params: dict[str, Any], job: str) -> dict[str, Any]:
+        parent, child = self.ctx.Pipe(duplex=False)
+        process = self.ctx.Process(target=_child, args=(child, str(path), ctype, params, job))
+        with self._lock:
+            self.busy += 1
+        try:
+            process.start()
+            child.close()
+            if not parent.poll(self.time_limit):
+                process.kill()
+                raise TimedOut(
+                    f"the analysis took longer than its limit of {self.time_limit:.0f} s"
+                )
+            try:
+                kind, value = parent.recv()
+            except EOFError:
+                raise AnalysisError(
+                    f"the analysis process died (exit code {process.exitcode})", 500
+                ) from None
+            if kind == "error":
+                status, message = value
+                raise AnalysisError(message, status)
+            return dict(value)
+        finally:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+            parent.close()
+            with self._lock:
+                self.busy -= 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ProcessorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # one structured line per request instead (see _log)
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+    def _log(self, **fields: Any) -> None:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "level": "INFO",
+            "event": "analyze",
+            **fields,
+        }
+        print(json.dumps(entry), file=sys.stderr, flush=True)
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != "/health":
+            self._json(404, {"error": "not found; the endpoints are POST /analyze and GET /health"})
+            return
+        self._json(200, {"status": "ok", "version": __version__, "busy": self.server.analyzer.busy})
+
+    def do_POST(self) -> None:
+        started = time.monotonic()
+        job = self.headers.get("X-Fpw-Job", "")
+        status, kind, size = 500, None, 0
+        try:
+            if self.path.split("?")[0] != "/analyze":
+                raise AnalysisError(
+                    "not found; the endpoints are POST /analyze and GET /health", 404
+                )
+            params = self._params()
+            length = self.headers.get("Content-Length")
+            if length is None:
+                raise AnalysisError("send the file with a Content-Length", 411)
+            size = int(length)
+            if size > self.server.max_bytes:
+                self.close_connection = True
+                raise AnalysisError(
+                    f"the file has {size} bytes; this processor accepts at most"
+                    f" {self.server.max_bytes}",
+                    413,
+                )
+            ctype = self.headers.get("Content-Type", "application/octet-stream")
+            with tempfile.TemporaryDirectory(prefix="fpw-processor-") as tmp:
+                path = Path(tmp) / "input"
+                self._receive(path, size)
+                result = self.server.analyzer.run(path, ctype, params, job)
+            kind = result.get("kind")
+            status = 200
+            self._json(200, result)
+        except AnalysisError as exc:
+            status = exc.status
+            self._json(status, {"error": exc.message})
+        except (ConnectionError, TimeoutError):
+            status = 499
+            self.close_connection = True
+        finally:
+            self._log(
+                job=job,
+                status=status,
+                kind=kind,
+                bytes=size,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+
+    def _params(self) -> dict[str, Any]:
+        raw = self.headers.get("X-Fpw-Params")
+        if not raw:
+            return {}
+        try:
+            params = json.loads(raw)
+        except ValueError:
+            raise AnalysisError("X-Fpw-Params is not valid JSON", 422) from None
+        if not isinstance(params, dict):
+            raise AnalysisError("X-Fpw-Params must be a JSON object", 422)
+        return params
+
+    def _receive(self, path: Path, size: int) -> None:
+        left = size
+        with path.open("wb") as out:
+            while left > 0:
+                block = self.rfile.read(min(_COPY, left))
+                if not block:
+                    raise AnalysisError("the upload ended before Content-Length bytes arrived", 400)
+                out.write(block)
+                left -= len(block)
+
+
+class ProcessorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, max_bytes: int, time_limit: float) -> None:
+        super().__init__((host, port), Handler)
+        self.max_bytes = max_bytes
+        self.analyzer = Analyzer(time_limit)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+) -> ProcessorServer:
+    """Start serving in a background thread; ``shutdown()`` stops it."""
+    server = ProcessorServer(host, port, max_bytes, time_limit)
+    threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
+    return server
