@@ -98,7 +98,7 @@ def _client(service: str, endpoint: str, key: tuple[str, str] | None = None) -> 
     import boto3
 
     creds = key or ("bootstrap", "bootstrap")
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -64,7 +64,8 @@ def _dhash(image: Any) -> str:
     from PIL import Image
 
     small = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
-    pixels = list(small.getdata())
+    flatten = getattr(small, "get_flattened_data", None) or small.getdata
+    pixels = list(flatten())
     bits = 0
     for row in range(8):
         for col in range(8):
@@ -127,7 +128,7 @@ def analyze_image(path: Path) -> dict[str, Any]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge(f"image rejected as a possible decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise Unreadable("the image format is not recognised") from exc
+        raise Unreadable("the image is corrupt or in an unsupported variant of its format") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise Unreadable(f"the image is corrupt or truncated: {exc}") from exc
 
@@ -157,7 +158,7 @@ def analyze_pdf(path: Path, profile: str) -> dict[str, Any]:
         reader = PdfReader(path)
         if reader.is_encrypted:
             raise Unreadable("the PDF is encrypted; send it without a password")
-        meta = reader.metadata or {}
+        meta: dict[Any, Any] = dict(reader.metadata or {})
         info: dict[str, Any] = {
             "pages": len(reader.pages),
             "metadata": {
@@ -168,7 +169,7 @@ def analyze_pdf(path: Path, profile: str) -> dict[str, Any]:
         }
         if profile == "metadata":
             return info
-        pages = []
+        pages: list[dict[str, Any]] = []
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
             pages.append({"page": number, "text": text, **_counts(text)})

@@ -62,7 +62,12 @@ def markdown() -> str:
     for group in dataclasses.fields(config.Settings):
         cls = type(getattr(config.Settings(), group.name))
         defaults = cls()
-        lines += [f"## `[{group.name}]`", "", "| setting | default | meaning |", "| --- | --- | --- |"]
+        lines += [
+            f"## `[{group.name}]`",
+            "",
+            "| setting | default | meaning |",
+            "| --- | --- | --- |",
+        ]
         for item in dataclasses.fields(cls):
             meaning = docs.get((cls.__name__, item.name), "")
             lines.append(f"| `{item.name}` | `{_show(getattr(defaults, item.name))}` | {meaning} |")
