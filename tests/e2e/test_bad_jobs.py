@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from infra.localstack import LocalStack
 
 from client.engine import Engine
+from infra.localstack import LocalStack
 from infra.up import System
 from shared.aws import Aws
 from shared.chunks import ZSTD, compress_chunk
