@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,19 @@ class Event:
     name: str
     phase: Phase
     detail: str = ""
+    progress: float | None = None
+    """Percent of the current step (chunks confirmed, or the processor's report)."""
+    remote: str | None = None
+    """The record's status while WAITING (QUEUED, PROCESSING, COMPLETED = downloading)."""
+
+
+Listener = Callable[[Event], None]
+
+
+class Paused(FpwError):
+    """Sending is paused; the drop waits where it is and resumes on unpause."""
+
+    recoverable = True
 
 
 def result_name(original: str, content_type: str) -> str:
@@ -100,6 +113,7 @@ class Engine:
         *,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[Event], None] | None = None,
+        key: ec.EllipticCurvePrivateKey | None = None,
     ) -> None:
         self.settings = settings
         cs = settings.client
@@ -109,13 +123,21 @@ class Engine:
         self.done_dir = (cs.done or self.inbox / "done").expanduser()
         self.failed_dir = self.inbox / "failed"
         self.spool = self.state_dir / "spool"
-        self.key: ec.EllipticCurvePrivateKey = load_or_create_key(self.state_dir)
+        # The faces pass the key they loaded (keyring or file); the file is the default.
+        self.key: ec.EllipticCurvePrivateKey = key or load_or_create_key(self.state_dir)
         self.client_id = signing.client_id(self.key.public_key())
         self.state = State(self.state_dir / "state.db")
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
         self.clock = clock
         self.on_event = on_event
+        self._listeners: list[Listener] = []
+        self._paused = threading.Event()
+        self.folders: list[Path] = [self.inbox]
+        """Watched folders; an original retires to ``done/``/``failed/`` of its own folder."""
+        self.remote: dict[str, tuple[str, int | None]] = {}
+        """Last seen (status, progress) of each waiting job."""
+        self._reported: dict[str, tuple[str, int | None]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fpw-job")
@@ -160,7 +182,7 @@ class Engine:
 
     def _schedule(self, file_id: str) -> None:
         with self._active_lock:
-            if file_id in self._active or self._stop.is_set():
+            if file_id in self._active or self._stop.is_set() or self._paused.is_set():
                 return
             self._active.add(file_id)
         self._jobs.submit(self._advance, file_id)
@@ -178,6 +200,8 @@ class Engine:
             self.offline = False
         except FileChanged as exc:
             log.info("%s", exc)
+        except Paused:
+            log.info("%s: paused; it will go on when sending resumes", file_id)
         except NETWORK_ERRORS as exc:
             self.offline = True
             log.warning("%s: network problem, will retry: %s", file_id, exc)
@@ -238,8 +262,15 @@ class Engine:
         done = self.state.confirmed_chunks(job.file)
         todo = [n for n in range(job.chunks) if n not in done]
         futures = [self._chunks.submit(self._put_chunk, job, n) for n in todo]
-        errors = [f.exception() for f in futures]
-        failure = next((e for e in errors if e is not None), None)
+        confirmed = len(done)
+        failure: BaseException | None = None
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is None:
+                confirmed += 1
+                self._emit(drop, Phase.UPLOADING, progress=100.0 * confirmed / job.chunks)
+            elif failure is None:
+                failure = error
         if failure is not None:
             raise failure
         self.state.update(drop.file_id, self.clock(), phase=Phase.WAITING)
@@ -248,6 +279,8 @@ class Engine:
         log.info("%s uploaded (%d chunks); waiting for the result", drop.name, job.chunks)
 
     def _put_chunk(self, job: Job, n: int) -> None:
+        if self._paused.is_set():
+            raise Paused("paused", job=job.file)
         data = (self.spool / job.file / str(n)).read_bytes()
         attempt = 0
         while True:
@@ -284,6 +317,7 @@ class Engine:
         for drop in waiting:
             status = statuses.get(drop.file_id)
             if status is None or not Status(status).finished:
+                self._note_remote(drop)
                 continue
             try:
                 self._collect(drop)
@@ -300,12 +334,13 @@ class Engine:
             "TableName": self.settings.aws.table,
             "IndexName": CLIENT_INDEX,
             "KeyConditionExpression": "#client = :me AND #created >= :since",
-            "ProjectionExpression": "#file, #status",
+            "ProjectionExpression": "#file, #status, #progress",
             "ExpressionAttributeNames": {
                 "#client": "client",
                 "#created": "created",
                 "#file": "file",
                 "#status": "status",
+                "#progress": "progress",
             },
             "ExpressionAttributeValues": {":me": {"S": self.client_id}, ":since": {"S": since}},
         }
@@ -313,12 +348,18 @@ class Engine:
             answer = self.aws.dynamodb.query(**kwargs)
             for item in answer.get("Items", []):
                 statuses[item["file"]["S"]] = item["status"]["S"]
+                progress = item.get("progress", {}).get("N")
+                self.remote[item["file"]["S"]] = (
+                    item["status"]["S"],
+                    int(float(progress)) if progress is not None else None,
+                )
             if "LastEvaluatedKey" not in answer:
                 self.offline = False
                 return statuses
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _collect(self, drop: Drop) -> None:
+        self._emit(drop, Phase.WAITING, "downloading the result", remote=Status.COMPLETED.value)
         job = self.table.get(drop.file_id)
         if job is None:
             self._fail(drop.file_id, "the job record is gone (expired before its result was read)")
@@ -362,6 +403,7 @@ class Engine:
         """Move a watched file out of the inbox so it is not taken again."""
         if drop.source != "watch" or not drop.path.exists():
             return
+        folder = self._retire_folder(drop, folder)
         folder.mkdir(parents=True, exist_ok=True)
         target = unique_path(folder, drop.name)
         shutil.move(str(drop.path), target)
@@ -438,9 +480,81 @@ class Engine:
         self._chunks.shutdown(wait=True, cancel_futures=True)
         self.state.close()
 
-    def _emit(self, drop: Drop, phase: Phase, detail: str = "") -> None:
-        if self.on_event is not None:
-            self.on_event(Event(drop.file_id, drop.name, phase, detail))
+    def _emit(
+        self,
+        drop: Drop,
+        phase: Phase,
+        detail: str = "",
+        *,
+        progress: float | None = None,
+        remote: str | None = None,
+    ) -> None:
+        event = Event(drop.file_id, drop.name, phase, detail, progress, remote)
+        for listener in [self.on_event, *self._listeners]:
+            if listener is None:
+                continue
+            try:
+                listener(event)
+            except Exception:
+                # A broken face must not stop the engine.
+                log.exception("event listener failed")
+
+    # -- control (for the tray, the CLI and the API) ----------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` (from engine threads) for every event."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume sending; results of jobs already sent still arrive."""
+        if paused:
+            self._paused.set()
+            log.info("sending paused")
+        else:
+            self._paused.clear()
+            log.info("sending resumed")
+            self.resume()
+            self._wake.set()
+
+    def retry(self, file_id: str) -> str | None:
+        """Send a failed drop's file again as a new job; the failed row is hidden."""
+        drop = self.state.get(file_id)
+        if drop is None or drop.phase is not Phase.FAILED:
+            raise FpwError("only a failed job can be retried", job=file_id)
+        if not drop.path.is_file():
+            raise FpwError(f"{drop.name} is no longer at {drop.path}", job=file_id)
+        new_id = self.submit(drop.path, drop.params, source=drop.source)
+        self.state.hide(file_id)
+        return new_id
+
+    def _note_remote(self, drop: Drop) -> None:
+        """Tell the faces when a waiting job's status or progress moved."""
+        seen = self.remote.get(drop.file_id)
+        if seen is None or self._reported.get(drop.file_id) == seen:
+            return
+        self._reported[drop.file_id] = seen
+        status, progress = seen
+        self._emit(drop, Phase.WAITING, status.lower(), progress=progress, remote=status)
+
+    def _retire_folder(self, drop: Drop, default: Path) -> Path:
+        """``done/`` or ``failed/`` of the watched folder the file came from.
+
+        A configured ``client.done`` folder holds every folder's originals; a
+        retried file already sits in a ``failed/`` folder, under its root.
+        """
+        if default == self.done_dir and self.settings.client.done is not None:
+            return default
+        roots = sorted(self.folders, key=lambda f: len(f.parts), reverse=True)
+        root = next((r for r in roots if drop.path.is_relative_to(r)), drop.path.parent)
+        return root / default.name
 
 
 def _job_json(job: Job) -> dict[str, Any]:

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS uploaded (
     n       INTEGER NOT NULL,
     PRIMARY KEY (file_id, n)
 );
+-- Drops the user removed from the jobs list (the row itself is kept: it
+-- still guards against taking the same drop twice).
+CREATE TABLE IF NOT EXISTS hidden (
+    file_id TEXT PRIMARY KEY
+);
 """
 
 
@@ -168,6 +173,18 @@ class State:
     def all(self, limit: int = 1000) -> list[Drop]:
         rows = self._rows("SELECT * FROM drops ORDER BY created DESC LIMIT ?", (limit,))
         return [_drop(r) for r in rows]
+
+    def visible(self, limit: int = 1000) -> list[Drop]:
+        """Newest first, without the drops the user removed from the list."""
+        rows = self._rows(
+            "SELECT * FROM drops WHERE file_id NOT IN (SELECT file_id FROM hidden)"
+            " ORDER BY created DESC LIMIT ?",
+            (limit,),
+        )
+        return [_drop(r) for r in rows]
+
+    def hide(self, file_id: str) -> None:
+        self._run("INSERT OR IGNORE INTO hidden VALUES (?)", (file_id,))
 
     def confirm_chunk(self, file_id: str, n: int) -> None:
         self._run("INSERT OR IGNORE INTO uploaded VALUES (?, ?)", (file_id, n))
