@@ -77,6 +77,8 @@ class ClientSettings:
     """How often pending jobs are checked for results."""
     params: dict[str, Any] = field(default_factory=dict)
     """Processing profile and options sent with every job from the inbox."""
+    folders: dict[str, Any] = field(default_factory=dict)
+    """More watched folders, each mapped to the params sent with its files."""
     accelerate: bool = False
     """Use S3 Transfer Acceleration for uploads."""
 
@@ -264,6 +266,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         inner = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
         return "{ " + inner + " }"
