@@ -34,6 +34,7 @@ from shared.record import (
     chunk_key,
     iso,
     new_file_id,
+    queue_rank,
     queue_shard,
     utc_now,
 )
@@ -224,11 +225,15 @@ class Engine:
     def _stage(self, drop: Drop) -> Drop:
         cs = self.settings.client
         staged = stage(drop.path, self.spool / drop.file_id, cs.chunk_size, cs.zstd_level)
+        created = iso(utc_now())
+        # Fairness: the job's place in this client's own backlog orders the
+        # queue index, so fetchers serve clients round-robin.
+        backlog = len(self.state.in_phase(Phase.UPLOADING, Phase.WAITING))
         job = Job(
             file=drop.file_id,
             client=self.client_id,
             version=__version__,
-            created=iso(utc_now()),
+            created=created,
             bucket=self.settings.aws.bucket,
             chunks=len(staged.chunk_sha256),
             size=staged.size,
@@ -238,6 +243,7 @@ class Engine:
             content_type=staged.content_type,
             params=drop.params,
             queue=queue_shard(drop.file_id, self.settings.aws.queue_shards),
+            rank=queue_rank(backlog, created),
             expires=int(self.clock()) + QUEUED_TTL_SECONDS,
         )
         signing.sign_job(job, self.key)

@@ -85,11 +85,15 @@ class Fetcher:
     # -- finding and claiming --------------------------------------------
 
     def candidates(self) -> list[dict[str, Any]]:
-        """Queued jobs this fetcher supports, oldest first across all shards."""
+        """Queued jobs this fetcher supports, in rank order across all shards.
+
+        Rank is each job's place in its client's backlog, so this order serves
+        clients round-robin (see ``shared.record.queue_rank``).
+        """
         found: list[dict[str, Any]] = []
         for shard in range(self.settings.aws.queue_shards):
             found.extend(self.table.queued(f"q{shard}"))
-        found.sort(key=lambda item: str(item.get("created", "")))
+        found.sort(key=lambda item: str(item.get("rank", "")))
         return [
             item
             for item in found

@@ -76,6 +76,16 @@ def queue_shard(file_id: str, shards: int) -> str:
     return f"q{digest[0] % max(1, shards)}"
 
 
+def queue_rank(backlog: int, created: str) -> str:
+    """The queue index's sort key: the job's place in its client's backlog, then time.
+
+    Sorting by it serves clients round-robin: every client's first waiting
+    job comes before any client's second, so one client with ten thousand
+    jobs cannot starve another with three. Ties go to the older job.
+    """
+    return f"{max(0, backlog):08d}|{created}"
+
+
 def chunk_key(client: str, file_id: str, index: int) -> str:
     return f"{client}/{file_id}/{index}"
 
@@ -124,8 +134,16 @@ class Job:
     progress: int | None = None
     queue: str | None = None
     """Sparse GSI key, present only while QUEUED."""
+    rank: str = ""
+    """The queue index's sort key (``queue_rank``); kept across claims and requeues."""
     expires: int | None = None
     """TTL, epoch seconds."""
+
+    def __post_init__(self) -> None:
+        # A job without a rank would be invisible in the queue index; a client
+        # that does not know its backlog ranks the job first in line.
+        if not self.rank:
+            self.rank = queue_rank(0, self.created)
 
     def signed_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SIGNED_FIELDS}
@@ -187,6 +205,7 @@ def to_item(job: Job) -> dict[str, Any]:
         "heartbeat",
         "progress",
         "queue",
+        "rank",
         "expires",
     ):
         value = getattr(job, name)

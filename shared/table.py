@@ -87,7 +87,7 @@ class JobTable:
         return from_item(answer["Attributes"])
 
     def queued(self, shard: str, limit: int = 25) -> list[dict[str, Any]]:
-        """Oldest queued jobs of one index shard (projected fields only)."""
+        """First queued jobs of one index shard in rank order (projected fields only)."""
         try:
             answer = self.dynamodb.query(
                 TableName=self.table,
@@ -118,7 +118,9 @@ class JobTable:
             except ClientError as exc:
                 raise _convert(exc, None) from exc
             for item in answer.get("Items", []):
-                yield from_item(item)
+                # The table also holds coordination items (stream leases).
+                if item.get("file", {}).get("S", "").startswith("file-"):
+                    yield from_item(item)
             if "LastEvaluatedKey" not in answer:
                 return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
