@@ -15,6 +15,10 @@ template; none makes it more permissive than AWS:
 3. Inline role policies created through CloudFormation are kept as parsed
    documents, which moto's policy evaluation cannot read (a server error on
    every call made with the role); we hand it the JSON text it expects.
+4. moto names the IAM action after the request's signing name, which for
+   CloudWatch is ``monitoring``; IAM policies say ``cloudwatch:``.
+5. SNS requests, like DynamoDB's, are authorized against resource ``"*"``;
+   AWS checks the topic's ARN.
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ def _streams_resource(self: Any) -> str:
     return "*"
 
 
+def _sns_resource(self: Any) -> str:
+    arn = self._get_param("TopicArn") or self._get_param("TargetArn")
+    return str(arn) if arn else "*"
+
+
 def _check_principal(self: Any, principal: str) -> bool:
     expected = self._statement.get("Principal")
     if not expected:
@@ -79,10 +88,25 @@ def _check_principal(self: Any, principal: str) -> bool:
     return False
 
 
+# Signing names that differ from the IAM service prefix of their actions.
+_ACTION_PREFIXES = {"monitoring": "cloudwatch"}
+
+
 def apply() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
+    from moto.sns.responses import SNSResponse
+
+    original_request_init = IAMRequestBase.__init__
+
+    def request_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_request_init(self, *args, **kwargs)
+        service, _, name = self._action.partition(":")
+        if service in _ACTION_PREFIXES:
+            self._action = f"{_ACTION_PREFIXES[service]}:{name}"
+
+    IAMRequestBase.__init__ = request_init  # type: ignore[method-assign]
 
     original_init = IAMPolicy.__init__
 
@@ -95,4 +119,5 @@ def apply() -> None:
 
     DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
     DynamoDBStreamsHandler._determine_resource = _streams_resource  # type: ignore[attr-defined]
+    SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
     IAMPolicyStatement._check_principal = _check_principal  # type: ignore[method-assign]

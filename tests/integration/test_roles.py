@@ -133,3 +133,37 @@ def test_an_unknown_access_key_is_refused(stack: LocalStack, names: dict[str, st
     stranger = Aws(settings, "stranger")
     with pytest.raises(ClientError):
         stranger.dynamodb.get_item(TableName=names["table"], Key={"file": {"S": "file-x"}})
+
+
+def test_the_client_writes_receipts_that_only_the_watcher_reads_and_deletes(
+    roles: dict[str, Aws], names: dict[str, str]
+) -> None:
+    client, watcher, fetcher = roles["client"], roles["watcher"], roles["fetcher"]
+    key = "receipts/client-04aa/file-role-receipt"
+    client.s3.put_object(Bucket=names["bucket"], Key=key, Body=b"{}", IfNoneMatch="*")
+    assert denied(lambda: client.s3.get_object(Bucket=names["bucket"], Key=key))
+    assert denied(lambda: client.s3.delete_object(Bucket=names["bucket"], Key=key))
+    assert denied(lambda: client.s3.list_objects_v2(Bucket=names["bucket"], Prefix="receipts/"))
+    assert denied(lambda: fetcher.s3.get_object(Bucket=names["bucket"], Key=key))
+    listed = watcher.s3.list_objects_v2(Bucket=names["bucket"], Prefix="receipts/")
+    assert key in [o["Key"] for o in listed.get("Contents", [])]
+    assert watcher.s3.get_object(Bucket=names["bucket"], Key=key)["Body"].read() == b"{}"
+    watcher.s3.delete_object(Bucket=names["bucket"], Key=key)
+
+
+def test_the_watcher_publishes_metrics_and_alerts_and_the_others_cannot(
+    stack: LocalStack, roles: dict[str, Aws]
+) -> None:
+    metric = [{"MetricName": "QueueDepth", "Value": 0.0, "Unit": "Count"}]
+    topic = stack.outputs["AlertTopicArn"]
+    watcher = roles["watcher"].session
+    watcher.client("cloudwatch", endpoint_url=stack.endpoint).put_metric_data(
+        Namespace="FPW", MetricData=metric
+    )
+    watcher.client("sns", endpoint_url=stack.endpoint).publish(TopicArn=topic, Message="test")
+    for name in ("client", "fetcher"):
+        other = roles[name].session
+        cloudwatch: Any = other.client("cloudwatch", endpoint_url=stack.endpoint)
+        sns: Any = other.client("sns", endpoint_url=stack.endpoint)
+        assert denied(lambda c=cloudwatch: c.put_metric_data(Namespace="FPW", MetricData=metric))
+        assert denied(lambda s=sns: s.publish(TopicArn=topic, Message="test"))
