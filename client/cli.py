@@ -57,54 +57,70 @@ def _params(text: str | None) -> dict[str, Any] | None:
 
 def _engine(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     from client.engine import Engine
+    from client.keystore import load_client_key
     from shared.aws import Aws
     from shared.config import load_settings
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
     settings = load_settings(args.config, overrides=overrides)
-    return Engine(settings, Aws(settings.aws, "fpw-client"))
+    key = load_client_key(settings.client.state_dir.expanduser())
+    return Engine(settings, Aws(settings.aws, "fpw-client"), key=key)
 
 
 def run_client(args: argparse.Namespace) -> int:
-    from client.watch import InboxWatcher
-
     overrides = {
         "client.inbox": args.inbox,
         "client.results": args.results,
         "client.state_dir": args.state_dir,
         "client.params": _params(args.params),
     }
-    engine = _engine(args, overrides)
+    if not args.headless and not args.show_id:
+        return _run_tray(args, overrides)
+    from client.agent import Agent
+    from client.keystore import load_client_key
+    from shared.config import load_settings
+    from shared.logs import setup
+
+    setup(json_lines=False, verbose=args.verbose)
+    settings = load_settings(args.config, overrides=overrides)
     if args.show_id:
-        print(engine.client_id)
+        from shared.signing import client_id
+
+        key = load_client_key(settings.client.state_dir.expanduser())
+        print(client_id(key.public_key()))
         return 0
-    if not args.headless:
-        log.info("the tray app is not part of this build; running headless")
-    watcher = InboxWatcher(
-        engine.inbox,
-        lambda path: engine.submit(path, source="watch"),
-        engine.settings.client.stable_seconds,
-    )
+    agent = Agent(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()
-        watcher.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    watcher.start()
-    loop = threading.Thread(target=watcher.loop, name="fpw-watch", daemon=True)
-    loop.start()
-    print(f"watching {engine.inbox} (results in {engine.results_dir})", flush=True)
-    print(f"client id: {engine.client_id[:24]}…", flush=True)
+    agent.start()
+    for folder, params in agent.folders:
+        suffix = f" with params {json.dumps(params)}" if params else ""
+        print(f"watching {folder}{suffix}", flush=True)
+    print(f"results in {agent.engine.results_dir}", flush=True)
+    print(f"client id: {agent.client_id[:24]}…", flush=True)
     try:
-        engine.run(until=stop.is_set)
+        while not stop.wait(1.0):
+            pass
     finally:
-        watcher.stop()
-        engine.stop()
+        agent.stop()
     return 0
+
+
+def _run_tray(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    try:
+        from client.gui.app import main
+    except ImportError as exc:
+        raise ConfigError(
+            f"the tray app needs PySide6 ({exc})",
+            hint="pip install 'fpw[desktop]', or run 'fpw client --headless'",
+        ) from exc
+    return main(config=args.config, overrides=overrides, verbose=args.verbose)
 
 
 def run_submit(args: argparse.Namespace) -> int:

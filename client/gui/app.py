@@ -1,0 +1,338 @@
+"""The tray app: wires the agent, the tray icon, the jobs window, the result
+viewer and the settings together.
+
+Every piece of work (starting the agent, which may assume an AWS role;
+pausing; retrying; reading a result; exporting a key) goes through
+``AgentBridge.call`` so the GUI thread stays free. ``main`` is the entry
+point of ``fpw client`` and of the PyInstaller bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+from client import autostart, updates
+from client.agent import Agent, watched_folders
+from client.gui.bridge import AgentBridge
+from client.gui.jobs import JobsWindow
+from client.gui.settings import FirstRunWizard, SettingsDialog
+from client.gui.tray import Tray
+from client.gui.viewer import ResultViewer
+from client.keystore import KeyStore
+from client.state import Phase
+from client.tracker import JobView, TrayState
+from client.userconfig import Preferences, settings_file, write
+from shared.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+RETRY_START_MS = 15_000
+
+
+def open_with_system(path: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+class TrayApp(QObject):
+    def __init__(
+        self,
+        config: Path,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        opener: Callable[[Path], None] = open_with_system,
+        autostart_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.overrides = dict(overrides or {})
+        self.opener = opener
+        self.autostart_dir = autostart_dir
+        self.agent: Agent | None = None
+        self.quitting = False
+        self.last_error = ""
+        self.bridge = AgentBridge(self)
+        self.bridge.job_changed.connect(self._on_view)
+        self.bridge.failed.connect(self._warn)
+        self.tray = Tray(self)
+        self.jobs = JobsWindow()
+        self.viewers: list[ResultViewer] = []
+        self.dialog: SettingsDialog | None = None
+        self.wizard: FirstRunWizard | None = None
+        self.tray.open_folder.connect(self.open_folder)
+        self.tray.open_results.connect(self.open_results)
+        self.tray.show_jobs.connect(self.show_jobs)
+        self.tray.toggle_pause.connect(self.toggle_pause)
+        self.tray.check_updates.connect(self.check_updates)
+        self.tray.show_settings.connect(self.show_settings)
+        self.tray.quit.connect(self.quit)
+        self.jobs.open_result.connect(self.open_result)
+        self.jobs.show_in_folder.connect(lambda v: self.show_in_folder(v.result_path))
+        self.jobs.retry.connect(self.retry)
+        self.jobs.remove.connect(self.remove)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(1000)
+
+    # -- start and stop -------------------------------------------------
+
+    def settings(self) -> Settings:
+        """Settings as saved (before the first save: defaults, environment and flags)."""
+        path = self.config if self.config.exists() else None
+        return load_settings(path, overrides=self.overrides)
+
+    def start(self) -> None:
+        """The walk-through on first run, else the agent."""
+        self.tray.show()
+        if not self.config.exists():
+            self.first_run()
+        else:
+            self.start_agent()
+
+    def start_agent(self) -> None:
+        if self.quitting:
+            return
+        self.tray.set_state(TrayState.IDLE, "starting…")
+        self.bridge.call(self._make_agent, self._agent_ready, self._agent_failed)
+
+    def _make_agent(self) -> Agent:
+        agent = Agent(self.settings())
+        agent.add_listener(self.bridge.on_view)
+        agent.start()
+        return agent
+
+    def _agent_ready(self, agent: Agent) -> None:
+        if self.quitting:
+            self.bridge.call(agent.stop)
+            return
+        self.agent = agent
+        self.jobs.model.reset(agent.tracker.views())
+        log.info("agent started; client id %s…", agent.client_id[:24])
+        self.refresh()
+
+    def _agent_failed(self, text: str) -> None:
+        self.tray.set_state(TrayState.OFFLINE, f"cannot start: {text}")
+        log.warning("the agent cannot start (%s); trying again shortly", text)
+        QTimer.singleShot(RETRY_START_MS, self.start_agent)
+
+    def restart_agent(self, between: Callable[[], object] | None = None) -> None:
+        """Stop the agent, run ``between`` (off the GUI thread), start it anew."""
+        agent, self.agent = self.agent, None
+
+        def work() -> None:
+            if agent is not None:
+                agent.stop()
+            if between is not None:
+                between()
+
+        self.bridge.call(work, lambda _: self.start_agent(), self._warn)
+
+    def quit(self) -> None:
+        self.quitting = True
+        self.timer.stop()
+        self.tray.hide()
+        agent, self.agent = self.agent, None
+        self.bridge.call(lambda: agent.stop() if agent else None, lambda _: self._quit())
+
+    def _quit(self) -> None:
+        QApplication.quit()
+
+    # -- what the agent tells ---------------------------------------------
+
+    def _on_view(self, view: JobView) -> None:
+        self.jobs.model.update(view)
+        if view.phase is Phase.DONE and view.stage == "done":
+            self.tray.notify("Result ready", view.name)
+        elif view.phase is Phase.FAILED:
+            self.tray.notify(f"{view.name} failed", view.error or "no reason given", error=True)
+
+    def refresh(self) -> None:
+        if self.agent is None:
+            return
+        state, text = self.agent.status()
+        self.tray.set_state(state, text)
+        self.tray.set_paused(self.agent.engine.paused)
+        self.jobs.status.setText(text)
+
+    def _warn(self, text: str) -> None:
+        self.tray.notify("fpw", text, error=True)
+
+    # -- menu actions -----------------------------------------------------
+
+    def open_folder(self) -> None:
+        self.opener(watched_folders(self.settings())[0][0])
+
+    def open_results(self) -> None:
+        cs = self.settings().client
+        results = (cs.results or cs.inbox / "results").expanduser()
+        results.mkdir(parents=True, exist_ok=True)
+        self.opener(results)
+
+    def show_jobs(self) -> None:
+        self.jobs.show()
+        self.jobs.raise_()
+        self.jobs.activateWindow()
+        if self.agent is not None:
+            self.agent.tracker.mark_seen()
+            self.refresh()
+
+    def toggle_pause(self) -> None:
+        agent = self.agent
+        if agent is None:
+            return
+        paused = not agent.engine.paused
+        self.tray.set_paused(paused)
+        self.bridge.call(lambda: agent.set_paused(paused), lambda _: self.refresh())
+
+    def check_updates(self) -> None:
+        self.bridge.call(updates.check, lambda info: self.tray.notify("Updates", info.message))
+
+    # -- jobs window actions ----------------------------------------------
+
+    def retry(self, file_id: str) -> None:
+        agent = self.agent
+        if agent is not None:
+            self.bridge.call(
+                lambda: agent.retry(file_id), lambda _: self.jobs.model.remove(file_id)
+            )
+
+    def remove(self, file_id: str) -> None:
+        agent = self.agent
+        if agent is not None:
+            self.bridge.call(
+                lambda: agent.remove(file_id), lambda _: self.jobs.model.remove(file_id)
+            )
+
+    def open_result(self, view: JobView) -> None:
+        path = view.result_path
+        if path is None:
+            return
+        self.bridge.call(path.read_bytes, lambda data: self._show_viewer(path, data), self._warn)
+
+    def _show_viewer(self, path: Path, data: bytes) -> None:
+        viewer = ResultViewer(path, data)
+        viewer.open_file.connect(self.opener)
+        viewer.show_in_folder.connect(self.show_in_folder)
+        viewer.finished.connect(lambda _code: self.viewers.remove(viewer))
+        self.viewers.append(viewer)
+        viewer.show()
+
+    def show_in_folder(self, path: Path | None) -> None:
+        if path is not None:
+            self.opener(path.parent)
+
+    # -- settings and keys ------------------------------------------------
+
+    def keystore(self) -> KeyStore:
+        return KeyStore(self.settings().client.state_dir)
+
+    def show_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(
+            Preferences.from_settings(self.settings()),
+            autostart.enabled(self.autostart_dir),
+            self.export_key,
+            self.import_key,
+        )
+        if self.agent is not None:
+            dialog.keys.show_key(self.agent.client_id, self.keystore().where)
+        dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def save_settings(self, prefs: Preferences | None, form_owner: Any) -> None:
+        if prefs is None:
+            return
+        write(self.config, prefs.updates())
+        if autostart.supported():
+            if form_owner.form.autostart.isChecked():
+                autostart.enable(autostart.command(self.config), self.autostart_dir)
+            else:
+                autostart.disable(self.autostart_dir)
+        log.info("settings saved to %s", self.config)
+        self.restart_agent()
+
+    def export_key(self, target: Path, passphrase: str) -> None:
+        store = self.keystore()
+        self.bridge.call(
+            lambda: store.export(target, passphrase),
+            lambda _: self.tray.notify("Key exported", str(target)),
+            lambda text: self.show_error("Export key", text),
+        )
+
+    def import_key(self, source: Path, passphrase: str) -> None:
+        store = self.keystore()
+
+        def done(_: object) -> None:
+            self.tray.notify("Key imported", "this computer now uses the imported key")
+            self.restart_agent()
+
+        self.bridge.call(
+            lambda: store.import_key(source, passphrase),
+            done,
+            lambda text: self.show_error("Import key", text),
+        )
+
+    def show_error(self, title: str, text: str) -> None:
+        """A message box that does not block (the agent's signals keep flowing)."""
+        self.last_error = text
+        box = QMessageBox(QMessageBox.Icon.Warning, f"fpw: {title}", text)
+        box.setModal(False)
+        box.open()
+        self._error_box = box
+
+    def first_run(self) -> FirstRunWizard:
+        prefs = Preferences.from_settings(self.settings())
+        prefs.folders = (
+            [(str(Path.home() / "fpw-inbox"), {})] if not self.overrides else prefs.folders
+        )
+
+        def create_key() -> tuple[str, str]:
+            # The settings chosen so far decide where the key lives.
+            from shared.signing import client_id
+
+            state_dir = self.settings().client.state_dir
+            store = KeyStore(state_dir)
+            return client_id(store.load_or_create().public_key()), store.where
+
+        wizard = FirstRunWizard(prefs, create_key, self.import_key)
+        wizard.accepted.connect(lambda: self._first_run_done(wizard))
+        wizard.rejected.connect(self.quit)
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _first_run_done(self, wizard: FirstRunWizard) -> None:
+        prefs = wizard.result_prefs or wizard.form.preferences()
+        write(self.config, prefs.updates())
+        if autostart.supported() and wizard.form.autostart.isChecked():
+            autostart.enable(autostart.command(self.config), self.autostart_dir)
+        self.start_agent()
+
+
+def main(
+    config: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    verbose: bool = False,
+) -> int:
+    """Run the tray app until the user quits."""
+    from shared.logs import setup
+
+    setup(json_lines=False, verbose=verbose)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("fpw")
+    app.setQuitOnLastWindowClosed(False)
+    tray_app = TrayApp(settings_file(config), {k: v for k, v in (overrides or {}).items() if v})
+    tray_app.start()
+    if not QSystemTrayIcon.isSystemTrayAvailable():
+        log.info("no system tray here; showing the jobs window instead")
+        tray_app.show_jobs()
+    return int(app.exec())

@@ -1,0 +1,343 @@
+"""The settings window and the first-run walk-through.
+
+Both edit a ``Preferences`` value (``client.userconfig``); the app writes it
+and restarts the agent. The key panel shows the client id for the admin to
+register and exports/imports the key; it calls back into the app for the
+work itself, which runs off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from client.userconfig import Preferences
+from shared.errors import ConfigError
+
+KeyAction = Callable[[Path, str], None]
+
+
+def _browse_row(edit: QLineEdit, parent: QWidget) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(edit, 1)
+    button = QPushButton("Browse…")
+
+    def pick() -> None:
+        folder = QFileDialog.getExistingDirectory(parent, "Choose a folder", edit.text())
+        if folder:
+            edit.setText(folder)
+
+    button.clicked.connect(pick)
+    layout.addWidget(button)
+    return row
+
+
+class SettingsForm(QWidget):
+    """Folders (each with its params), results, done, connection, concurrency, login."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.folders = QTableWidget(0, 2)
+        self.folders.setHorizontalHeaderLabels(["Watched folder", "Processing params (JSON)"])
+        self.folders.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.folders.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.folders.verticalHeader().hide()
+        add = QPushButton("Add folder…")
+        remove = QPushButton("Remove folder")
+        add.clicked.connect(self._pick_folder)
+        remove.clicked.connect(self._remove_folder)
+        self.results = QLineEdit()
+        self.results.setPlaceholderText("<first watched folder>/results")
+        self.done = QLineEdit()
+        self.done.setPlaceholderText("done/ inside each watched folder")
+        self.profile = QLineEdit()
+        self.profile.setPlaceholderText("default credentials")
+        self.endpoint = QLineEdit()
+        self.endpoint.setPlaceholderText("AWS itself")
+        self.region = QLineEdit()
+        self.concurrency = QSpinBox()
+        self.concurrency.setRange(1, 32)
+        self.autostart = QCheckBox("Start fpw when I log in")
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        form = QFormLayout()
+        form.addRow("Results folder", _browse_row(self.results, self))
+        form.addRow("Done folder", _browse_row(self.done, self))
+        form.addRow("AWS profile", self.profile)
+        form.addRow("Endpoint URL", self.endpoint)
+        form.addRow("Region", self.region)
+        form.addRow("Parallel uploads", self.concurrency)
+        form.addRow("", self.autostart)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Files dropped in these folders are sent with their params:"))
+        layout.addWidget(self.folders, 1)
+        layout.addLayout(buttons)
+        layout.addLayout(form)
+
+    def add_folder(self, folder: str, params: dict[str, Any] | None = None) -> None:
+        row = self.folders.rowCount()
+        self.folders.insertRow(row)
+        self.folders.setItem(row, 0, QTableWidgetItem(folder))
+        self.folders.setItem(row, 1, QTableWidgetItem(json.dumps(params or {})))
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to watch")
+        if folder:
+            self.add_folder(folder)
+
+    def _remove_folder(self) -> None:
+        row = self.folders.currentRow()
+        if row >= 0:
+            self.folders.removeRow(row)
+
+    def load(self, prefs: Preferences, autostart: bool) -> None:
+        self.folders.setRowCount(0)
+        for folder, params in prefs.folders:
+            self.add_folder(folder, params)
+        self.results.setText(prefs.results)
+        self.done.setText(prefs.done)
+        self.profile.setText(prefs.aws_profile)
+        self.endpoint.setText(prefs.endpoint_url)
+        self.region.setText(prefs.region)
+        self.concurrency.setValue(prefs.concurrency)
+        self.autostart.setChecked(autostart)
+
+    def preferences(self) -> Preferences:
+        """The form's values; ``ConfigError`` names the first bad one."""
+        folders: list[tuple[str, dict[str, Any]]] = []
+        for row in range(self.folders.rowCount()):
+            folder_item, params_item = self.folders.item(row, 0), self.folders.item(row, 1)
+            folder = folder_item.text().strip() if folder_item else ""
+            if not folder:
+                continue
+            text = params_item.text().strip() if params_item else ""
+            try:
+                params = json.loads(text) if text else {}
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"the params of {folder} are not valid JSON: {exc}") from exc
+            if not isinstance(params, dict):
+                raise ConfigError(f"the params of {folder} must be a JSON object")
+            folders.append((folder, params))
+        if not folders:
+            raise ConfigError("add at least one folder to watch")
+        return Preferences(
+            folders=folders,
+            results=self.results.text().strip(),
+            done=self.done.text().strip(),
+            aws_profile=self.profile.text().strip(),
+            endpoint_url=self.endpoint.text().strip(),
+            region=self.region.text().strip() or "us-east-1",
+            concurrency=self.concurrency.value(),
+        )
+
+
+class KeyPanel(QWidget):
+    """The client id to register, where the key is kept, export and import."""
+
+    def __init__(
+        self,
+        on_export: KeyAction,
+        on_import: KeyAction,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.on_export = on_export
+        self.on_import = on_import
+        self.client_id = QLineEdit()
+        self.client_id.setReadOnly(True)
+        self.where = QLabel("")
+        self.where.setWordWrap(True)
+        copy = QPushButton("Copy")
+        copy.clicked.connect(self.copy_id)
+        export = QPushButton("Export key…")
+        export.clicked.connect(self._export)
+        import_ = QPushButton("Import key…")
+        import_.clicked.connect(self._import)
+        id_row = QHBoxLayout()
+        id_row.addWidget(self.client_id, 1)
+        id_row.addWidget(copy)
+        actions = QHBoxLayout()
+        actions.addWidget(export)
+        actions.addWidget(import_)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("This computer's client id (the administrator registers it):"))
+        layout.addLayout(id_row)
+        layout.addWidget(self.where)
+        note = QLabel(
+            "Results are encrypted to this computer's key. Export it (protected by a "
+            "passphrase) and keep the file safe: importing it on a replacement computer "
+            "lets that computer read the results. Importing replaces the current key."
+        )
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        layout.addLayout(actions)
+        layout.addStretch(1)
+
+    def show_key(self, client_id: str, where: str) -> None:
+        self.client_id.setText(client_id)
+        self.where.setText(f"The private key is kept in {where}.")
+
+    def copy_id(self) -> None:
+        QApplication.clipboard().setText(self.client_id.text())
+
+    def _export(self) -> None:
+        target, _ = QFileDialog.getSaveFileName(self, "Export key", "fpw-key.pem")
+        if not target:
+            return
+        first, ok = QInputDialog.getText(
+            self, "Export key", "Passphrase (8 characters or more):", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return
+        second, ok = QInputDialog.getText(
+            self, "Export key", "The passphrase again:", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return
+        if first != second:
+            QMessageBox.warning(self, "Export key", "The two passphrases differ.")
+            return
+        self.on_export(Path(target), first)
+
+    def _import(self) -> None:
+        source, _ = QFileDialog.getOpenFileName(self, "Import key", "", "Key files (*.pem)")
+        if not source:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Import key",
+            "The imported key replaces this computer's key. Results of jobs sent with the "
+            "current key can then no longer be read here. Go on?",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        passphrase, ok = QInputDialog.getText(
+            self, "Import key", "Passphrase of the key file:", QLineEdit.EchoMode.Password
+        )
+        if ok:
+            self.on_import(Path(source), passphrase)
+
+
+class SettingsDialog(QDialog):
+    def __init__(
+        self,
+        prefs: Preferences,
+        autostart: bool,
+        on_export: KeyAction,
+        on_import: KeyAction,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("fpw: settings")
+        self.resize(720, 520)
+        self.form = SettingsForm()
+        self.form.load(prefs, autostart)
+        self.keys = KeyPanel(on_export, on_import)
+        tabs = QTabWidget()
+        tabs.addTab(self.form, "General")
+        tabs.addTab(self.keys, "Key")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.buttons)
+        self.result_prefs: Preferences | None = None
+
+    def _save(self) -> None:
+        try:
+            self.result_prefs = self.form.preferences()
+        except ConfigError as exc:
+            QMessageBox.warning(self, "Settings", str(exc))
+            return
+        self.accept()
+
+
+class FirstRunWizard(QWizard):
+    """Welcome, folders and connection, then the key pair (created on entering the page)."""
+
+    def __init__(
+        self,
+        prefs: Preferences,
+        create_key: Callable[[], tuple[str, str]],
+        on_import: KeyAction,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Welcome to fpw")
+        self.resize(720, 560)
+        self.create_key = create_key
+        welcome = QWizardPage()
+        welcome.setTitle("Welcome")
+        text = QLabel(
+            "fpw sends the files you drop into a watched folder for analysis and puts "
+            "each result, readable only by this computer, into a results folder.\n\n"
+            "The next pages set the folders, the connection and this computer's key."
+        )
+        text.setWordWrap(True)
+        QVBoxLayout(welcome).addWidget(text)
+        self.form = SettingsForm()
+        self.form.load(prefs, autostart=False)
+        folders = QWizardPage()
+        folders.setTitle("Folders and connection")
+        QVBoxLayout(folders).addWidget(self.form)
+        self.keys = KeyPanel(lambda _p, _s: None, on_import)
+        key_page = _KeyPage(self)
+        key_page.setTitle("This computer's key")
+        QVBoxLayout(key_page).addWidget(self.keys)
+        self.addPage(welcome)
+        self.addPage(folders)
+        self.addPage(key_page)
+        self.result_prefs: Preferences | None = None
+
+    def validateCurrentPage(self) -> bool:
+        if self.currentPage() is not None and self.currentId() == 1:
+            try:
+                self.result_prefs = self.form.preferences()
+            except ConfigError as exc:
+                QMessageBox.warning(self, "Settings", str(exc))
+                return False
+        return super().validateCurrentPage()
+
+
+class _KeyPage(QWizardPage):
+    def __init__(self, wizard: FirstRunWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+
+    def initializePage(self) -> None:
+        client_id, where = self._wizard.create_key()
+        self._wizard.keys.show_key(client_id, where)

@@ -1,0 +1,202 @@
+"""What the faces show about each job, built from engine events (pure, no I/O).
+
+The engine reports phases and step progress; the jobs window wants one bar
+that moves through upload, queue, processing and download, and the tray
+wants one word for everything. Both are worked out here, without Qt, so
+that the rules are tested on plain values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from client.engine import Event
+from client.state import Drop, Phase
+
+# Where each step sits on the job's single progress bar (percent).
+UPLOAD = (2.0, 45.0)
+QUEUED = 50.0
+PROCESSING = (55.0, 90.0)
+DOWNLOADING = 95.0
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One row of the jobs window."""
+
+    file_id: str
+    name: str
+    phase: Phase
+    stage: str
+    """What is happening now, in words (uploading, queued, processing 40 %...)."""
+    progress: float
+    """0..100 over the whole life of the job."""
+    size: int | None = None
+    path: Path | None = None
+    created: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    result_path: Path | None = None
+    seen: bool = True
+    """False for a failure the user has not looked at yet (the tray shows it)."""
+
+    @property
+    def active(self) -> bool:
+        return not self.phase.finished
+
+
+def overall(phase: Phase, remote: str | None, step: float | None, before: float) -> float:
+    """The bar's position; it never moves back within one job."""
+    if phase is Phase.STAGING:
+        value = UPLOAD[0]
+    elif phase is Phase.UPLOADING:
+        value = UPLOAD[0] + (UPLOAD[1] - UPLOAD[0]) * (step or 0.0) / 100.0
+    elif phase is Phase.WAITING:
+        if remote == "PROCESSING":
+            value = PROCESSING[0] + (PROCESSING[1] - PROCESSING[0]) * (step or 0.0) / 100.0
+        elif remote == "COMPLETED":
+            value = DOWNLOADING
+        elif remote == "QUEUED":
+            value = QUEUED
+        else:
+            value = UPLOAD[1]
+    elif phase is Phase.DONE:
+        value = 100.0
+    else:
+        value = before
+    return max(before, min(100.0, value))
+
+
+def stage_text(phase: Phase, remote: str | None, step: float | None) -> str:
+    if phase is Phase.STAGING:
+        return "preparing"
+    if phase is Phase.UPLOADING:
+        return f"uploading {step:.0f} %" if step is not None else "uploading"
+    if phase is Phase.WAITING:
+        if remote == "PROCESSING":
+            return f"processing {step:.0f} %" if step is not None else "processing"
+        if remote == "COMPLETED":
+            return "downloading the result"
+        if remote == "QUEUED":
+            return "queued"
+        return "waiting for processing"
+    return "done" if phase is Phase.DONE else "failed"
+
+
+def from_drop(drop: Drop) -> JobView:
+    """A row for a drop read from the state database (at start-up)."""
+    size = drop.job.get("size") if drop.job else None
+    remote = None
+    return JobView(
+        file_id=drop.file_id,
+        name=drop.name,
+        phase=drop.phase,
+        stage=stage_text(drop.phase, remote, None),
+        progress=overall(drop.phase, remote, None, 0.0),
+        size=int(size) if size is not None else None,
+        path=drop.path,
+        created=drop.created,
+        finished=drop.updated if drop.phase.finished else None,
+        error=drop.error,
+        result_path=drop.result_path,
+        seen=True,
+    )
+
+
+def apply(view: JobView | None, event: Event, now: float) -> JobView:
+    """The row after ``event``."""
+    if view is None:
+        view = JobView(event.file_id, event.name, event.phase, "", 0.0, created=now)
+    changes: dict[str, object] = {
+        "phase": event.phase,
+        "stage": stage_text(event.phase, event.remote, event.progress),
+        "progress": overall(event.phase, event.remote, event.progress, view.progress),
+    }
+    if event.phase is Phase.DONE:
+        changes.update(finished=now, result_path=Path(event.detail) if event.detail else None)
+    elif event.phase is Phase.FAILED:
+        changes.update(finished=now, error=event.detail, seen=False)
+    return dataclasses.replace(view, **changes)  # type: ignore[arg-type]
+
+
+class TrayState(StrEnum):
+    IDLE = "idle"
+    UPLOADING = "uploading"
+    WAITING = "waiting"
+    ERROR = "error"
+    PAUSED = "paused"
+    OFFLINE = "offline"
+
+
+def summary(views: list[JobView], paused: bool, offline: bool) -> tuple[TrayState, str]:
+    """The tray's state and tooltip: the most urgent thing first."""
+    sending = sum(1 for v in views if v.phase in (Phase.STAGING, Phase.UPLOADING))
+    waiting = sum(1 for v in views if v.phase is Phase.WAITING)
+    unseen = [v for v in views if v.phase is Phase.FAILED and not v.seen]
+    if paused:
+        text = "paused"
+        if sending:
+            text += f" ({_files(sending)} not sent yet)"
+        return TrayState.PAUSED, text
+    if offline:
+        return TrayState.OFFLINE, "offline: will retry when the network is back"
+    if unseen:
+        last = unseen[-1]
+        return TrayState.ERROR, f"{_files(len(unseen))} failed; last: {last.name}: {last.error}"
+    if sending:
+        return TrayState.UPLOADING, f"uploading {_files(sending)}"
+    if waiting:
+        return TrayState.WAITING, f"waiting for results ({_files(waiting)})"
+    return TrayState.IDLE, "idle"
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+class Tracker:
+    """The rows, kept current from engine threads and read from the GUI (locked)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._views: dict[str, JobView] = {}
+
+    def load(self, drops: list[Drop]) -> None:
+        with self._lock:
+            for drop in reversed(drops):  # oldest first keeps the window's order
+                self._views.setdefault(drop.file_id, from_drop(drop))
+
+    def apply(self, event: Event, now: float, drop: Drop | None = None) -> JobView:
+        with self._lock:
+            before = self._views.get(event.file_id)
+            if before is None and drop is not None:
+                before = dataclasses.replace(from_drop(drop), created=drop.created)
+            view = apply(before, event, now)
+            self._views[event.file_id] = view
+            return view
+
+    def apply_view(self, view: JobView) -> None:
+        with self._lock:
+            self._views[view.file_id] = view
+
+    def get(self, file_id: str) -> JobView | None:
+        with self._lock:
+            return self._views.get(file_id)
+
+    def views(self) -> list[JobView]:
+        with self._lock:
+            return list(self._views.values())
+
+    def remove(self, file_id: str) -> None:
+        with self._lock:
+            self._views.pop(file_id, None)
+
+    def mark_seen(self) -> None:
+        with self._lock:
+            for key, view in self._views.items():
+                if not view.seen:
+                    self._views[key] = dataclasses.replace(view, seen=True)
