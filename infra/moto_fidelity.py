@@ -19,6 +19,9 @@ template; none makes it more permissive than AWS:
    CloudWatch is ``monitoring``; IAM policies say ``cloudwatch:``.
 5. SNS requests, like DynamoDB's, are authorized against resource ``"*"``;
    AWS checks the topic's ARN.
+
+Beyond IAM, ``moto_resources`` teaches moto's CloudFormation the resource
+types of our template that it lacks (alarms, scaling, capacity providers).
 """
 
 from __future__ import annotations
@@ -97,6 +100,10 @@ def apply() -> None:
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
     from moto.sns.responses import SNSResponse
+
+    from infra import moto_resources
+
+    moto_resources.register()
 
     original_request_init = IAMRequestBase.__init__
 

@@ -12,7 +12,7 @@ def test_the_template_deploys_the_table_with_its_stream_indexes_and_ttl(stack: L
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"queue-index", "client-index"}
-    assert [k["AttributeName"] for k in indexes["queue-index"]["KeySchema"]] == ["queue", "created"]
+    assert [k["AttributeName"] for k in indexes["queue-index"]["KeySchema"]] == ["queue", "rank"]
     assert stack.outputs["JobsStreamArn"] == table["LatestStreamArn"]
     # moto's CloudFormation does not apply the bucket's public access block or
     # lifecycle rules; cfn-lint checks those parts of the template instead.
