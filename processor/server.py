@@ -22,6 +22,7 @@ from typing import Any
 
 from processor import __version__
 from processor.errors import AnalysisError, TimedOut
+from processor.llm import LlmConfig
 
 log = logging.getLogger("processor")
 
@@ -36,11 +37,12 @@ def _child(
     ctype: str,
     params: dict[str, Any],
     job: str,
+    llm: LlmConfig | None,
 ) -> None:
     from processor.analysis import analyze
 
     try:
-        conn.send(("ok", analyze(Path(path), ctype, params, job)))
+        conn.send(("ok", analyze(Path(path), ctype, params, job, llm=llm)))
     except AnalysisError as exc:
         conn.send(("error", (exc.status, exc.message)))
     except Exception as exc:  # an analysis bug: report it rather than vanish
@@ -52,7 +54,11 @@ def _child(
 def _context() -> Any:
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["processor.analysis", "PIL.Image", "pypdf"])
+        # Imported once in the fork server, so each child starts warm; the OCR
+        # engine itself is created in the child (its thread pools do not survive fork).
+        ctx.set_forkserver_preload(
+            ["processor.analysis", "PIL.Image", "pypdf", "pypdfium2", "numpy", "rapidocr"]
+        )
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -60,15 +66,18 @@ def _context() -> Any:
 class Analyzer:
     """Runs analyses in child processes, each under the time limit."""
 
-    def __init__(self, time_limit: float) -> None:
+    def __init__(self, time_limit: float, llm: LlmConfig | None = None) -> None:
         self.time_limit = time_limit
+        self.llm = llm
         self.ctx = _context()
         self.busy = 0
         self._lock = threading.Lock()
 
     def run(self, path: Path, ctype: str, params: dict[str, Any], job: str) -> dict[str, Any]:
         parent, child = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(target=_child, args=(child, str(path), ctype, params, job))
+        process = self.ctx.Process(
+            target=_child, args=(child, str(path), ctype, params, job, self.llm)
+        )
         with self._lock:
             self.busy += 1
         try:
@@ -108,6 +117,8 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -128,12 +139,24 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] != "/health":
             self._json(404, {"error": "not found; the endpoints are POST /analyze and GET /health"})
             return
-        self._json(200, {"status": "ok", "version": __version__, "busy": self.server.analyzer.busy})
+        from processor.analysis import PROFILES
+
+        profiles = [p for p in PROFILES if p != "llm" or self.server.analyzer.llm is not None]
+        self._json(
+            200,
+            {
+                "status": "ok",
+                "version": __version__,
+                "busy": self.server.analyzer.busy,
+                "profiles": profiles,
+            },
+        )
 
     def do_POST(self) -> None:
         started = time.monotonic()
         job = self.headers.get("X-Fpw-Job", "")
         status, kind, size = 500, None, 0
+        received = False
         try:
             if self.path.split("?")[0] != "/analyze":
                 raise AnalysisError(
@@ -143,7 +166,12 @@ class Handler(BaseHTTPRequestHandler):
             length = self.headers.get("Content-Length")
             if length is None:
                 raise AnalysisError("send the file with a Content-Length", 411)
-            size = int(length)
+            try:
+                size = int(length)
+            except ValueError:
+                size = -1
+            if size < 0:
+                raise AnalysisError("Content-Length is not a byte count", 400)
             if size > self.server.max_bytes:
                 self.close_connection = True
                 raise AnalysisError(
@@ -155,12 +183,17 @@ class Handler(BaseHTTPRequestHandler):
             with tempfile.TemporaryDirectory(prefix="fpw-processor-") as tmp:
                 path = Path(tmp) / "input"
                 self._receive(path, size)
+                received = True
                 result = self.server.analyzer.run(path, ctype, params, job)
             kind = result.get("kind")
             status = 200
             self._json(200, result)
         except AnalysisError as exc:
             status = exc.status
+            if not received:
+                # The body (or what is left of it) is still unread: the next
+                # request on this connection would start inside it.
+                self.close_connection = True
             self._json(status, {"error": exc.message})
         except (ConnectionError, TimeoutError):
             status = 499
@@ -201,10 +234,17 @@ class ProcessorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, host: str, port: int, max_bytes: int, time_limit: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        max_bytes: int,
+        time_limit: float,
+        llm: LlmConfig | None = None,
+    ) -> None:
         super().__init__((host, port), Handler)
         self.max_bytes = max_bytes
-        self.analyzer = Analyzer(time_limit)
+        self.analyzer = Analyzer(time_limit, llm)
 
     @property
     def port(self) -> int:
@@ -217,8 +257,9 @@ def serve(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     time_limit: float = DEFAULT_TIME_LIMIT,
+    llm: LlmConfig | None = None,
 ) -> ProcessorServer:
     """Start serving in a background thread; ``shutdown()`` stops it."""
-    server = ProcessorServer(host, port, max_bytes, time_limit)
+    server = ProcessorServer(host, port, max_bytes, time_limit, llm)
     threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
     return server

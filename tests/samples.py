@@ -107,3 +107,101 @@ def make_bomb_png(path: Path, side: int = 9_000) -> Path:
     image = Image.new("1", (side, side), 0)
     image.save(path, "PNG", optimize=True)
     return path
+
+
+def make_text_image(
+    path: Path, lines: list[str], size: tuple[int, int] = (720, 200), font_size: int = 40
+) -> Path:
+    """Black text on white in Pillow's bundled scalable font, for OCR to read back."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=font_size)
+    image = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(lines):
+        draw.text((24, 20 + number * int(font_size * 1.6)), line, font=font, fill=(0, 0, 0))
+    image.save(path)
+    return path
+
+
+def make_scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A PDF whose pages are pictures of text, with no text layer (like a scanner's)."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=36)
+    images = []
+    for lines in pages:
+        image = Image.new("RGB", (850, 1100), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        for number, line in enumerate(lines):
+            draw.text((80, 100 + number * 60), line, font=font, fill=(0, 0, 0))
+        images.append(image)
+    images[0].save(path, "PDF", resolution=100, save_all=True, append_images=images[1:])
+    return path
+
+
+def docx_bytes(
+    paragraphs: list[str], heading: str | None = None, title: str = "Sample document"
+) -> bytes:
+    """A minimal .docx: the package parts, a body with paragraphs, and core properties."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    body = ""
+    if heading:
+        body += (
+            '<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr>'
+            f"<w:r><w:t>{escape(heading)}</w:t></w:r></w:p>"
+        )
+    for text in paragraphs:
+        body += f'<w:p><w:r><w:t xml:space="preserve">{escape(text)}</w:t></w:r></w:p>'
+    document = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<w:document xmlns:w="{w}"><w:body>{body}</w:body></w:document>'
+    )
+    core = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
+        'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:title>{escape(title)}</dc:title><dc:creator>fpw tests</dc:creator>"
+        "</cp:coreProperties>"
+    )
+    types = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/word/document.xml" ContentType="application/vnd.'
+        'openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+    )
+    rels = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", types)
+        archive.writestr("_rels/.rels", rels)
+        archive.writestr("word/document.xml", document)
+        archive.writestr("docProps/core.xml", core)
+    return out.getvalue()
+
+
+def make_docx(
+    path: Path, paragraphs: list[str], heading: str | None = None, title: str = "Sample document"
+) -> Path:
+    path.write_bytes(docx_bytes(paragraphs, heading, title))
+    return path
+
+
+def make_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,81 @@ def test_an_unknown_profile_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError, match="unknown profile 'ocr-everything'") as error:
         run(samples.make_text(tmp_path / "t.txt", "x"), profile="ocr-everything")
     assert error.value.status == 422
+
+
+def test_text_in_an_image_comes_back_by_ocr_with_the_device_and_time(tmp_path: Path) -> None:
+    image = samples.make_text_image(tmp_path / "sign.png", ["Invoice 2041", "Total due 318 EUR"])
+    ocr = run(image)["analysis"]["ocr"]
+    assert ocr["available"] is True
+    assert ocr["text"].splitlines() == ["Invoice 2041", "Total due 318 EUR"]
+    assert ocr["device"] == "cpu" and ocr["provider"] == "CPUExecutionProvider"
+    assert ocr["duration_ms"] >= 0 and ocr["lines"][0]["confidence"] > 0.8
+    assert len(ocr["lines"][0]["box"]) == 4
+
+
+def test_an_image_gives_its_dominant_colours(tmp_path: Path) -> None:
+    colours = run(samples.make_png(tmp_path / "a.png", size=(120, 80)))["analysis"][
+        "dominant_colours"
+    ]
+    assert colours[0]["hex"] == "#f0f0f0"  # the background
+    assert any(c["hex"] == "#c81e1e" for c in colours)  # the red square
+    assert sum(c["fraction"] for c in colours) == pytest.approx(1, abs=0.01)
+
+
+def test_without_the_ocr_engine_the_result_says_so_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor import ocr
+
+    monkeypatch.setattr(ocr, "_engine", None)
+    monkeypatch.setattr(ocr, "_engine_error", None)
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import fails as if not installed
+    result = run(samples.make_text_image(tmp_path / "t.png", ["hello"]))
+    assert result["analysis"]["ocr"]["available"] is False
+    assert "not installed" in result["analysis"]["ocr"]["reason"]
+    assert result["analysis"]["width"] == 720
+
+
+def test_the_metadata_profile_does_no_ocr(tmp_path: Path) -> None:
+    image = samples.make_text_image(tmp_path / "t.png", ["hello"])
+    analysis = run(image, profile="metadata")["analysis"]
+    assert "ocr" not in analysis and analysis["perceptual_hash"]
+
+
+def test_the_summary_profile_gives_the_summary_without_the_text(tmp_path: Path) -> None:
+    text = "Cats sleep most of the day. Cats hunt at night. Dogs bark at cats loudly.\n"
+    analysis = run(samples.make_text(tmp_path / "t.txt", text), "text/plain", profile="summary")[
+        "analysis"
+    ]
+    assert "text" not in analysis
+    assert analysis["summary"]["sentences"]
+    assert analysis["words"] == 15
+
+
+def test_the_llm_profile_without_an_endpoint_is_a_permanent_error(tmp_path: Path) -> None:
+    with pytest.raises(AnalysisError, match="has none configured") as error:
+        run(samples.make_text(tmp_path / "t.txt", "x"), profile="llm")
+    assert error.value.status == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"profile": 3}, {"split": "1-2"}, {"split": ["a-b"]}, {"prompt": ""}, {"prompt": 7}],
+)
+def test_unusable_params_are_refused_before_any_work(tmp_path: Path, params: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(AnalysisError) as error:
+        run(samples.make_text(tmp_path / "t.txt", "x"), **params)
+    assert error.value.status == 422
+
+
+def test_a_zip_that_is_not_a_word_document_is_unsupported(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(AnalysisError, match="cannot analyse") as error:
+        run(tmp_path / "a.zip", "application/zip")
+    assert error.value.status == 415
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -1,0 +1,207 @@
+"""Text and office documents: plain text, Markdown, CSV and Word (.docx).
+
+A .docx is a zip of XML parts; reading the two parts we need with the
+standard library avoids a dependency, and lets us refuse the hostile shapes
+(zip bombs, XML entity expansion) before parsing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from processor.errors import TooLarge, Unreadable
+from processor.summary import summarize, text_stats
+
+MAX_TEXT_CHARS = 1_000_000
+"""Characters of text analysed and returned; the rest is cut (``truncated``)."""
+MAX_DOCX_XML_BYTES = 50 * 1024 * 1024
+"""Uncompressed size of word/document.xml; Word writes a few MB for a long book."""
+MAX_CSV_COLUMNS = 200
+CSV_SAMPLE_ROWS = 5
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+MARKDOWN_MARKUP = re.compile(r"[#*_`>]+|!?\[([^\]]*)\]\([^)]*\)")
+
+
+def text_format(declared: str) -> str:
+    """``csv``, ``markdown`` or ``plain`` from the declared media type."""
+    base = declared.split(";")[0].strip().lower()
+    if base in ("text/csv", "text/comma-separated-values", "application/csv"):
+        return "csv"
+    if base in ("text/markdown", "text/x-markdown"):
+        return "markdown"
+    return "plain"
+
+
+def is_docx(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "word/document.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _document(text: str, *, keep_text: bool, summary: bool) -> dict[str, Any]:
+    info: dict[str, Any] = text_stats(text)
+    if summary:
+        info["summary"] = summarize(text)
+    if keep_text:
+        info["text"] = text
+    return info
+
+
+def analyze_text(
+    path: Path, declared: str, *, keep_text: bool = True, summary: bool = True
+) -> dict[str, Any]:
+    """Encoding, counts, summary and the text; columns for CSV, headings for Markdown."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        raw = fh.read(MAX_TEXT_CHARS * 4)
+    text, encoding = _decode(raw)
+    truncated = len(text) > MAX_TEXT_CHARS or size > len(raw)
+    text = text[:MAX_TEXT_CHARS]
+    kind = text_format(declared)
+    info: dict[str, Any] = {"format": kind, "encoding": encoding, "truncated": truncated}
+    if kind == "csv":
+        info["table"] = _table(text)
+        info.update(_document(text, keep_text=keep_text, summary=False))
+        return info
+    prose = text
+    if kind == "markdown":
+        info["headings"] = [
+            {"level": len(m.group(1)), "text": m.group(2)} for m in MARKDOWN_HEADING.finditer(text)
+        ][:200]
+        prose = MARKDOWN_MARKUP.sub(lambda m: m.group(1) or "", text)
+    info.update(_document(text, keep_text=keep_text, summary=False))
+    if summary:
+        info["summary"] = summarize(prose)
+    return info
+
+
+def _table(text: str) -> dict[str, Any]:
+    """Columns, row count and a few rows; which columns hold only numbers."""
+    sample = text[:65536]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader, [])
+        rows = 0
+        numeric = [True] * len(header)
+        filled = [0] * len(header)
+        first: list[list[str]] = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            rows += 1
+            if len(first) < CSV_SAMPLE_ROWS:
+                first.append(row[:MAX_CSV_COLUMNS])
+            for i, cell in enumerate(row[: len(header)]):
+                if cell.strip():
+                    filled[i] += 1
+                    numeric[i] = numeric[i] and _is_number(cell)
+    except csv.Error as exc:
+        raise Unreadable(f"the CSV file is malformed: {exc}") from exc
+    return {
+        "delimiter": getattr(dialect, "delimiter", ","),
+        "rows": rows,
+        "columns": [
+            {"name": name, "numeric": numeric[i] and filled[i] > 0, "filled": filled[i]}
+            for i, name in enumerate(header[:MAX_CSV_COLUMNS])
+        ],
+        "column_count": len(header),
+        "sample_rows": first,
+    }
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell.strip().replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element | None:
+    try:
+        member = archive.getinfo(name)
+    except KeyError:
+        return None
+    if member.file_size > MAX_DOCX_XML_BYTES:
+        raise TooLarge(
+            f"the document's {name} unpacks to {member.file_size} bytes; at most"
+            f" {MAX_DOCX_XML_BYTES} (possible zip bomb)"
+        )
+    data = archive.read(member)  # zipfile never yields more than the declared size
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        raise Unreadable("the document declares XML entities, which Word never writes")
+    return ElementTree.fromstring(data)
+
+
+def _paragraph(element: ElementTree.Element) -> str:
+    out: list[str] = []
+    for node in element.iter():
+        if node.tag == f"{W}t" and node.text:
+            out.append(node.text)
+        elif node.tag == f"{W}tab":
+            out.append("\t")
+        elif node.tag in (f"{W}br", f"{W}cr"):
+            out.append("\n")
+    return "".join(out)
+
+
+def analyze_docx(path: Path, *, keep_text: bool = True, summary: bool = True) -> dict[str, Any]:
+    """Paragraph text, headings, tables and core properties of a Word document."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            body = _xml(archive, "word/document.xml")
+            core = _xml(archive, "docProps/core.xml")
+    except (zipfile.BadZipFile, ElementTree.ParseError, EOFError, OSError) as exc:
+        raise Unreadable(f"the Word document is corrupt or unreadable: {exc}") from exc
+    if body is None:
+        raise Unreadable("the Word document has no body (word/document.xml)")
+    paragraphs: list[str] = []
+    headings: list[dict[str, Any]] = []
+    for element in body.iter(f"{W}p"):
+        text = _paragraph(element)
+        paragraphs.append(text)
+        style = element.find(f"{W}pPr/{W}pStyle")
+        name = style.get(f"{W}val", "") if style is not None else ""
+        if name.lower().startswith(("heading", "title")) and text.strip():
+            level = int(name[-1]) if name[-1:].isdigit() else 0
+            headings.append({"level": level, "text": text.strip()})
+    text = "\n".join(paragraphs)
+    truncated = len(text) > MAX_TEXT_CHARS
+    text = text[:MAX_TEXT_CHARS]
+    properties: dict[str, str | None] = {}
+    if core is not None:
+        for node in core:
+            local = node.tag.rsplit("}", 1)[-1]
+            if local in ("title", "subject", "creator", "lastModifiedBy", "created", "modified"):
+                properties[local] = (node.text or "").strip() or None
+    info: dict[str, Any] = {
+        "format": "docx",
+        "truncated": truncated,
+        "metadata": properties,
+        "paragraphs": len(paragraphs),
+        "tables": sum(1 for _ in body.iter(f"{W}tbl")),
+        "headings": headings[:200],
+    }
+    info.update(_document(text, keep_text=keep_text, summary=summary))
+    return info

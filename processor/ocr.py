@@ -1,0 +1,135 @@
+"""Text recognition with PP-OCR models run by ONNX Runtime (the ``rapidocr`` package).
+
+The models ship inside the package's wheel, so nothing is downloaded at run
+time. The CUDA execution provider is used when ONNX Runtime offers it (the
+``onnxruntime-gpu`` build on a GPU host) and the CPU otherwise; every result
+says which ran and how long it took. When the engine cannot be imported the
+result says so instead of failing the whole analysis: OCR is an extra, not
+the reason a file is analysed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+log = logging.getLogger(__name__)
+
+DEVICE_ENV = "FPW_PROCESSOR_OCR_DEVICE"
+"""``auto`` (default: CUDA when available), ``cpu``, or ``off`` to disable OCR."""
+MAX_LINES = 2_000
+"""Lines kept in a result; a page of dense print has a few hundred."""
+
+_engine: Any = None
+_engine_error: str | None = None
+_lock = threading.Lock()
+_warm = False
+"""Whether this process has run the models once (the first run also loads them)."""
+
+
+def _wanted_device() -> str:
+    return os.environ.get(DEVICE_ENV, "auto").strip().lower() or "auto"
+
+
+def _cuda_available() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _load() -> Any:
+    """The engine, created once per process (model sessions take about a second)."""
+    global _engine, _engine_error
+    with _lock:
+        if _engine is not None or _engine_error is not None:
+            return _engine
+        if _wanted_device() == "off":
+            _engine_error = f"OCR is turned off ({DEVICE_ENV}=off)"
+            return None
+        try:
+            from rapidocr import RapidOCR
+
+            use_cuda = _wanted_device() != "cpu" and _cuda_available()
+            _engine = RapidOCR(
+                params={
+                    # "error" keeps recognised text and paths out of the logs.
+                    "Global.log_level": "error",
+                    "EngineConfig.onnxruntime.use_cuda": use_cuda,
+                }
+            )
+        except ImportError as exc:
+            _engine_error = f"the OCR engine is not installed ({exc.name or exc})"
+        except Exception as exc:  # a broken install must not fail the analysis
+            _engine_error = f"the OCR engine could not start: {type(exc).__name__}: {exc}"
+        return _engine
+
+
+def unavailable_reason() -> str | None:
+    """Why OCR cannot run here, or None when it can."""
+    _load()
+    return _engine_error
+
+
+def _provider(engine: Any) -> str:
+    for stage in ("text_det", "text_rec"):
+        session = getattr(getattr(getattr(engine, stage, None), "session", None), "session", None)
+        if session is not None:
+            return str(session.get_providers()[0])
+    return "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("rapidocr")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def recognize(image: Image) -> dict[str, Any]:
+    """Lines of text in ``image`` (top to bottom), with confidences and boxes.
+
+    ``duration_ms`` includes loading the models when ``models_loaded`` is true
+    (the first OCR in a process).
+    """
+    engine = _load()
+    if engine is None:
+        return {"available": False, "reason": _engine_error}
+    import numpy
+
+    global _warm
+    cold, _warm = not _warm, True
+    started = time.monotonic()
+    try:
+        output = engine(numpy.asarray(image.convert("RGB")))
+    except Exception as exc:  # one unreadable picture must not fail the whole analysis
+        return {"available": True, "error": f"OCR failed: {type(exc).__name__}"}
+    duration_ms = round((time.monotonic() - started) * 1000)
+    texts = list(output.txts or ())
+    scores = list(output.scores or ())
+    boxes = output.boxes.tolist() if output.boxes is not None else [None] * len(texts)
+    lines: list[dict[str, Any]] = [
+        {
+            "text": str(text),
+            "confidence": round(float(score), 4),
+            "box": [[round(float(x)), round(float(y))] for x, y in box] if box else None,
+        }
+        for text, score, box in zip(texts, scores, boxes, strict=False)
+    ][:MAX_LINES]
+    provider = _provider(engine)
+    return {
+        "available": True,
+        "engine": f"rapidocr {_version()} (PP-OCR, ONNX Runtime)",
+        "device": "cuda" if provider.startswith("CUDA") else "cpu",
+        "provider": provider,
+        "duration_ms": duration_ms,
+        "models_loaded": cold,
+        "text": "\n".join(str(line["text"]) for line in lines),
+        "lines": lines,
+    }
