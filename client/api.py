@@ -119,6 +119,12 @@ class Client:
             raise FpwError(f"{file.name} is already being processed")
         return Job(self, file_id, file.name)
 
+    def recover(self, folder: Path | None = None) -> list[Path]:
+        """Save results of this key's jobs that this computer did not send (after a key import)."""
+        from client.recover import recover
+
+        return recover(self.engine, folder)
+
     def close(self) -> None:
         self.engine.stop()
 
