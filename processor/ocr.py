@@ -62,6 +62,11 @@ def _load() -> Any:
                     # "error" keeps recognised text and paths out of the logs.
                     "Global.log_level": "error",
                     "EngineConfig.onnxruntime.use_cuda": use_cuda,
+                    # Detection on the longest side scaled to 960 px (PaddleOCR's
+                    # classic setting): the package's default misses mid-sized
+                    # print on mostly blank pages, such as a rendered PDF page.
+                    "Det.limit_type": "max",
+                    "Det.limit_side_len": 960,
                 }
             )
         except ImportError as exc:

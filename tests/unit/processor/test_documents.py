@@ -1,0 +1,122 @@
+"""Text and office documents: Word, CSV, Markdown and plain text."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from processor import documents
+from processor.analysis import analyze
+from processor.errors import AnalysisError
+from tests import samples
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def run(path: Path, ctype: str, **params: object) -> dict:  # type: ignore[type-arg]
+    return analyze(path, ctype, dict(params), "file-test")
+
+
+def test_a_word_document_gives_text_headings_properties_and_a_summary(tmp_path: Path) -> None:
+    doc = samples.make_docx(
+        tmp_path / "memo.docx",
+        [
+            "The budget for the new lab was approved on Monday.",
+            "The lab budget covers two microscopes and a freezer.",
+            "Parking is free on weekends.",
+        ],
+        heading="Lab budget",
+        title="Budget memo",
+    )
+    result = run(doc, "application/octet-stream")  # recognised by content, not by name
+    analysis = result["analysis"]
+    assert result["kind"] == "text" and result["content_type"] == DOCX
+    assert analysis["format"] == "docx"
+    assert analysis["headings"] == [{"level": 1, "text": "Lab budget"}]
+    assert analysis["metadata"]["title"] == "Budget memo"
+    assert analysis["metadata"]["creator"] == "fpw tests"
+    assert analysis["paragraphs"] == 4
+    assert "two microscopes" in analysis["text"]
+    assert any("budget" in s for s in analysis["summary"]["sentences"])
+
+
+def test_a_csv_gives_columns_rows_and_which_columns_are_numeric(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["alice", 31, "Paris"], ["bob", 27, ""], ["carol", 45, "Oslo"]]
+    path = samples.make_csv(tmp_path / "people.csv", ["name", "age", "city"], rows)
+    analysis = run(path, "text/csv")["analysis"]
+    table = analysis["table"]
+    assert analysis["format"] == "csv"
+    assert table["rows"] == 3 and table["column_count"] == 3 and table["delimiter"] == ","
+    assert [(c["name"], c["numeric"], c["filled"]) for c in table["columns"]] == [
+        ("name", False, 3),
+        ("age", True, 3),
+        ("city", False, 2),
+    ]
+    assert table["sample_rows"][0] == ["alice", "31", "Paris"]
+
+
+def test_a_markdown_file_gives_its_headings_and_a_summary_without_markup(tmp_path: Path) -> None:
+    text = (
+        "# Field notes\n\nThe **heron** waited at the pond for fish.\n\n"
+        "## Day two\n\nThe heron caught three fish at the [pond](http://x).\n"
+    )
+    analysis = run(samples.make_text(tmp_path / "n.md", text), "text/markdown")["analysis"]
+    assert analysis["format"] == "markdown"
+    assert analysis["headings"] == [
+        {"level": 1, "text": "Field notes"},
+        {"level": 2, "text": "Day two"},
+    ]
+    assert all("**" not in s and "](" not in s for s in analysis["summary"]["sentences"])
+    assert analysis["text"] == text
+
+
+def test_plain_text_gives_stats_and_a_summary(tmp_path: Path) -> None:
+    text = "Bees make honey in summer. Honey bees need flowers. The bus was late.\n"
+    analysis = run(samples.make_text(tmp_path / "t.txt", text), "text/plain")["analysis"]
+    assert analysis["format"] == "plain" and analysis["words"] == 13
+    assert analysis["top_words"][0] == {"word": "bees", "count": 2}
+    assert analysis["summary"]["sentences"]
+
+
+def _docx_with(path: Path, document: bytes) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", document)
+    return path
+
+
+def test_a_word_document_with_xml_entities_is_refused(tmp_path: Path) -> None:
+    hostile = (
+        b'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><w:document>&b;</w:document>'
+    )
+    with pytest.raises(AnalysisError, match="XML entities") as error:
+        run(_docx_with(tmp_path / "x.docx", hostile), DOCX)
+    assert error.value.status == 400
+
+
+def test_a_word_document_that_unpacks_too_large_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "MAX_DOCX_XML_BYTES", 10_000)
+    doc = _docx_with(tmp_path / "bomb.docx", b"<w:document>" + b" " * 20_000 + b"</w:document>")
+    with pytest.raises(AnalysisError, match="zip bomb") as error:
+        run(doc, DOCX)
+    assert error.value.status == 413
+
+
+def test_a_corrupt_word_document_is_a_permanent_error(tmp_path: Path) -> None:
+    good = samples.docx_bytes(["hello"])
+    broken = tmp_path / "broken.docx"
+    broken.write_bytes(good[: len(good) // 2])
+    with pytest.raises(AnalysisError) as error:
+        run(broken, DOCX)
+    assert error.value.status == 400
+    assert "Word document" in error.value.message
+
+
+def test_a_word_document_with_malformed_xml_is_a_permanent_error(tmp_path: Path) -> None:
+    with pytest.raises(AnalysisError, match="corrupt or unreadable") as error:
+        run(_docx_with(tmp_path / "bad.docx", b"<w:document><unclosed>"), DOCX)
+    assert error.value.status == 400
