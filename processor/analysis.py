@@ -56,8 +56,8 @@ def sniff(path: Path, declared: str) -> tuple[str, str]:
     if head.startswith(b"PK\x03\x04"):
         if is_docx(path):
             return "text", DOCX
-        if base == DOCX:
-            raise Unreadable("the file is declared as a Word document but is not a readable one")
+        if base == DOCX or b"word/" in head:
+            raise Unreadable("the file looks like a Word document but is not a readable one")
     elif base.startswith("image/") or base in ("application/pdf", DOCX):
         raise Unreadable(f"the file is declared as {base} but is not a readable {base} file")
     if b"\x00" not in head and not head.startswith(b"PK\x03\x04"):

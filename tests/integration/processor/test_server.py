@@ -38,26 +38,57 @@ def test_each_sample_is_analysed(server: ProcessorServer, tmp_path: Path) -> Non
         "image": samples.make_png(tmp_path / "a.png"),
         "pdf": samples.make_pdf(tmp_path / "b.pdf", ["hello"]),
         "text": samples.make_text(tmp_path / "c.txt", "a b"),
+        "docx": samples.make_docx(tmp_path / "d.docx", ["a word document"]),
     }
     for kind, path in files.items():
         answer = post(server, path)
         assert answer.status_code == 200, answer.text
         assert answer.headers["Content-Type"] == "application/json"
-        assert answer.json()["kind"] == kind
+        assert answer.json()["kind"] == ("text" if kind == "docx" else kind)
+
+
+def test_text_in_a_scanned_pdf_and_an_image_is_read_in_the_child_process(
+    server: ProcessorServer, tmp_path: Path
+) -> None:
+    image = samples.make_text_image(tmp_path / "sign.png", ["Platform 9", "Exit North"])
+    ocr = post(server, image).json()["analysis"]["ocr"]
+    assert ocr["text"].splitlines() == ["Platform 9", "Exit North"]
+    assert ocr["device"] in ("cpu", "cuda") and ocr["duration_ms"] >= 0
+    scan = samples.make_scanned_pdf(tmp_path / "scan.pdf", [["Delivery note 77"], ["Signed"]])
+    pages = post(server, scan, split=["2"]).json()["analysis"]
+    assert [p["text"] for p in pages["text_pages"]] == ["Delivery note 77", "Signed"]
+    assert pages["parts"][0]["pages"] == [2]
+
+
+def test_health_lists_the_profiles_this_processor_serves(server: ProcessorServer) -> None:
+    health = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=5).json()
+    assert health["profiles"] == ["default", "metadata", "ocr", "summary"]  # no llm configured
 
 
 def test_bad_inputs_get_permanent_errors_and_the_server_stays_healthy(
     server: ProcessorServer, tmp_path: Path
 ) -> None:
+    broken_png = tmp_path / "broken.png"
+    broken_png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    broken_pdf = tmp_path / "broken.pdf"
+    broken_pdf.write_bytes(samples.pdf_bytes(["a page"])[:300])
+    docx = samples.docx_bytes(["hello"])
+    broken_docx = tmp_path / "broken.docx"
+    broken_docx.write_bytes(docx[: len(docx) // 2])
     cases = [
-        (samples.make_encrypted_pdf(tmp_path / "e.pdf"), {}, 400),
-        (samples.make_bomb_png(tmp_path / "bomb.png"), {}, 413),
-        (samples.make_text(tmp_path / "t.txt", "x"), {"profile": "nope"}, 422),
+        (samples.make_encrypted_pdf(tmp_path / "e.pdf"), {}, 400, "encrypted"),
+        (samples.make_bomb_png(tmp_path / "bomb.png"), {}, 413, "decompression bomb"),
+        (broken_png, {}, 400, "corrupt"),
+        (broken_pdf, {}, 400, "PDF is corrupt"),
+        (broken_docx, {}, 400, "not a readable one"),
+        (samples.make_text(tmp_path / "t.txt", "x"), {"profile": "nope"}, 422, "unknown profile"),
+        (samples.make_pdf(tmp_path / "p.pdf", ["x"]), {"split": ["2-"]}, 422, "outside"),
     ]
-    for path, params, status in cases:
+    for path, params, status, words in cases:
         answer = post(server, path, **params)
-        assert answer.status_code == status
-        assert answer.json()["error"]
+        assert answer.status_code == status, (path.name, answer.text)
+        assert answer.headers["Content-Type"] == "application/json"
+        assert words in answer.json()["error"]
     big = tmp_path / "big.txt"
     big.write_bytes(b"a" * 2_000_001)
     assert post(server, big).status_code == 413
