@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import threading
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,10 +39,16 @@ def run(args: argparse.Namespace) -> int:
         fetcher.run_once()
         return 0
 
-    def on_signal(_signum: int, _frame: object) -> None:
-        fetcher.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fetcher.run()
+    # The loop runs in a worker thread so that the main thread can enforce the
+    # shutdown grace even while the worker is blocked on the processor.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = threading.Thread(target=fetcher.run, name="fetcher", daemon=True)
+    worker.start()
+    while worker.is_alive() and not stop.wait(1.0):
+        pass
+    # A job given back at shutdown is not a failure: another fetcher takes it.
+    fetcher.shutdown(settings.fetcher.shutdown_grace_seconds)
+    worker.join(timeout=10)
     return 0

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from botocore.exceptions import ClientError
 
@@ -33,18 +33,16 @@ class UploadAbandoned(FpwError):
     """The client stopped uploading: the job can never complete."""
 
 
-class _Offset:
-    """Writes a chunk's output at its place in the merged file."""
+class _Sink:
+    """The merged file, hashed as it is written (chunks arrive in order): one pass, no re-read."""
 
-    def __init__(self, path: Path, start: int) -> None:
-        self.fh = path.open("r+b")
-        self.fh.seek(start)
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
+        self.digest.update(data)
         return self.fh.write(data)
-
-    def close(self) -> None:
-        self.fh.close()
 
 
 def fetch_chunk(
@@ -93,42 +91,39 @@ def merge(
     only once the previous ones are in; downloads run ahead in parallel while
     writes happen in order.
     """
-    with target.open("wb"):
-        pass
     written = 0
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    with target.open("wb") as fh, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        sink = _Sink(fh)
+        # At most ``window`` stored chunks are in memory at once, whatever the file size.
         window = max(1, concurrency) * 2
         pending = {
             n: pool.submit(fetch_chunk, s3, job, n, wait_seconds, cancelled)
             for n in range(min(window, job.chunks))
         }
-        for n in range(job.chunks):
-            stored = pending.pop(n).result()
-            ahead = n + window
-            if ahead < job.chunks:
-                pending[ahead] = pool.submit(fetch_chunk, s3, job, ahead, wait_seconds, cancelled)
-            if sha256_hex(stored) != job.chunk_sha256[n]:
-                cancelled.set()
-                raise IntegrityError(
-                    f"chunk {n} does not match its signed SHA-256 (corrupt or tampered)",
-                    job=job.file,
-                )
-            out = _Offset(target, written)
-            try:
+        try:
+            for n in range(job.chunks):
+                stored = pending.pop(n).result()
+                ahead = n + window
+                if ahead < job.chunks:
+                    pending[ahead] = pool.submit(
+                        fetch_chunk, s3, job, ahead, wait_seconds, cancelled
+                    )
+                if sha256_hex(stored) != job.chunk_sha256[n]:
+                    raise IntegrityError(
+                        f"chunk {n} does not match its signed SHA-256 (corrupt or tampered)",
+                        job=job.file,
+                    )
                 written += decompress_into(
-                    stored, job.compression, out, job.size - written, job=job.file
+                    stored, job.compression, sink, job.size - written, job=job.file
                 )
-            finally:
-                out.close()
-            del stored
+                del stored
+        except BaseException:
+            cancelled.set()  # downloads still waiting for chunks give up at once
+            raise
     if written != job.size:
         raise IntegrityError(
             f"merged file has {written} bytes but the job declares {job.size}", job=job.file
         )
-    digest = hashlib.sha256()
-    with target.open("rb") as fh:
-        while block := fh.read(1024 * 1024):
-            digest.update(block)
-    if digest.hexdigest() != job.sha256:
+    if sink.digest.hexdigest() != job.sha256:
         raise IntegrityError("merged file does not match its signed SHA-256", job=job.file)
     log.debug("merged %s: %d bytes from %d chunks", job.file, written, job.chunks)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fetcher.hints import StreamHints
+from fetcher.lease import StreamLease
 from fetcher.processor_client import analyze
 from fetcher.transfer import UploadAbandoned, merge
 from shared import hpke, signing, transitions
@@ -60,6 +62,9 @@ class Held:
         self.processor = processor
         self.token = job.attempts
         self.lost = threading.Event()
+        """Set when the claim is gone (reaped, given back) or the work is over."""
+        self.done = threading.Event()
+        """Set when the fetcher has finished with the job, whatever the outcome."""
 
 
 class Fetcher:
@@ -81,6 +86,8 @@ class Fetcher:
         self.stopping = threading.Event()
         self.work_dir = self.fs.work_dir
         self._registered: dict[str, tuple[float, str | None]] = {}
+        self.hints: StreamHints | None = None
+        self.current: Held | None = None
 
     # -- finding and claiming --------------------------------------------
 
@@ -122,23 +129,88 @@ class Fetcher:
 
     def run(self) -> None:
         log.info("fetcher %s started; processor at %s", self.processor_id, self.fs.processor_url)
-        while not self.stopping.is_set():
-            try:
-                busy = self.run_once()
-            except (TransientError, BotoCoreError, ClientError) as exc:
-                log.warning("cannot read the queue, will retry: %s", exc)
-                busy = False
-            if not busy:
-                # Jitter keeps a fleet from polling the index in lock-step.
-                self.stopping.wait(self.fs.poll_seconds * random.uniform(0.5, 1.5))
+        self.hints = self._start_hints()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    busy = self.run_once()
+                except (TransientError, BotoCoreError, ClientError) as exc:
+                    log.warning("cannot read the queue, will retry: %s", exc)
+                    busy = False
+                if not busy:
+                    # Jitter keeps a fleet from polling the index in lock-step.
+                    self._idle(self.fs.poll_seconds * random.uniform(0.5, 1.5))
+        finally:
+            if self.hints is not None:
+                self.hints.stop()
+
+    def _start_hints(self) -> StreamHints | None:
+        """Read the stream when a lease slot is free; without one, the index is enough."""
+        if self.fs.stream_readers <= 0:
+            return None
+        try:
+            arn = self.aws.stream_arn()
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("cannot find the job stream, using the queue index only: %s", exc)
+            return None
+        if not arn:
+            log.warning("the jobs table has no stream; using the queue index only")
+            return None
+        lease = StreamLease(
+            self.table,
+            self.processor_id,
+            slots=self.fs.stream_readers,
+            seconds=self.fs.lease_seconds,
+            clock=self.clock,
+        )
+        hints = StreamHints(
+            lease, self.aws.streams, arn, poll_seconds=self.fs.stream_poll_seconds, clock=self.clock
+        )
+        hints.start()
+        return hints
+
+    def _idle(self, seconds: float) -> None:
+        """Wait for the next poll, or less when the stream announces a job."""
+        if self.hints is None:
+            self.stopping.wait(seconds)
+            return
+        hint = self.hints.next(timeout=seconds)
+        if hint is None or self.stopping.is_set():
+            return
+        if not satisfies(hint.version, self.fs.supported_versions):
+            return
+        held = self.claim(hint.file)
+        if held is not None:
+            self.handle(held)
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def shutdown(self, grace: float) -> bool:
+        """Stop claiming; finish the job at hand within ``grace`` s or give it back.
+
+        Returns True when nothing was left half-done. Giving back is fenced like
+        every write, so it cannot undo a completion that won the race.
+        """
+        self.stopping.set()
+        held = self.current
+        if held is None or held.done.wait(grace):
+            return True
+        log.warning(
+            "%s not finished within the %.0f s shutdown grace; giving it back",
+            held.job.file,
+            grace,
+            extra={"job": held.job.file},
+        )
+        self._give_back(held, "the fetcher shut down")
+        held.lost.set()
+        return False
 
     # -- one job ------------------------------------------------------------
 
     def handle(self, held: Held) -> None:
         job = held.job
+        self.current = held
         beat = threading.Thread(target=self._heartbeat, args=(held,), daemon=True)
         beat.start()
         merged = self.work_dir / f"{job.file}.data"
@@ -180,6 +252,8 @@ class Fetcher:
             held.lost.set()  # stops the heartbeat
             beat.join(timeout=5)
             merged.unlink(missing_ok=True)
+            self.current = None
+            held.done.set()
 
     def _check_attempts(self, held: Held) -> None:
         limit = self.settings.watcher.max_attempts
@@ -285,7 +359,9 @@ class Fetcher:
         log.warning("giving %s back to the queue: %s", held.job.file, reason)
         shard = queue_shard(held.job.file, self.settings.aws.queue_shards)
         try:
-            self.table.apply(held.job.file, transitions.release(held.processor, held.token, shard))
+            self.table.apply(
+                held.job.file, transitions.release(held.processor, held.token, shard, reason)
+            )
         except ClaimLost:
             pass
         except FpwError as exc:

@@ -20,7 +20,11 @@ template; none makes it more permissive than AWS:
 5. SNS requests, like DynamoDB's, are authorized against resource ``"*"``;
    AWS checks the topic's ARN.
 
-Beyond IAM, ``moto_resources`` teaches moto's CloudFormation the resource
+Beyond IAM, one patch of behaviour: moto evaluates a conditional write and
+applies it without a lock, so two concurrent claims of one job can both
+succeed; DynamoDB makes each write atomic. Every item write is serialised.
+
+Also beyond IAM, ``moto_resources`` teaches moto's CloudFormation the resource
 types of our template that it lacks (alarms, scaling, capacity providers).
 """
 
@@ -104,6 +108,7 @@ def apply() -> None:
     from infra import moto_resources
 
     moto_resources.register()
+    _atomic_writes()
 
     original_request_init = IAMRequestBase.__init__
 
@@ -128,3 +133,28 @@ def apply() -> None:
     DynamoDBStreamsHandler._determine_resource = _streams_resource  # type: ignore[attr-defined]
     SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
     IAMPolicyStatement._check_principal = _check_principal  # type: ignore[method-assign]
+
+
+def _atomic_writes() -> None:
+    """Condition check and write as one step, as DynamoDB does (claims depend on it)."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "batch_write_item",
+    ):
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)

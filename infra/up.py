@@ -158,6 +158,9 @@ class System:
             "work_dir": str(self.home / name),
             "poll_seconds": 0.5,
             "heartbeat_seconds": 1.0,
+            # Ctrl-C should stop the system within seconds: a job at hand is
+            # given back to the queue rather than finished.
+            "shutdown_grace_seconds": 5.0,
             **settings,
         }
         config = self.config_file("fetcher", {"fetcher": fetcher})

@@ -21,6 +21,7 @@ from shared.config import AwsSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
@@ -92,3 +93,24 @@ class Aws:
         self.s3: S3Client = self.session.client(
             "s3", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
         )
+        self._streams: DynamoDBStreamsClient | None = None
+
+    def client(self, service: str) -> Any:
+        """Another service's client with the same credentials, endpoint and retries."""
+        return self.session.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.settings.endpoint_url, config=BOTO_CONFIG
+        )
+
+    @property
+    def streams(self) -> DynamoDBStreamsClient:
+        if self._streams is None:
+            self._streams = self.client("dynamodbstreams")
+        return self._streams
+
+    def stream_arn(self) -> str | None:
+        """The jobs table's stream: from the settings, or looked up once."""
+        if self.settings.stream_arn:
+            return self.settings.stream_arn
+        answer = self.streams.list_streams(TableName=self.settings.table)
+        streams = answer.get("Streams", [])
+        return streams[0]["StreamArn"] if streams else None

@@ -53,6 +53,8 @@ class AwsSettings:
     """S3 bucket for chunks and large results."""
     queue_shards: int = 4
     """Number of values of the sparse ``queue`` index key."""
+    stream_arn: str | None = None
+    """The jobs table's stream; None means look it up (ListStreams)."""
 
 
 @dataclass
@@ -107,6 +109,16 @@ class FetcherSettings:
     """A finished job (and its result) expires by TTL this long after it ends."""
     inline_result_bytes: int = 350_000
     """Encrypted results up to this size live in the record; larger ones go to S3."""
+    stream_readers: int = 1
+    """Fetchers of the fleet that read the table's stream at once (0 to 2; leased)."""
+    lease_seconds: float = 30.0
+    """Life of a stream-reader lease; the holder renews it at a third of that."""
+    stream_poll_seconds: float = 1.0
+    """Pause between reads of the stream while holding a lease."""
+    shutdown_grace_seconds: float = 60.0
+    """On SIGTERM, time to finish the job at hand before giving it back to the queue."""
+    processor_shared_dir: Path | None = None
+    """A volume shared with the processor: merged files are handed over by path."""
 
 
 @dataclass

@@ -68,9 +68,21 @@ class JobTable:
     def apply(self, file_id: str, update: transitions.Update) -> Job:
         """Run one transition; returns the job as it is afterwards."""
         try:
+            return from_item(self.apply_raw(file_id, update))
+        except ClaimLost as exc:
+            raw = exc.current
+            exc.current = from_item(raw) if isinstance(raw, dict) and raw else None
+            raise
+
+    def apply_raw(self, key: str, update: transitions.Update) -> dict[str, Any]:
+        """One conditional update of any item (jobs, leases); returns the raw item after it.
+
+        A failed condition raises ``ClaimLost`` carrying the raw item that won.
+        """
+        try:
             answer = self.dynamodb.update_item(
                 TableName=self.table,
-                Key={"file": {"S": file_id}},
+                Key={"file": {"S": key}},
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **update.kwargs(),
@@ -78,13 +90,9 @@ class JobTable:
         except ClientError as exc:
             if _is(exc, "ConditionalCheckFailedException"):
                 old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-                raise ClaimLost(
-                    "the job changed hands or state",
-                    job=file_id,
-                    current=from_item(old) if old else None,
-                ) from exc
-            raise _convert(exc, file_id) from exc
-        return from_item(answer["Attributes"])
+                raise ClaimLost("the item changed hands or state", job=key, current=old) from exc
+            raise _convert(exc, key) from exc
+        return dict(answer["Attributes"])
 
     def queued(self, shard: str, limit: int = 25) -> list[dict[str, Any]]:
         """First queued jobs of one index shard in rank order (projected fields only)."""

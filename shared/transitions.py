@@ -135,14 +135,19 @@ def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Upd
     )
 
 
-def release(processor: str, token: int, queue: str) -> Update:
+def release(processor: str, token: int, queue: str, reason: str) -> Update:
     """Give a held job back to the queue (shutdown, or a retryable failure)."""
     return Update(
-        "SET #status = :queued, #queue = :queue"
+        "SET #status = :queued, #queue = :queue, #last_error = :reason"
         " REMOVE #processor, #assigned, #heartbeat, #progress",
         IS_HELD_BY_ME,
-        {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress")},
-        {**_held(processor, token), ":queued": Status.QUEUED.value, ":queue": queue},
+        {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress", "last_error")},
+        {
+            **_held(processor, token),
+            ":queued": Status.QUEUED.value,
+            ":queue": queue,
+            ":reason": reason,
+        },
     )
 
 

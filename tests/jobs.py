@@ -12,7 +12,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from client.staging import stage
 from shared import __version__, signing
 from shared.aws import Aws
-from shared.record import Job, chunk_key, iso, new_file_id, queue_shard, utc_now
+from shared.record import (
+    Job,
+    chunk_key,
+    iso,
+    new_file_id,
+    queue_rank,
+    queue_shard,
+    utc_now,
+)
 from shared.table import JobTable
 
 
@@ -30,15 +38,18 @@ def create_job(
     *,
     signer: ec.EllipticCurvePrivateKey | None = None,
     chunk_size: int = 8 * 1024 * 1024,
+    version: str = __version__,
+    backlog: int = 0,
 ) -> HandMade:
     """Stage ``path``, sign (with ``signer`` if given, to forge) and create the record."""
     file_id = new_file_id()
     staged = stage(path, spool / file_id, chunk_size, 3)
+    created = iso(utc_now())
     job = Job(
         file=file_id,
         client=signing.client_id(key.public_key()),
-        version=__version__,
-        created=iso(utc_now()),
+        version=version,
+        created=created,
         bucket=aws.settings.bucket,
         chunks=len(staged.chunk_sha256),
         size=staged.size,
@@ -48,6 +59,7 @@ def create_job(
         content_type=staged.content_type,
         params={},
         queue=queue_shard(file_id, aws.settings.queue_shards),
+        rank=queue_rank(backlog, created),
     )
     signing.sign_job(job, signer or key)
     JobTable(aws.dynamodb, aws.settings.table).create(job)

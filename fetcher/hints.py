@@ -1,0 +1,113 @@
+"""Stream hints: while this process holds a reader lease, new jobs arrive in ~1 s.
+
+Hints are bounded (a small queue; overflow is dropped) and never trusted: the
+fetcher still claims with the usual condition, and the queue index remains
+the truth, so a lost hint costs only latency.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fetcher.lease import StreamLease
+from fetcher.stream import Hint, StreamReader
+
+log = logging.getLogger(__name__)
+
+HINT_CAPACITY = 1000
+
+
+class StreamHints:
+    """Takes a lease when one is free and, while it holds it, turns stream records into hints."""
+
+    def __init__(
+        self,
+        lease: StreamLease,
+        streams: Any,
+        stream_arn: str,
+        *,
+        poll_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.lease = lease
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.hints: queue.Queue[Hint] = queue.Queue(maxsize=HINT_CAPACITY)
+        self.reads: collections.deque[tuple[float, float]] = collections.deque(maxlen=10_000)
+        """(start, end) of each stream read, by ``clock``: evidence of reader counts."""
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stream-hints", daemon=True)
+        self._thread.start()
+
+    def stop(self, give_back: bool = True) -> None:
+        """Stop reading; ``give_back=False`` simulates a crash (the lease then expires)."""
+        self._give_back = give_back
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    _give_back = True
+
+    def _run(self) -> None:
+        reader: StreamReader | None = None
+        renew_at = 0.0
+        try:
+            while not self.stopping.is_set():
+                if not self.lease.valid():
+                    reader = None
+                    if not self.lease.try_take():
+                        # Jitter keeps waiting processes from racing at each expiry.
+                        self.stopping.wait(self.lease.seconds / 2 * random.uniform(0.5, 1.0))
+                        continue
+                    reader = StreamReader(self.streams, self.stream_arn, self.lease.checkpoints)
+                    renew_at = self.clock() + self.lease.seconds / 3
+                assert reader is not None
+                if self.clock() >= renew_at:
+                    self.lease.checkpoints = reader.checkpoints
+                    self.lease.renew()
+                    renew_at = self.clock() + self.lease.seconds / 3
+                    continue  # re-check validity after renewing
+                self._read(reader)
+                self.stopping.wait(self.poll_seconds)
+        finally:
+            if self._give_back:
+                if reader is not None:
+                    self.lease.checkpoints = reader.checkpoints
+                self.lease.give_back()
+
+    def _read(self, reader: StreamReader) -> None:
+        started = self.clock()
+        try:
+            found = reader.poll()
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("cannot read the job stream, relying on the queue index: %s", exc)
+            self.stopping.wait(self.poll_seconds * 5)
+            return
+        finally:
+            self.reads.append((started, self.clock()))
+        for hint in found:
+            try:
+                self.hints.put_nowait(hint)
+            except queue.Full:
+                break  # the index will surface the rest
+
+    def next(self, timeout: float) -> Hint | None:
+        """The next hint, waiting up to ``timeout`` seconds."""
+        try:
+            return self.hints.get(timeout=timeout)
+        except queue.Empty:
+            return None

@@ -1,0 +1,289 @@
+"""The fetcher fleet: stream hints under a lease, pipelined transfer, shutdown,
+version gating and large results, on the local stack with real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from client.engine import Engine
+from client.state import Phase
+from fetcher.hints import StreamHints
+from fetcher.lease import MAX_STREAM_READERS, StreamLease, slot_key
+from infra.localstack import LocalStack
+from infra.up import System
+from shared import hpke
+from shared.aws import Aws
+from shared.record import Status
+from shared.table import JobTable
+from tests import samples
+from tests.helpers import wait_for
+from tests.jobs import create_job, upload_chunks
+
+
+def admin(stack: LocalStack) -> Aws:
+    return Aws(stack.admin_settings(), "test-admin")
+
+
+def jobs(stack: LocalStack) -> JobTable:
+    aws = admin(stack)
+    return JobTable(aws.dynamodb, aws.settings.table)
+
+
+@pytest.fixture
+def free_leases(stack: LocalStack) -> None:
+    """Stream leases outlive the processes of earlier tests; start with none held."""
+    aws = admin(stack)
+    for slot in range(MAX_STREAM_READERS):
+        aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": slot_key(slot)}})
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals that were open at one instant."""
+    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return most
+
+
+def test_no_more_than_two_processes_read_the_stream_and_a_takeover_loses_nothing(
+    stack: LocalStack, engine: Engine, tmp_path: Path, free_leases: None
+) -> None:
+    fleet = []
+    for n in range(6):
+        aws = Aws(stack.role_settings("fetcher"), f"test-reader-{n}")
+        table = JobTable(aws.dynamodb, aws.settings.table)
+        arn = aws.stream_arn()
+        assert arn
+        lease = StreamLease(table, f"processor-reader-{n}", slots=2, seconds=2.0)
+        fleet.append(StreamHints(lease, aws.streams, arn, poll_seconds=0.1))
+    for reader in fleet:
+        reader.start()
+    created = []
+    try:
+        for i in range(24):
+            path = tmp_path / f"hinted-{i}.txt"
+            samples.make_text(path, f"hint {i}\n")
+            created.append(create_job(engine.aws, engine.key, path, tmp_path / "spool").job.file)
+            if i == 8:
+                # One reading process dies without giving its lease back.
+                crashed = next(r for r in fleet if r.lease.slot is not None)
+                crashed.stop(give_back=False)
+            time.sleep(0.3)
+        survivors = [r for r in fleet if not r.stopping.is_set()]
+        wait_for(
+            lambda: set(created) <= {h.file for r in fleet for h in list(r.hints.queue)},
+            timeout=20,
+            what="every job announced by some reader",
+        )
+    finally:
+        for reader in fleet:
+            reader.stop()
+        table = jobs(stack)
+        for file_id in created:
+            table.dynamodb.delete_item(TableName=table.table, Key={"file": {"S": file_id}})
+    reads = [interval for r in fleet for interval in r.reads]
+    assert max_overlap(reads) <= 2
+    readers = [r for r in fleet if r.reads]
+    assert 2 < len(readers) <= 6, "a crashed reader's slot should have been taken over"
+    assert crashed not in survivors
+
+
+def test_the_stream_announces_a_new_job_long_before_the_next_index_poll(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path, free_leases: None
+) -> None:
+    fetcher = system.start_fetcher(
+        "fetcher-stream", poll_seconds=60.0, stream_readers=1, lease_seconds=5.0
+    )
+    table = jobs(stack)
+    wait_for(
+        lambda: (
+            (table.dynamodb.get_item(TableName=table.table, Key={"file": {"S": slot_key(0)}}))
+            .get("Item", {})
+            .get("holder")
+        ),
+        what="the fetcher taking the stream lease",
+    )
+    time.sleep(1.0)  # past its first look at the index
+    path = tmp_path / "prompt.txt"
+    samples.make_text(path, "announced through the stream\n")
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+    upload_chunks(engine.aws, made)
+    started = time.monotonic()
+    wait_for(
+        lambda: (j := table.get(made.job.file)) and j.status is Status.COMPLETED,
+        timeout=20,
+        what="completion",
+    )
+    # The index is next read 30 to 90 s after start: only the stream explains this.
+    assert time.monotonic() - started < 15, fetcher.output()
+
+
+def test_a_job_claimed_while_its_upload_is_in_progress_completes(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "streaming upload.txt"
+    samples.make_text(path, " ".join(os.urandom(4).hex() for _ in range(15_000)))
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool", chunk_size=16 * 1024)
+    assert made.job.chunks >= 6
+    system.start_fetcher(chunk_wait_seconds=60)
+    table = jobs(stack)
+    wait_for(
+        lambda: (j := table.get(made.job.file)) and j.status is Status.PROCESSING,
+        what="a claim before any chunk exists",
+    )
+    key = f"{made.job.client}/{made.job.file}"
+    for n in range(made.job.chunks):
+        engine.aws.s3.put_object(
+            Bucket=made.job.bucket, Key=f"{key}/{n}", Body=(made.spool / str(n)).read_bytes()
+        )
+        time.sleep(0.3)
+    done = wait_for(
+        lambda: (j := table.get(made.job.file)) and j.status.finished and j,
+        timeout=60,
+        what="the end of the job",
+    )
+    assert done.status is Status.COMPLETED, done.error
+    assert done.results is not None
+    result = json.loads(hpke.open_result(done.results, engine.key, done.file).body)
+    assert result["sha256"] == made.job.sha256
+    assert result["size"] == path.stat().st_size
+
+
+def test_a_result_too_large_for_the_record_round_trips_through_s3(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    system.start_fetcher()
+    path = tmp_path / "long text.txt"
+    words = [f"w{n:06d}" for n in range(90_000)]
+    samples.make_text(path, " ".join(words) + "\n")
+    file_id = engine.submit(path, {})
+    assert file_id
+    drop = engine.wait(file_id, timeout=90)
+    assert drop.phase is Phase.DONE, drop.error
+    job = jobs(stack).get(file_id)
+    assert job is not None and job.results is None and job.results_ref
+    assert job.results_ref.startswith("s3://")
+    assert drop.result_path is not None
+    result = json.loads(Path(drop.result_path).read_text(encoding="utf-8"))
+    assert len(json.dumps(result)) > 400_000
+    assert result["analysis"]["words"] == 90_000
+
+
+def test_a_job_no_fetcher_supports_stays_queued_and_visible(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    old = tmp_path / "supported.txt"
+    new = tmp_path / "from the future.txt"
+    samples.make_text(old, "a version the fleet supports\n")
+    samples.make_text(new, "a version no fetcher supports\n")
+    supported = create_job(engine.aws, engine.key, old, tmp_path / "spool")
+    future = create_job(engine.aws, engine.key, new, tmp_path / "spool", version="9.0.0")
+    upload_chunks(engine.aws, supported)
+    upload_chunks(engine.aws, future)
+    system.start_fetcher(supported_versions=">=0.1.0 <1.0.0")
+    table = jobs(stack)
+    try:
+        wait_for(
+            lambda: (j := table.get(supported.job.file)) and j.status is Status.COMPLETED,
+            what="the supported job",
+        )
+        time.sleep(2.0)  # several more polls of the index
+        waiting = table.get(future.job.file)
+        assert waiting is not None and waiting.status is Status.QUEUED
+        assert waiting.attempts == 0 and waiting.processor is None
+    finally:
+        table.dynamodb.delete_item(TableName=table.table, Key={"file": {"S": future.job.file}})
+
+
+class SlowProcessor:
+    """An analysis container that takes ``seconds`` to answer: a job to interrupt."""
+
+    def __init__(self, seconds: float) -> None:
+        delay = seconds
+        self.calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def do_GET(self) -> None:
+                self._answer(b'{"status": "ok"}')
+
+            def do_POST(self) -> None:
+                outer.calls += 1
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(delay)
+                self._answer(b'{"slow": true}')
+
+            def _answer(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_processor() -> Iterator[SlowProcessor]:
+    processor = SlowProcessor(seconds=8.0)
+    yield processor
+    processor.close()
+
+
+@pytest.mark.parametrize("grace, outcome", [(1.0, "given back"), (30.0, "finished")])
+def test_a_fetcher_told_to_stop_mid_job_finishes_it_or_gives_it_back(
+    stack: LocalStack,
+    system: System,
+    engine: Engine,
+    tmp_path: Path,
+    slow_processor: SlowProcessor,
+    grace: float,
+    outcome: str,
+) -> None:
+    path = tmp_path / "interrupted.txt"
+    samples.make_text(path, "scale-in arrives while this is analysed\n")
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+    upload_chunks(engine.aws, made)
+    fetcher = system.start_fetcher(
+        "fetcher-leaving", processor_url=slow_processor.url, shutdown_grace_seconds=grace
+    )
+    table = jobs(stack)
+    wait_for(lambda: slow_processor.calls == 1, what="the analysis to start")
+    fetcher.signal(signal.SIGTERM)
+    wait_for(lambda: not fetcher.alive(), timeout=grace + 20, what="the fetcher to exit")
+    assert fetcher.proc.returncode == 0, fetcher.output()
+    job = table.get(made.job.file)
+    assert job is not None
+    if outcome == "finished":
+        assert job.status is Status.COMPLETED
+        return
+    assert job.status is Status.QUEUED and job.processor is None
+    assert job.last_error and "shut down" in job.last_error
+    # Nothing is lost: the next fetcher completes it with the real processor.
+    system.start_fetcher("fetcher-next")
+    done = wait_for(
+        lambda: (j := table.get(made.job.file)) and j.status.finished and j,
+        timeout=60,
+        what="completion by the next fetcher",
+    )
+    assert done.status is Status.COMPLETED and done.attempts == job.attempts + 1
