@@ -1,0 +1,151 @@
+"""Watching folders with the real agent against the local stack: files still
+being written, temporary files, files present at start, several folders with
+their own params, the same file dropped twice, and a burst of 200 files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import fail
+
+from client.agent import Agent
+from client.state import Drop, Phase
+from infra.admin import register_client
+from infra.localstack import LocalStack
+from infra.up import System
+from shared.config import Settings
+from tests import samples
+from tests.helpers import wait_for
+
+StartAgent = Callable[..., Agent]
+
+
+@pytest.fixture(autouse=True)
+def no_keyring() -> Iterator[None]:
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(before)
+
+
+@pytest.fixture
+def start_agent(stack: LocalStack, tmp_path: Path) -> Iterator[StartAgent]:
+    agents: list[Agent] = []
+
+    def start(**client: object) -> Agent:
+        settings = Settings()
+        settings.aws = stack.role_settings("client")
+        settings.client.inbox = tmp_path / "inbox"
+        settings.client.state_dir = tmp_path / "state"
+        settings.client.poll_seconds = 0.3
+        settings.client.stable_seconds = 1.0
+        for name, value in client.items():
+            setattr(settings.client, name, value)
+        agent = Agent(settings)
+        register_client(stack.admin_settings(), agent.client_id, "watch test")
+        agents.append(agent)
+        agent.start()
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()
+
+
+def drops(agent: Agent) -> list[Drop]:
+    return agent.engine.state.all()
+
+
+def test_a_file_written_slowly_is_uploaded_once_and_complete(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    agent = start_agent()
+    target = tmp_path / "inbox" / "recording.csv"
+    piece = b"1,2,3,4,5,6,7,8,9\n" * 1000
+    with target.open("wb") as out:
+        for _ in range(8):  # 8 pieces, 0.5 s apart: longer than stable_seconds in all
+            out.write(piece)
+            out.flush()
+            time.sleep(0.5)
+    whole = target.read_bytes()
+    (drop,) = wait_for(
+        lambda: [d for d in drops(agent) if d.phase is Phase.WAITING], what="the upload"
+    )
+    time.sleep(1.5)
+    assert len(drops(agent)) == 1
+    assert drop.job is not None
+    assert drop.job["size"] == len(whole) == 8 * len(piece)
+    assert drop.job["sha256"] == hashlib.sha256(whole).hexdigest()
+
+
+def test_temporary_files_are_ignored_and_files_present_at_start_are_taken(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    inbox, scans = tmp_path / "inbox", tmp_path / "scans"
+    inbox.mkdir()
+    samples.make_text(inbox / "already here.txt", "present before the agent started\n")
+    agent = start_agent(folders={str(scans): {"profile": "default", "dpi": 300}})
+    for name in ("~$report.docx", ".~lock.report.odt#", "movie.part", "data.tmp", ".DS_Store"):
+        (inbox / name).write_bytes(b"temporary\n")
+    (scans / ".hidden").write_bytes(b"hidden\n")
+    samples.make_text(scans / "page.txt", "a scanned page\n")
+    wait_for(
+        lambda: len([d for d in drops(agent) if d.phase is Phase.WAITING]) == 2,
+        what="two uploads",
+    )
+    time.sleep(1.5)  # time enough for the ignored files to have been taken
+    by_name = {d.name: d for d in drops(agent)}
+    assert set(by_name) == {"already here.txt", "page.txt"}
+    assert by_name["already here.txt"].params == {}
+    assert by_name["page.txt"].params == {"profile": "default", "dpi": 300}
+    job = by_name["page.txt"].job
+    assert job is not None and job["params"] == {"profile": "default", "dpi": 300}
+
+
+@pytest.mark.slow  # about 65 s on two cores: the reference processor starts a process per file
+def test_two_hundred_files_dropped_at_once_all_complete_and_a_second_drop_is_a_new_job(
+    stack: LocalStack, system: System, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    system.start_fetcher()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for i in range(200):
+        samples.make_text(staging / f"note {i:03}.txt", f"note number {i}\n")
+    agent = start_agent(stable_seconds=0.5, upload_concurrency=8)
+    inbox = tmp_path / "inbox"
+    started = time.monotonic()
+    for path in staging.iterdir():
+        path.rename(inbox / path.name)
+    wait_for(
+        lambda: (
+            sum(d.phase is Phase.DONE for d in drops(agent)) == 200
+            or [d.error for d in drops(agent) if d.phase is Phase.FAILED]
+        ),
+        timeout=240,
+        interval=1.0,
+        what="200 results",
+    )
+    took = time.monotonic() - started
+    assert not [d for d in drops(agent) if d.phase is Phase.FAILED]
+    results = list((inbox / "results").glob("*.result.json"))
+    assert len(results) == 200 and len(list((inbox / "done").iterdir())) == 200
+    assert not [p for p in inbox.iterdir() if p.is_file()]
+    print(f"200 files in {took:.0f} s")
+
+    # The same file dropped again is a new drop, processed once more.
+    shutil.copy2(inbox / "done" / "note 007.txt", inbox / "note 007.txt")
+    wait_for(
+        lambda: sum(d.phase is Phase.DONE for d in drops(agent)) == 201,
+        timeout=60,
+        what="the second drop's result",
+    )
+    assert len([d for d in drops(agent) if d.name == "note 007.txt"]) == 2
+    assert len(list((inbox / "results").glob("note 007*.result.json"))) == 2
