@@ -1,4 +1,5 @@
-"""``fpw up``, ``fpw stack`` and ``fpw admin``: running and administering a deployment."""
+"""``fpw up``, ``fpw stack``, ``fpw infra`` and ``fpw admin``: running, deploying and
+administering a deployment."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from infra.admin import SiteKey
+    from infra.deploy import Deployer
+    from infra.localstack import LocalStack
     from shared.config import AwsSettings
 
 
@@ -30,9 +34,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stack.add_argument(
         "--home", type=Path, default=Path(".fpw"), help="where stack.json is written"
     )
+    stack.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
+    stack.add_argument(
+        "--configs", type=Path, help="write each part's settings file (<role>.toml) here"
+    )
+    stack.add_argument(
+        "--public-endpoint",
+        help="endpoint written into those files, as other machines reach the stack",
+    )
     stack.set_defaults(func=_stack)
 
-    admin = subparsers.add_parser("admin", help="register or revoke client keys")
+    infra = subparsers.add_parser("infra", help="deploy or destroy the AWS deployment")
+    infra_actions = infra.add_subparsers(dest="action", metavar="ACTION", required=True)
+    deploy = infra_actions.add_parser(
+        "deploy", help="create or update the stack (AWS, or the local stack's endpoint)"
+    )
+    _stack_name(deploy)
+    deploy.add_argument("--prefix", help="the template's Prefix parameter")
+    deploy.add_argument("--fleet", choices=["ecs", "none"], help="the template's Fleet parameter")
+    deploy.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter"
+    )
+    deploy.set_defaults(func=_deploy)
+    destroy = infra_actions.add_parser("destroy", help="delete the stack (tables and key are kept)")
+    _stack_name(destroy)
+    destroy.add_argument(
+        "--force", action="store_true", help="delete objects still in the bucket first"
+    )
+    destroy.set_defaults(func=_destroy)
+    outputs = infra_actions.add_parser("outputs", help="print the stack's outputs")
+    _stack_name(outputs)
+    outputs.set_defaults(func=_outputs)
+
+    admin = subparsers.add_parser("admin", help="client keys and site credentials")
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
     reg = actions.add_parser("register", help="allow a client key to submit jobs")
     reg.add_argument("client_id")
@@ -41,6 +75,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rev = actions.add_parser("revoke", help="refuse further jobs from a client key")
     rev.add_argument("client_id")
     rev.set_defaults(func=_revoke)
+    site = actions.add_parser("site", help="IAM users whose keys desktops use (one per site)")
+    site_actions = site.add_subparsers(dest="site_action", metavar="SITE_ACTION", required=True)
+    for name, func, text in (
+        ("add", _site_add, "create the site's user and its first key (printed once)"),
+        ("rotate", _site_rotate, "a second key for the site (printed once)"),
+        ("retire", _site_retire, "delete the site's keys but the newest"),
+        ("remove", _site_remove, "delete the site's user and keys"),
+    ):
+        command = site_actions.add_parser(name, help=text)
+        command.add_argument("site", help="letters, digits and dashes")
+        _stack_name(command)
+        command.set_defaults(func=func)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -60,7 +106,11 @@ def _stack(args: argparse.Namespace) -> int:
 
     setup(json_lines=False, verbose=args.verbose)
     home: Path = args.home.resolve()
-    stack = start_local_stack(home / "stack", port=args.port, log_file=home / "logs" / "stack.log")
+    stack = start_local_stack(
+        home / "stack", port=args.port, log_file=home / "logs" / "stack.log", host=args.host
+    )
+    if args.configs:
+        _write_configs(stack, args.configs, args.public_endpoint or stack.endpoint)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -96,4 +146,125 @@ def _revoke(args: argparse.Namespace) -> int:
         print(f"{args.client_id[:24]}… was not registered")
         return 1
     print(f"revoked {args.client_id[:24]}…")
+    return 0
+
+
+def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
+    """Settings files for parts in other containers (<role>.toml) and on this host."""
+    from infra.up import aws_table
+    from shared.config import dump_toml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    # The watcher's file last: its existence tells a health check that all are there.
+    for role in ("admin", "client", "fetcher", "watcher"):
+        settings = stack.admin_settings() if role == "admin" else stack.role_settings(role)
+        (folder / f"host-{role}.toml").write_text(
+            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
+        )
+        settings.endpoint_url = endpoint
+        (folder / f"{role}.toml").write_text(
+            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
+        )
+
+
+def _stack_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack-name",
+        help="CloudFormation stack (default: fpw, or fpw-local on the local stack's endpoint)",
+    )
+
+
+def _deployer(args: argparse.Namespace) -> Deployer:
+    from infra.deploy import Deployer
+
+    settings = _admin_settings(args)
+    name = args.stack_name or ("fpw-local" if settings.endpoint_url else "fpw")
+    return Deployer(settings, name)
+
+
+def _print_outputs(outputs: dict[str, str]) -> None:
+    width = max((len(k) for k in outputs), default=0)
+    for key in sorted(outputs):
+        print(f"{key:<{width}}  {outputs[key]}")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from infra.deploy import parse_parameters
+
+    params = parse_parameters(args.param)
+    if args.prefix:
+        params["Prefix"] = args.prefix
+    if args.fleet:
+        params["Fleet"] = args.fleet
+    result = _deployer(args).deploy(params)
+    print(f"{result.name}: {result.status}")
+    _print_outputs(result.outputs)
+    return 0
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    result = _deployer(args).destroy(force=args.force)
+    print(f"{result.name}: {result.status}")
+    return 0
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    _print_outputs(_deployer(args).outputs())
+    return 0
+
+
+def _site_context(args: argparse.Namespace) -> tuple[AwsSettings, str, str, str]:
+    """Settings, prefix, client-site policy and client role, from the deployed stack."""
+    deployer = _deployer(args)
+    outputs = deployer.outputs()
+    return (
+        deployer.settings,
+        outputs.get("Deployment", "fpw"),
+        outputs["ClientSitePolicyArn"],
+        outputs["ClientRoleArn"],
+    )
+
+
+def _print_site_key(key: SiteKey, role_arn: str, settings: AwsSettings) -> None:
+    # Printed once for the operator to hand to the site; never logged.
+    print(f"# settings for the desktops of {key.user} (keep secret)")
+    print("[aws]")
+    print(f'region = "{settings.region}"')
+    print(f'access_key_id = "{key.access_key_id}"')
+    print(f'secret_access_key = "{key.secret_access_key}"')
+    print(f'role_arn = "{role_arn}"')
+
+
+def _site_add(args: argparse.Namespace) -> int:
+    from infra.admin import add_site
+
+    settings, prefix, policy, role = _site_context(args)
+    _print_site_key(add_site(settings, prefix, args.site, policy), role, settings)
+    return 0
+
+
+def _site_rotate(args: argparse.Namespace) -> int:
+    from infra.admin import rotate_site
+
+    settings, prefix, _, role = _site_context(args)
+    _print_site_key(rotate_site(settings, prefix, args.site), role, settings)
+    print(f"# once every desktop has it: fpw admin site retire {args.site}")
+    return 0
+
+
+def _site_retire(args: argparse.Namespace) -> int:
+    from infra.admin import retire_site_keys
+
+    settings, prefix, _, _ = _site_context(args)
+    retired = retire_site_keys(settings, prefix, args.site)
+    print(f"retired {len(retired)} key(s): {', '.join(retired) or 'none'}")
+    return 0
+
+
+def _site_remove(args: argparse.Namespace) -> int:
+    from infra.admin import remove_site
+
+    settings, prefix, policy, _ = _site_context(args)
+    remove_site(settings, prefix, args.site, policy)
+    print(f"removed site {args.site}")
     return 0

@@ -1,21 +1,27 @@
 """Container health checks, for Docker's HEALTHCHECK and ECS's healthCheck.
 
 ``python -m infra.healthcheck URL`` exits 0 when URL answers 2xx within the
-time limit (the processor's ``/health``; the fetcher checks the processor it
-depends on, since without it the fetcher can do no work).
+time limit (the processor's ``/health``). ``--env-url NAME --path /health``
+takes the base URL from an environment variable: the fetcher checks the
+processor it depends on that way, since without it the fetcher can do no work.
 ``python -m infra.healthcheck --alive`` exits 0 while the container's main
 process runs and is not stopped or a zombie (the watcher, which serves no
-HTTP). Standard library only, so that it runs in any of our images without
-importing the project's dependencies.
+HTTP). ``--file PATH`` exits 0 once PATH exists (the local stack's container,
+ready when it has written the parts' settings). Standard library only, so
+that it runs in any of our images without the project's dependencies.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+# The fetcher's default processor_url (shared.config), not imported: stdlib only.
+DEFAULT_PROCESSOR_URL = "http://127.0.0.1:8080"
 
 
 def url_ok(url: str, timeout: float) -> bool:
@@ -41,14 +47,22 @@ def process_alive(status_file: Path = Path("/proc/1/status")) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="container health check")
     parser.add_argument("url", nargs="?", help="URL that must answer 2xx")
+    parser.add_argument("--env-url", metavar="NAME", help="take the base URL from $NAME")
+    parser.add_argument("--path", default="", help="appended to the URL (with --env-url)")
     parser.add_argument("--alive", action="store_true", help="check the main process instead")
+    parser.add_argument("--file", type=Path, help="healthy once this file exists")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     args = parser.parse_args(argv)
     if args.alive:
         return 0 if process_alive() else 1
-    if not args.url:
-        parser.error("give a URL or --alive")
-    return 0 if url_ok(args.url, args.timeout) else 1
+    if args.file:
+        return 0 if args.file.is_file() else 1
+    url = args.url
+    if args.env_url:
+        url = os.environ.get(args.env_url, DEFAULT_PROCESSOR_URL).rstrip("/") + args.path
+    if not url:
+        parser.error("give a URL, --env-url or --alive")
+    return 0 if url_ok(url, args.timeout) else 1
 
 
 if __name__ == "__main__":

@@ -167,9 +167,17 @@ def _deploy(endpoint: str, admin: tuple[str, str], prefix: str) -> dict[str, str
 
 
 def start_local_stack(
-    state_dir: Path, port: int = 0, prefix: str = "fpw", log_file: Path | None = None
+    state_dir: Path,
+    port: int = 0,
+    prefix: str = "fpw",
+    log_file: Path | None = None,
+    host: str = "127.0.0.1",
 ) -> LocalStack:
-    """Start the server, bootstrap the admin, deploy the template; returns when ready."""
+    """Start the server, bootstrap the admin, deploy the template; returns when ready.
+
+    ``host`` is the address the server listens on (``0.0.0.0`` in a container
+    that other containers call); this process always reaches it on loopback.
+    """
     try:
         import moto  # noqa: F401
     except ImportError as exc:
@@ -185,7 +193,7 @@ def start_local_stack(
         output = log_file.open("ab")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.motoserver", "--port", str(port)],
+        [sys.executable, "-m", "infra.motoserver", "--host", host, "--port", str(port)],
         stdout=output,
         stderr=subprocess.STDOUT,
         env=env,

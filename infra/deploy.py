@@ -1,0 +1,249 @@
+"""``fpw infra deploy`` and ``fpw infra destroy``: the template to AWS, or to
+the local stack when ``aws.endpoint_url`` is set.
+
+Deploy creates the stack or updates it in place, shows each resource event as
+it happens and, on failure, the reasons of the resources that failed. Destroy
+refuses while the data bucket still holds objects (jobs in flight, results
+not yet collected) unless forced, and then empties the bucket first; the
+tables and the key are kept by their deletion policy (the record of every
+job and the key that decrypts backups outlive the stack).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.localstack import TEMPLATE
+from shared.aws import BOTO_CONFIG, Aws
+from shared.config import AwsSettings
+from shared.errors import ConfigError, FpwError
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE")
+Printer = Callable[[str], None]
+
+
+@dataclass
+class StackResult:
+    name: str
+    status: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Output key to value; empty after a delete."""
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a dict; a malformed one is refused by name."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"parameter {pair!r} is not KEY=VALUE")
+        found[key] = value
+    return found
+
+
+def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
+    """The failed resources' reasons among events newer than ``since`` (oldest first)."""
+    reasons = []
+    for event in reversed(events):
+        stamp = event.get("Timestamp")
+        if stamp is not None and hasattr(stamp, "timestamp") and stamp.timestamp() < since:
+            continue
+        if str(event.get("ResourceStatus", "")).endswith("FAILED"):
+            reason = event.get("ResourceStatusReason") or "no reason given"
+            reasons.append(f"{event.get('LogicalResourceId')}: {reason}")
+    return reasons
+
+
+def _is_final(status: str) -> bool:
+    return status.endswith("_COMPLETE") or status.endswith("_FAILED")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+class Deployer:
+    """CloudFormation calls with the administrator's credentials."""
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        stack_name: str,
+        *,
+        printer: Printer = print,
+        poll_seconds: float = 2.0,
+        timeout_seconds: float = 3600.0,
+        aws: Aws | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stack_name = stack_name
+        self.aws = aws or Aws(settings, "fpw-deploy")
+        self.cfn: Any = self.aws.session.client(
+            "cloudformation", endpoint_url=settings.endpoint_url, config=BOTO_CONFIG
+        )
+        self.printer = printer
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+
+    def describe(self) -> dict[str, Any] | None:
+        try:
+            stacks = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in _message(exc):
+                return None
+            raise
+        return dict(stacks[0]) if stacks else None
+
+    def outputs(self) -> dict[str, str]:
+        stack = self.describe()
+        if stack is None:
+            raise FpwError(f"stack {self.stack_name} does not exist")
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
+        body = template.read_text(encoding="utf-8")
+        params: list[dict[str, Any]] = [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+        ]
+        existing = self.describe()
+        started = time.time() - 1
+        if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise FpwError(
+                f"stack {self.stack_name} failed to create and was rolled back",
+                hint="run `fpw infra destroy` and deploy again",
+            )
+        if existing is None:
+            self.printer(f"creating stack {self.stack_name}")
+            self.cfn.create_stack(
+                StackName=self.stack_name,
+                TemplateBody=body,
+                Parameters=params,
+                Capabilities=CAPABILITIES,
+                OnFailure="ROLLBACK",
+            )
+        else:
+            self.printer(f"updating stack {self.stack_name}")
+            # Parameters not given keep their deployed values, not the defaults.
+            given = set(parameters)
+            for old in existing.get("Parameters", []):
+                if old["ParameterKey"] not in given:
+                    params.append({"ParameterKey": old["ParameterKey"], "UsePreviousValue": True})
+            try:
+                self.cfn.update_stack(
+                    StackName=self.stack_name,
+                    TemplateBody=body,
+                    Parameters=params,
+                    Capabilities=CAPABILITIES,
+                )
+            except ClientError as exc:
+                if "No updates are to be performed" in _message(exc):
+                    self.printer("no changes")
+                    return StackResult(self.stack_name, existing["StackStatus"], self.outputs())
+                raise
+        status = self.wait(started)
+        if status not in DONE:
+            raise FpwError(self._failed(status, started))
+        return StackResult(self.stack_name, status, self.outputs())
+
+    def wait(self, since: float) -> str:
+        """Poll until the stack settles, printing each new event; the final status."""
+        seen: set[str] = set()
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            stack = self.describe()
+            status = "DELETE_COMPLETE" if stack is None else str(stack["StackStatus"])
+            for event in self._events(since):
+                if event["EventId"] in seen:
+                    continue
+                seen.add(event["EventId"])
+                reason = event.get("ResourceStatusReason")
+                line = f"  {event['ResourceStatus']:<20} {event['LogicalResourceId']}"
+                self.printer(f"{line} ({reason})" if reason else line)
+            if _is_final(status):
+                return status
+            if time.monotonic() > deadline:
+                raise FpwError(f"stack {self.stack_name} still {status} after the time limit")
+            time.sleep(self.poll_seconds)
+
+    def _events(self, since: float) -> list[dict[str, Any]]:
+        try:
+            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+        except ClientError:
+            return []
+        fresh = [
+            e
+            for e in events
+            if not hasattr(e.get("Timestamp"), "timestamp") or e["Timestamp"].timestamp() >= since
+        ]
+        return list(reversed(fresh))
+
+    def _failed(self, status: str, since: float) -> str:
+        try:
+            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+        except ClientError:
+            events = []
+        reasons = failure_reasons(events, since)
+        detail = "; ".join(reasons) if reasons else "no resource reported a reason"
+        return f"stack {self.stack_name} ended {status}: {detail}"
+
+    def bucket_objects(self, bucket: str, limit: int = 1000) -> int:
+        """Objects in the bucket, counted up to ``limit``; 0 if the bucket is gone."""
+        try:
+            answer = self.aws.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchBucket", "404"):
+                return 0
+            raise
+        return int(answer.get("KeyCount", 0))
+
+    def empty_bucket(self, bucket: str) -> int:
+        removed = 0
+        paginator = self.aws.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            keys: list[Any] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.aws.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                removed += len(keys)
+        return removed
+
+    def destroy(self, *, force: bool = False) -> StackResult:
+        stack = self.describe()
+        if stack is None:
+            raise FpwError(f"stack {self.stack_name} does not exist")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        bucket = outputs.get("Bucket")
+        if bucket:
+            count = self.bucket_objects(bucket)
+            if count and not force:
+                more = "+" if count >= 1000 else ""
+                raise FpwError(
+                    f"bucket {bucket} still holds {count}{more} objects "
+                    "(chunks of unfinished jobs or results not yet collected)",
+                    hint="let the jobs finish, or run `fpw infra destroy --force` to delete them",
+                )
+            if count:
+                self.printer(f"deleting {self.empty_bucket(bucket)} objects from {bucket}")
+        started = time.time() - 1
+        self.printer(f"deleting stack {self.stack_name}")
+        self.cfn.delete_stack(StackName=self.stack_name)
+        status = self.wait(started)
+        if status != "DELETE_COMPLETE":
+            raise FpwError(self._failed(status, started))
+        kept = [outputs[k] for k in ("JobsTable", "ClientsTable", "DataKeyArn") if k in outputs]
+        if kept:
+            self.printer(f"kept (deletion policy Retain): {', '.join(kept)}")
+        return StackResult(self.stack_name, status)

@@ -1,0 +1,31 @@
+# The local stack (moto's server with the template deployed, IAM enforced)
+# for compose.yaml: `fpw stack` in a container. Not for production.
+FROM python:3.11.11-slim-bookworm AS build
+WORKDIR /src
+COPY infra/docker/stack.lock /src/stack.lock
+COPY pyproject.toml README.md /src/
+COPY shared /src/shared
+COPY client /src/client
+COPY fetcher /src/fetcher
+COPY processor /src/processor
+COPY watcher /src/watcher
+COPY infra /src/infra
+RUN python -m venv /opt/fpw \
+    && /opt/fpw/bin/pip install --no-cache-dir --disable-pip-version-check -c /src/stack.lock \
+        /src "moto[server,cloudformation,dynamodb,dynamodbstreams,s3,iam,sts,sns,cloudwatch,kms,logs,ec2,ssm,ecs,autoscaling,applicationautoscaling]"
+
+FROM python:3.11.11-slim-bookworm
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fpw \
+    && mkdir /state && chown 10001:10001 /state
+COPY --from=build /opt/fpw /opt/fpw
+ENV PATH=/opt/fpw/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
+EXPOSE 5000
+# Healthy once the template is deployed and the parts' settings are written.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=12 \
+    CMD ["python", "-m", "infra.healthcheck", "--file", "/state/configs/watcher.toml"]
+ENTRYPOINT ["fpw"]
+CMD ["stack", "--host", "0.0.0.0", "--port", "5000", "--home", "/state", \
+     "--configs", "/state/configs", "--public-endpoint", "http://stack:5000"]

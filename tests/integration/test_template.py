@@ -1,0 +1,174 @@
+"""The deployment files checked without AWS: the template's linters (cfn-lint,
+checkov), the Dockerfiles' linter (hadolint) and the promises that the
+linters cannot see (no way into a task, non-root images, pinned versions,
+settings the parts know)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+DOCKERFILES = sorted((ROOT / "infra" / "docker").glob("*.Dockerfile"))
+TOOLS = ROOT / ".ci" / "tools" / "bin"
+METRICS = {
+    "QueueDepth",
+    "OldestQueuedAgeSeconds",
+    "JobsInFlight",
+    "CompletedPerMinute",
+    "ErrorsPerMinute",
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags read as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(encoding="utf-8"), _CfnLoader)
+    return loaded
+
+
+def _tool(name: str) -> str:
+    """A linter from .ci/tools (made by .ci/lint-tools) or PATH; CI must have it."""
+    for candidate in (TOOLS / name, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed: run .ci/lint-tools")
+    pytest.skip(f"{name} is not installed (bash .ci/lint-tools installs it)")
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=240)
+
+
+def test_cfn_lint_finds_nothing_in_the_template() -> None:
+    result = _run(_tool("cfn-lint"), str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_finds_nothing_in_the_template() -> None:
+    # --skip-download: no network for policy metadata; the checks ship in the package.
+    result = _run(
+        _tool("checkov"),
+        *("-f", str(TEMPLATE), "--framework", "cloudformation"),
+        *("--quiet", "--compact", "--skip-download"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=[d.stem for d in DOCKERFILES])
+def test_hadolint_finds_nothing_in_the_dockerfile(dockerfile: Path) -> None:
+    result = _run(_tool("hadolint"), str(dockerfile))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=[d.stem for d in DOCKERFILES])
+def test_every_image_runs_as_a_non_root_user_with_a_health_check_on_pinned_bases(
+    dockerfile: Path,
+) -> None:
+    text = dockerfile.read_text(encoding="utf-8")
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "last USER must not be root"
+    assert re.search(r"^HEALTHCHECK\s+.*CMD", text, re.MULTILINE | re.DOTALL)
+    for image in re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE):
+        if image.startswith("base-"):
+            continue  # a stage of this file
+        name, _, tag = image.partition(":")
+        assert "@sha256:" in image or re.search(r"\d", tag), f"{image} is not pinned"
+        assert tag != "latest"
+    assert "--no-cache-dir" in text and re.search(r"-c /src/\S+\.lock", text)
+
+
+def test_the_lock_files_pin_every_dependency_exactly() -> None:
+    for lock in (ROOT / "infra" / "docker").glob("*.lock"):
+        lines = [
+            line
+            for line in lock.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")
+        ]
+        assert lines, lock
+        assert all(re.fullmatch(r"[a-z0-9._-]+==[\w.+-]+", line) for line in lines), lock
+
+
+def test_nothing_outside_a_task_can_reach_its_processor(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    task = resources["FleetTaskDefinition"]["Properties"]
+    assert task["NetworkMode"] == "awsvpc"  # containers of a task share localhost
+    containers = {c["Name"]: c for c in task["ContainerDefinitions"]}
+    assert "PortMappings" not in containers["processor"]
+    fetcher_env = {e["Name"]: e["Value"] for e in containers["fetcher"]["Environment"]}
+    assert fetcher_env["FPW_FETCHER_PROCESSOR_URL"].startswith("http://127.0.0.1:")
+    for name, resource in resources.items():
+        assert resource["Type"] not in (
+            "AWS::EC2::SecurityGroupIngress",
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        ), name
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            assert "SecurityGroupIngress" not in resource["Properties"], name
+        if resource["Type"] == "AWS::ECS::Service":
+            network = resource["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+            assert network["AssignPublicIp"] == "DISABLED", name
+
+
+def test_the_containers_set_only_settings_that_the_parts_know(template: dict[str, Any]) -> None:
+    known = {
+        f"FPW_{group.upper()}_{name.upper()}"
+        for group, values in vars(Settings()).items()
+        for name in vars(values)
+    }
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::ECS::TaskDefinition":
+            continue
+        for container in resource["Properties"]["ContainerDefinitions"]:
+            for variable in container.get("Environment", []):
+                assert variable["Name"] in known, f"{name}/{container['Name']}"
+
+
+def test_alarms_and_scaling_read_the_watchers_metrics(template: dict[str, Any]) -> None:
+    used: set[str] = set()
+    for resource in template["Resources"].values():
+        text = repr(resource)
+        if resource["Type"] != "AWS::IAM::Role" and "'FPW'" in text:
+            used |= {m for m in METRICS if f"'{m}'" in text}
+            assert "'Deployment'" in text
+    assert used >= {"QueueDepth", "OldestQueuedAgeSeconds", "JobsInFlight", "ErrorsPerMinute"}
+    dashboard = repr(template["Resources"]["Dashboard"])
+    assert all(m in dashboard for m in METRICS)
+
+
+def test_the_watcher_may_put_metrics_only_in_its_namespace(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["WatcherRole"]["Properties"]["Policies"][0]
+    metrics = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "Metrics")
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "FPW"}}
