@@ -104,7 +104,9 @@ class Tray(QObject):
             self.state = state
         self.tooltip = f"fpw: {text}"
         self.icon.setToolTip(self.tooltip)
-        self.status_action.setText(self.tooltip)
+        # The menu's first line stays short; the tooltip has the whole text.
+        short = self.tooltip if len(self.tooltip) <= 48 else self.tooltip[:47] + "…"
+        self.status_action.setText(short)
 
     def set_paused(self, paused: bool) -> None:
         self.pause_action.setText("Resume sending" if paused else "Pause sending")
