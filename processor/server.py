@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from processor import __version__
+from processor.analysis import check_params
 from processor.errors import AnalysisError, TimedOut
 from processor.llm import LlmConfig
 
@@ -163,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
                     "not found; the endpoints are POST /analyze and GET /health", 404
                 )
             params = self._params()
+            check_params(params)  # before the upload: a bad profile need not cost a transfer
             length = self.headers.get("Content-Length")
             if length is None:
                 raise AnalysisError("send the file with a Content-Length", 411)
