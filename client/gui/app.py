@@ -240,8 +240,13 @@ class TrayApp(QObject):
             self.export_key,
             self.import_key,
         )
-        if self.agent is not None:
-            dialog.keys.show_key(self.agent.client_id, self.keystore().where)
+        agent = self.agent
+        if agent is not None:
+            # Asking the keyring where the key is may wait on a system service.
+            store = self.keystore()
+            self.bridge.call(
+                lambda: store.where, lambda where: dialog.keys.show_key(agent.client_id, where)
+            )
         dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
         self.dialog = dialog
         dialog.open()

@@ -53,12 +53,16 @@ def test_the_tray_menu_has_every_action_and_each_one_works(
 
     app.tray.settings_action.trigger()
     assert app.dialog is not None and app.dialog.isVisible()
-    assert app.dialog.keys.client_id.text() == app.agent.client_id if app.agent else False
-    app.dialog.keys.copy_id()
+    dialog = app.dialog
+    qtbot.waitUntil(
+        lambda: app.agent is not None and dialog.keys.client_id.text() == app.agent.client_id
+    )
+    assert "file" in dialog.keys.where.text()
+    dialog.keys.copy_id()
     from PySide6.QtWidgets import QApplication
 
     assert QApplication.clipboard().text().startswith("client-04")
-    app.dialog.reject()
+    dialog.reject()
 
     quitted: list[bool] = []
     monkeypatch.setattr(app, "_quit", lambda: quitted.append(True))
