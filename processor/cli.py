@@ -27,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--max-bytes", type=int, default=1 << 30, help="largest file accepted")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per analysis")
     parser.add_argument(
+        "--worker-jobs",
+        type=int,
+        default=50,
+        help="analyses a worker process serves (models stay loaded) before it is replaced;"
+        " 1 gives every file a fresh process (default 50)",
+    )
+    parser.add_argument(
         "--llm-url",
         help="OpenAI-compatible endpoint for the llm profile (or FPW_PROCESSOR_LLM_URL)",
     )
@@ -56,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
 
     llm = LlmConfig.from_env(url=args.llm_url, model=args.llm_model, key_file=args.llm_key_file)
     server = serve(
-        args.host, args.port, max_bytes=args.max_bytes, time_limit=args.time_limit, llm=llm
+        args.host,
+        args.port,
+        max_bytes=args.max_bytes,
+        time_limit=args.time_limit,
+        llm=llm,
+        worker_jobs=args.worker_jobs,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -1,9 +1,10 @@
 """The reference processor's HTTP server (contract: ``processor/openapi.yaml``).
 
-Each analysis runs in a child process with a time limit: a file that makes a
-decoder loop, explode or crash costs that child, never the server, which
-answers 504 (over time) or 500 (crashed) and stays healthy. Bodies stream to a
-temporary file; nothing holds a whole upload in memory.
+Each analysis runs in a worker process with a time limit: a file that makes a
+decoder loop, explode or crash costs that worker, never the server, which
+answers 504 (over time) or 500 (crashed), replaces the worker and stays
+healthy. Bodies stream to a temporary file; nothing holds a whole upload in
+memory.
 """
 
 from __future__ import annotations
@@ -29,34 +30,39 @@ log = logging.getLogger("processor")
 
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_TIME_LIMIT = 120.0
+DEFAULT_WORKER_JOBS = 50
+"""Analyses a worker process serves before it is replaced (1: a new process per file)."""
+DEFAULT_IDLE_WORKERS = 2
+"""Warm workers kept waiting between files."""
 _COPY = 1 << 20
 
 
-def _child(
-    conn: multiprocessing.connection.Connection,
-    path: str,
-    ctype: str,
-    params: dict[str, Any],
-    job: str,
-    llm: LlmConfig | None,
-) -> None:
+def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None) -> None:
+    """A worker process: analyses one file at a time until its pipe closes."""
     from processor.analysis import analyze
 
-    try:
-        conn.send(("ok", analyze(Path(path), ctype, params, job, llm=llm)))
-    except AnalysisError as exc:
-        conn.send(("error", (exc.status, exc.message)))
-    except Exception as exc:  # an analysis bug: report it rather than vanish
-        conn.send(("error", (500, f"analysis failed unexpectedly: {type(exc).__name__}: {exc}")))
-    finally:
-        conn.close()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        path, ctype, params, job = task
+        try:
+            conn.send(("ok", analyze(Path(path), ctype, params, job, llm=llm)))
+        except AnalysisError as exc:
+            conn.send(("error", (exc.status, exc.message)))
+        except Exception as exc:  # an analysis bug: report it rather than vanish
+            message = f"analysis failed unexpectedly: {type(exc).__name__}: {exc}"
+            conn.send(("error", (500, message)))
 
 
 def _context() -> Any:
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        # Imported once in the fork server, so each child starts warm; the OCR
-        # engine itself is created in the child (its thread pools do not survive fork).
+        # Imported once in the fork server, so each worker starts warm; the OCR
+        # engine itself is created in the worker (its thread pools do not survive fork).
         ctx.set_forkserver_preload(
             ["processor.analysis", "PIL.Image", "pypdf", "pypdfium2", "numpy", "rapidocr"]
         )
@@ -64,48 +70,100 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-class Analyzer:
-    """Runs analyses in child processes, each under the time limit."""
+class Worker:
+    """One analysis process and the pipe to it."""
 
-    def __init__(self, time_limit: float, llm: LlmConfig | None = None) -> None:
+    def __init__(self, ctx: Any, llm: LlmConfig | None) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_work, args=(child, llm), daemon=True)
+        self.process.start()
+        child.close()
+        self.jobs = 0
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class Analyzer:
+    """Runs analyses in worker processes, each under the time limit.
+
+    A worker is reused for up to ``worker_jobs`` analyses, so that the OCR
+    models it loaded (a second or two on a CPU, more on a GPU) serve many
+    files; ``worker_jobs=1`` gives every file a fresh process. A worker that
+    runs over the limit is killed, and one that dies is replaced: either way
+    the next file gets a clean process.
+    """
+
+    def __init__(
+        self,
+        time_limit: float,
+        llm: LlmConfig | None = None,
+        worker_jobs: int = DEFAULT_WORKER_JOBS,
+        idle_workers: int = DEFAULT_IDLE_WORKERS,
+    ) -> None:
         self.time_limit = time_limit
         self.llm = llm
+        self.worker_jobs = max(1, worker_jobs)
+        self.idle_workers = idle_workers
         self.ctx = _context()
         self.busy = 0
+        self._idle: list[Worker] = []
         self._lock = threading.Lock()
 
-    def run(self, path: Path, ctype: str, params: dict[str, Any], job: str) -> dict[str, Any]:
-        parent, child = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(
-            target=_child, args=(child, str(path), ctype, params, job, self.llm)
-        )
+    def _take(self) -> Worker:
         with self._lock:
             self.busy += 1
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.is_alive():
+                    return worker
+                worker.stop()
+        return Worker(self.ctx, self.llm)
+
+    def _give_back(self, worker: Worker, healthy: bool) -> None:
+        with self._lock:
+            self.busy -= 1
+            keep = (
+                healthy and worker.jobs < self.worker_jobs and len(self._idle) < self.idle_workers
+            )
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.stop()
+
+    def run(self, path: Path, ctype: str, params: dict[str, Any], job: str) -> dict[str, Any]:
+        worker = self._take()
+        healthy = False
         try:
-            process.start()
-            child.close()
-            if not parent.poll(self.time_limit):
-                process.kill()
+            worker.jobs += 1
+            worker.conn.send((str(path), ctype, params, job))
+            if not worker.conn.poll(self.time_limit):
                 raise TimedOut(
                     f"the analysis took longer than its limit of {self.time_limit:.0f} s"
                 )
             try:
-                kind, value = parent.recv()
-            except EOFError:
+                kind, value = worker.conn.recv()
+            except (EOFError, OSError):
+                worker.process.join(1)
                 raise AnalysisError(
-                    f"the analysis process died (exit code {process.exitcode})", 500
+                    f"the analysis process died (exit code {worker.process.exitcode})", 500
                 ) from None
+            healthy = True
             if kind == "error":
                 status, message = value
                 raise AnalysisError(message, status)
             return dict(value)
         finally:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-            parent.close()
-            with self._lock:
-                self.busy -= 1
+            self._give_back(worker, healthy)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -243,14 +301,20 @@ class ProcessorServer(ThreadingHTTPServer):
         max_bytes: int,
         time_limit: float,
         llm: LlmConfig | None = None,
+        worker_jobs: int = DEFAULT_WORKER_JOBS,
     ) -> None:
         super().__init__((host, port), Handler)
         self.max_bytes = max_bytes
-        self.analyzer = Analyzer(time_limit, llm)
+        self.analyzer = Analyzer(time_limit, llm, worker_jobs)
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.analyzer.close()
+        self.server_close()
 
 
 def serve(
@@ -260,8 +324,9 @@ def serve(
     max_bytes: int = DEFAULT_MAX_BYTES,
     time_limit: float = DEFAULT_TIME_LIMIT,
     llm: LlmConfig | None = None,
+    worker_jobs: int = DEFAULT_WORKER_JOBS,
 ) -> ProcessorServer:
-    """Start serving in a background thread; ``shutdown()`` stops it."""
-    server = ProcessorServer(host, port, max_bytes, time_limit, llm)
+    """Start serving in a background thread; ``shutdown()`` stops it and its workers."""
+    server = ProcessorServer(host, port, max_bytes, time_limit, llm, worker_jobs)
     threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
     return server

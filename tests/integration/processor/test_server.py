@@ -60,6 +60,28 @@ def test_text_in_a_scanned_pdf_and_an_image_is_read_in_the_child_process(
     assert pages["parts"][0]["pages"] == [2]
 
 
+def test_workers_keep_their_models_loaded_between_files(tmp_path: Path) -> None:
+    image = samples.make_text_image(tmp_path / "sign.png", ["Gate 4"])
+    reused = serve("127.0.0.1", 0, time_limit=60, worker_jobs=2)
+    try:
+        loaded = [post(reused, image).json()["analysis"]["ocr"]["models_loaded"] for _ in range(3)]
+    finally:
+        reused.shutdown()
+    assert loaded == [True, False, True]  # the third file gets a fresh worker
+
+
+def test_a_worker_that_ran_over_time_is_replaced(tmp_path: Path) -> None:
+    strict = serve("127.0.0.1", 0, time_limit=60)
+    try:
+        strict.analyzer.time_limit = 0.001
+        assert post(strict, samples.make_pdf(tmp_path / "p.pdf", ["page"])).status_code == 504
+        strict.analyzer.time_limit = 60
+        answer = post(strict, samples.make_text(tmp_path / "t.txt", "still working"))
+        assert answer.status_code == 200 and answer.json()["analysis"]["words"] == 2
+    finally:
+        strict.shutdown()
+
+
 def test_health_lists_the_profiles_this_processor_serves(server: ProcessorServer) -> None:
     health = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=5).json()
     assert health["profiles"] == ["default", "metadata", "ocr", "summary"]  # no llm configured
