@@ -102,8 +102,8 @@ def _queries(properties: dict[str, Any]) -> list[Any] | None:
         queries.append(
             MetricDataQuery(
                 query_id=query["Id"],
-                label=query.get("Label", ""),
-                period=query.get("Period", ""),
+                label=query.get("Label"),
+                period=query.get("Period"),
                 return_data=query.get("ReturnData", True),
                 expression=query.get("Expression"),
                 metric_stat=metric_stat,

@@ -1,0 +1,131 @@
+"""The whole template, fleet included, deployed to the local stack: what it
+creates, ``fpw infra deploy``/``destroy`` and site credentials.
+
+Jobs run through this same deployment with each role's credentials in
+tests/e2e (the session's stack is the full template, Fleet=ecs)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.admin import add_site, remove_site, retire_site_keys, rotate_site
+from infra.deploy import Deployer, failure_reasons, parse_parameters
+from infra.localstack import LocalStack
+from shared.aws import Aws
+from shared.config import AwsSettings
+from shared.errors import ConfigError, FpwError
+
+
+def _client(stack: LocalStack, service: str) -> Any:
+    return Aws(stack.admin_settings(), "test-admin").session.client(
+        service, endpoint_url=stack.endpoint
+    )
+
+
+def test_the_fleet_alarms_scaling_and_dashboard_are_deployed(stack: LocalStack) -> None:
+    prefix = stack.outputs["Deployment"]
+    alarms = {
+        a["AlarmName"]: a for a in _client(stack, "cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    for name in ("queue-depth", "queue-age", "errors", "watcher-silent", "wake"):
+        assert f"{prefix}-{name}" in alarms
+    assert alarms[f"{prefix}-queue-depth"]["AlarmActions"] == [stack.outputs["AlertTopicArn"]]
+    scaling = _client(stack, "application-autoscaling")
+    targets = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    resource = f"service/{stack.outputs['ClusterName']}/{stack.outputs['FleetServiceName']}"
+    assert [t["ResourceId"] for t in targets] == [resource]
+    policies = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    assert {p["PolicyType"] for p in policies} == {"TargetTrackingScaling", "StepScaling"}
+    ecs = _client(stack, "ecs")
+    cluster = ecs.describe_clusters(clusters=[stack.outputs["ClusterName"]])["clusters"][0]
+    assert f"{prefix}-gpu" in cluster["capacityProviders"]
+    provider = ecs.describe_capacity_providers(capacityProviders=[f"{prefix}-gpu"])
+    assert provider["capacityProviders"][0]["autoScalingGroupProvider"]["autoScalingGroupArn"]
+    services = ecs.list_services(cluster=stack.outputs["ClusterName"])["serviceArns"]
+    assert len(services) == 2
+    assert _client(stack, "cloudwatch").get_dashboard(DashboardName=prefix)["DashboardBody"]
+
+
+def test_parameters_are_key_value_pairs() -> None:
+    assert parse_parameters(["Fleet=none", "AlertEmail="]) == {"Fleet": "none", "AlertEmail": ""}
+    with pytest.raises(ConfigError):
+        parse_parameters(["Fleet"])
+
+
+def test_failure_reasons_name_the_failed_resources_only() -> None:
+    events = [
+        {"LogicalResourceId": "Stack", "ResourceStatus": "ROLLBACK_IN_PROGRESS"},
+        {
+            "LogicalResourceId": "Bucket",
+            "ResourceStatus": "CREATE_FAILED",
+            "ResourceStatusReason": "exists",
+        },
+        {"LogicalResourceId": "Table", "ResourceStatus": "CREATE_COMPLETE"},
+    ]
+    assert failure_reasons(events, 0) == ["Bucket: exists"]
+
+
+def test_deploy_then_destroy_refuses_a_bucket_with_data_unless_forced(stack: LocalStack) -> None:
+    lines: list[str] = []
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    deployer = Deployer(
+        stack.admin_settings(), f"{prefix}-stack", printer=lines.append, poll_seconds=0.1
+    )
+    result = deployer.deploy({"Prefix": prefix, "Fleet": "none"})
+    assert result.status == "CREATE_COMPLETE"
+    assert result.outputs["JobsTable"] == f"{prefix}-jobs" and "ClusterName" not in result.outputs
+    # Progress is shown as events arrive (moto reports the stack's own events only).
+    assert any("CREATE_COMPLETE" in line and f"{prefix}-stack" in line for line in lines)
+    again = deployer.deploy({})
+    assert again.outputs["Bucket"] == result.outputs["Bucket"]
+    deployer.aws.s3.put_object(Bucket=result.outputs["Bucket"], Key="client-x/file-y/0", Body=b"x")
+    with pytest.raises(FpwError, match="still holds 1 objects"):
+        deployer.destroy()
+    assert deployer.describe() is not None
+    assert deployer.destroy(force=True).status == "DELETE_COMPLETE"
+    assert deployer.describe() is None
+
+
+def _site_settings(stack: LocalStack, key_id: str, secret: str, role: str | None) -> AwsSettings:
+    settings = stack.admin_settings()
+    settings.access_key_id, settings.secret_access_key, settings.role_arn = key_id, secret, role
+    return settings
+
+
+def test_a_site_key_can_only_assume_the_client_role_and_is_rotated(stack: LocalStack) -> None:
+    admin = stack.admin_settings()
+    policy, role = stack.outputs["ClientSitePolicyArn"], stack.outputs["ClientRoleArn"]
+    site = f"lab-{uuid.uuid4().hex[:6]}"
+    first = add_site(admin, "fpw", site, policy)
+    as_client = Aws(
+        _site_settings(stack, first.access_key_id, first.secret_access_key, role), "desktop"
+    )
+    file_id = f"file-site-{uuid.uuid4()}"
+    as_client.dynamodb.put_item(
+        TableName=stack.outputs["JobsTable"],
+        Item={"file": {"S": file_id}, "status": {"S": "QUEUED"}},
+        ConditionExpression="attribute_not_exists(#f)",
+        ExpressionAttributeNames={"#f": "file"},
+    )
+    bare = Aws(_site_settings(stack, first.access_key_id, first.secret_access_key, None), "desktop")
+    with pytest.raises(ClientError):
+        bare.dynamodb.get_item(TableName=stack.outputs["JobsTable"], Key={"file": {"S": file_id}})
+    with pytest.raises(ClientError):
+        Aws(
+            _site_settings(
+                stack, first.access_key_id, first.secret_access_key, stack.outputs["WatcherRoleArn"]
+            ),
+            "desktop",
+        )
+    second = rotate_site(admin, "fpw", site)
+    with pytest.raises(FpwError, match="two keys"):
+        rotate_site(admin, "fpw", site)
+    assert retire_site_keys(admin, "fpw", site) == [first.access_key_id]
+    Aws(_site_settings(stack, second.access_key_id, second.secret_access_key, role), "desktop")
+    remove_site(admin, "fpw", site, policy)
+    with pytest.raises(ClientError):
+        Aws(_site_settings(stack, second.access_key_id, second.secret_access_key, role), "desktop")
