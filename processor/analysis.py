@@ -70,7 +70,7 @@ def sniff(path: Path, declared: str) -> tuple[str, str]:
 
 def check_params(params: dict[str, Any]) -> str:
     """The profile, once every param the job gave is known to be usable."""
-    profile = params.get("profile", "default")
+    profile = params.get("profile") or "default"  # null or "" as in a blank folder setting
     if not isinstance(profile, str) or profile not in PROFILES:
         raise BadParams(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
     if "split" in params:

@@ -35,6 +35,8 @@ DEFAULT_WORKER_JOBS = 50
 DEFAULT_IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
 _COPY = 1 << 20
+SOCKET_TIMEOUT = 300.0
+"""Seconds a connection may send nothing (mid-upload or between requests)."""
 
 
 def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None) -> None:
@@ -169,6 +171,7 @@ class Analyzer:
 class Handler(BaseHTTPRequestHandler):
     server: ProcessorServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT  # a stalled upload or idle connection frees its thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # one structured line per request instead (see _log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +81,31 @@ def test_a_worker_that_ran_over_time_is_replaced(tmp_path: Path) -> None:
         assert answer.status_code == 200 and answer.json()["analysis"]["words"] == 2
     finally:
         strict.shutdown()
+
+
+def test_a_stalled_upload_is_dropped_and_the_server_stays_healthy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from processor.server import Handler
+
+    monkeypatch.setattr(Handler, "timeout", 0.5)
+    running = serve("127.0.0.1", 0, time_limit=10)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as stalled:
+            stalled.sendall(
+                b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                b"X-Fpw-Job: file-1\r\n\r\nonly a little"
+            )
+            assert stalled.recv(100) == b""  # closed by the server, not left hanging
+        health = requests.get(f"http://127.0.0.1:{running.port}/health", timeout=5)
+        assert health.status_code == 200 and running.analyzer.busy == 0
+    finally:
+        running.shutdown()
+
+
+def test_a_null_profile_is_the_default(server: ProcessorServer, tmp_path: Path) -> None:
+    answer = post(server, samples.make_text(tmp_path / "t.txt", "a b"), profile=None)
+    assert answer.status_code == 200 and answer.json()["profile"] == "default"
 
 
 def test_health_lists_the_profiles_this_processor_serves(server: ProcessorServer) -> None:
