@@ -73,7 +73,7 @@ def check_params(params: dict[str, Any]) -> str:
     profile = params.get("profile") or "default"  # null or "" as in a blank folder setting
     if not isinstance(profile, str) or profile not in PROFILES:
         raise BadParams(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
-    if "split" in params:
+    if params.get("split") is not None:
         parse_ranges(params["split"])
     if profile == "llm" or "prompt" in params:
         check_prompt(params)
@@ -131,7 +131,7 @@ def analyze(
         analysis = analyze_docx(path, keep_text=keep_text, summary=everything)
     else:
         analysis = analyze_text(path, ctype, keep_text=keep_text, summary=everything)
-    if "split" in params and kind != "pdf":
+    if params.get("split") is not None and kind != "pdf":
         notes.append("split applies to PDFs only; this file was not split")
     if profile == "llm" and llm is not None:
         analysis["llm"] = _llm(kind, path, analysis, llm, check_prompt(params))

@@ -156,6 +156,12 @@ def test_unusable_params_are_refused_before_any_work(tmp_path: Path, params: dic
     assert error.value.status == 422
 
 
+def test_a_split_asked_of_a_file_that_is_not_a_pdf_is_noted_not_refused(tmp_path: Path) -> None:
+    result = run(samples.make_text(tmp_path / "t.txt", "x"), "text/plain", split=["1"])
+    assert result["notes"] == ["split applies to PDFs only; this file was not split"]
+    assert "notes" not in run(tmp_path / "t.txt", "text/plain", split=None)
+
+
 def test_a_zip_that_is_not_a_word_document_is_unsupported(tmp_path: Path) -> None:
     import zipfile
 
