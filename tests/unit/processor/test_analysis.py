@@ -124,6 +124,21 @@ def test_without_the_ocr_engine_the_result_says_so_instead_of_failing(
     assert result["analysis"]["width"] == 720
 
 
+def test_ocr_can_be_turned_off_by_the_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor import ocr
+
+    monkeypatch.setattr(ocr, "_engine", None)
+    monkeypatch.setattr(ocr, "_engine_error", None)
+    monkeypatch.setenv("FPW_PROCESSOR_OCR_DEVICE", "off")
+    result = run(samples.make_text_image(tmp_path / "t.png", ["hello"]))
+    assert result["analysis"]["ocr"] == {
+        "available": False,
+        "reason": "OCR is turned off (FPW_PROCESSOR_OCR_DEVICE=off)",
+    }
+
+
 def test_the_metadata_profile_does_no_ocr(tmp_path: Path) -> None:
     image = samples.make_text_image(tmp_path / "t.png", ["hello"])
     analysis = run(image, profile="metadata")["analysis"]
