@@ -226,9 +226,10 @@ class Engine:
         cs = self.settings.client
         staged = stage(drop.path, self.spool / drop.file_id, cs.chunk_size, cs.zstd_level)
         created = iso(utc_now())
-        # Fairness: the job's place in this client's own backlog orders the
-        # queue index, so fetchers serve clients round-robin.
-        backlog = len(self.state.in_phase(Phase.UPLOADING, Phase.WAITING))
+        # Fairness: the job's place in this client's own backlog (unfinished
+        # drops taken before it) orders the queue index, so fetchers serve
+        # clients round-robin.
+        backlog = self.state.backlog_before(drop)
         job = Job(
             file=drop.file_id,
             client=self.client_id,
@@ -565,7 +566,7 @@ class Engine:
 
 def _job_json(job: Job) -> dict[str, Any]:
     data = job.signed_fields()
-    data.update(signature=job.signature, queue=job.queue, expires=job.expires)
+    data.update(signature=job.signature, queue=job.queue, rank=job.rank, expires=job.expires)
     return data
 
 

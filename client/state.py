@@ -170,6 +170,22 @@ class State:
         )
         return [_drop(r) for r in rows]
 
+    def backlog_before(self, drop: Drop) -> int:
+        """Unfinished drops taken before ``drop``: its place in this client's queue."""
+        rows = self._rows(
+            "SELECT COUNT(*) FROM drops WHERE phase IN (?, ?, ?)"
+            " AND (created < ? OR (created = ? AND file_id < ?))",
+            (
+                Phase.STAGING.value,
+                Phase.UPLOADING.value,
+                Phase.WAITING.value,
+                drop.created,
+                drop.created,
+                drop.file_id,
+            ),
+        )
+        return int(rows[0][0])
+
     def all(self, limit: int = 1000) -> list[Drop]:
         rows = self._rows("SELECT * FROM drops ORDER BY created DESC LIMIT ?", (limit,))
         return [_drop(r) for r in rows]

@@ -374,7 +374,11 @@ class Fetcher:
                     held.job.file,
                     transitions.heartbeat(held.processor, held.token, iso(utc_now())),
                 )
-            except ClaimLost:
+            except ClaimLost as exc:
+                current = exc.current
+                if isinstance(current, Job) and current.status.finished:
+                    if current.processor == held.processor and current.attempts == held.token:
+                        return  # our own completion won the race with this beat
                 log.warning("%s was taken away (stalled?); stopping", held.job.file)
                 held.lost.set()
                 return
