@@ -44,18 +44,22 @@ def analyze(
     params: dict[str, Any],
     timeout: float,
     session: requests.Session | None = None,
+    shared: bool = False,
 ) -> Answer:
+    """Send the file, or with ``shared`` only its name on the volume both containers mount."""
     http = session or requests.Session()
     headers = {
         "Content-Type": content_type,
         "X-Fpw-Job": job,
         "X-Fpw-Params": json.dumps(params, separators=(",", ":")),
     }
+    if shared:
+        headers["X-Fpw-Path"] = path.name
     try:
         with path.open("rb") as body:
             response = http.post(
                 f"{base_url.rstrip('/')}/analyze",
-                data=body,
+                data=b"" if shared else body,
                 headers=headers,
                 timeout=(10, timeout),
             )
@@ -81,3 +85,18 @@ def healthy(base_url: str, timeout: float = 5.0) -> bool:
         return requests.get(f"{base_url.rstrip('/')}/health", timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
+
+
+def progress(base_url: str, job: str, session: requests.Session | None = None) -> int | None:
+    """The processor's progress on ``job`` (0..100), or None when it does not report one."""
+    http = session or requests.Session()
+    try:
+        response = http.get(f"{base_url.rstrip('/')}/progress/{job}", timeout=5)
+        if response.status_code != 200:
+            return None
+        value = response.json().get("progress")
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
+    if isinstance(value, int | float) and 0 <= value <= 100:
+        return int(value)
+    return None

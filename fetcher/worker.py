@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fetcher.hints import StreamHints
 from fetcher.lease import StreamLease
-from fetcher.processor_client import analyze
+from fetcher.processor_client import analyze, progress
 from fetcher.transfer import UploadAbandoned, merge
 from shared import hpke, signing, transitions
 from shared.config import Settings
@@ -65,6 +65,27 @@ class Held:
         """Set when the claim is gone (reaped, given back) or the work is over."""
         self.done = threading.Event()
         """Set when the fetcher has finished with the job, whatever the outcome."""
+        self.phase = "claimed"
+        self.durations_ms: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        self.phase = phase
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.durations_ms[phase] = round((time.monotonic() - started) * 1000)
+
+    def extra(self, **more: Any) -> dict[str, Any]:
+        """Log fields: the job, a prefix of the client id (never a key), phase, attempt."""
+        return {
+            "job": self.job.file,
+            "client": self.job.client[:15],
+            "phase": self.phase,
+            "attempt": self.token,
+            **more,
+        }
 
 
 class Fetcher:
@@ -113,8 +134,9 @@ class Fetcher:
             job = self.table.apply(file_id, update)
         except ClaimLost:
             return None
-        log.info("claimed %s (attempt %d)", file_id, job.attempts, extra={"job": file_id})
-        return Held(job, self.processor_id)
+        held = Held(job, self.processor_id)
+        log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=held.extra())
+        return held
 
     def run_once(self) -> bool:
         """Claim and finish at most one job; True if one was handled."""
@@ -200,7 +222,7 @@ class Fetcher:
             "%s not finished within the %.0f s shutdown grace; giving it back",
             held.job.file,
             grace,
-            extra={"job": held.job.file},
+            extra=held.extra(),
         )
         self._give_back(held, "the fetcher shut down")
         held.lost.set()
@@ -213,29 +235,40 @@ class Fetcher:
         self.current = held
         beat = threading.Thread(target=self._heartbeat, args=(held,), daemon=True)
         beat.start()
-        merged = self.work_dir / f"{job.file}.data"
+        # With a volume shared with the processor, the merged file is handed
+        # over by name instead of streamed through HTTP (multi-gigabyte files).
+        merged = (self.fs.processor_shared_dir or self.work_dir) / f"{job.file}.data"
         try:
-            self._check_attempts(held)
-            self._verify(job)
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            merge(
-                self.aws.s3,
-                job,
-                merged,
-                wait_seconds=self.fs.chunk_wait_seconds,
-                concurrency=self.fs.download_concurrency,
-                cancelled=held.lost,
+            with held.timed("verify"):
+                self._check_attempts(held)
+                self._verify(job)
+            merged.parent.mkdir(parents=True, exist_ok=True)
+            with held.timed("download"):
+                merge(
+                    self.aws.s3,
+                    job,
+                    merged,
+                    wait_seconds=self.fs.chunk_wait_seconds,
+                    concurrency=self.fs.download_concurrency,
+                    cancelled=held.lost,
+                )
+                self._fenced(
+                    held, transitions.downloaded(held.processor, held.token, iso(utc_now()))
+                )
+            with held.timed("analyze"):
+                answer = self._analyze(held, merged)
+            with held.timed("deliver"):
+                self._deliver(held, hpke.Result(answer.content_type, answer.body))
+            with held.timed("cleanup"):
+                self._delete_chunks(job)
+            log.info(
+                "completed %s",
+                job.file,
+                extra=held.extra(size=job.size, chunks=job.chunks, durations_ms=held.durations_ms),
             )
-            self._fenced(held, transitions.downloaded(held.processor, held.token, iso(utc_now())))
-            answer = self._analyze(held, merged)
-            self._deliver(held, hpke.Result(answer.content_type, answer.body))
-            self._delete_chunks(job)
-            log.info("completed %s", job.file, extra={"job": job.file})
         except ClaimLost:
             log.warning(
-                "lost %s to another holder; abandoning local work",
-                job.file,
-                extra={"job": job.file},
+                "lost %s to another holder; abandoning local work", job.file, extra=held.extra()
             )
         except (IntegrityError, PermanentError, UploadAbandoned) as exc:
             self._end_in_error(held, exc.message)
@@ -245,7 +278,7 @@ class Fetcher:
             self._give_back(held, f"AWS error: {exc}")
         except FpwError as exc:
             if held.lost.is_set():
-                log.warning("lost %s while working on it", job.file)
+                log.warning("lost %s while working on it", job.file, extra=held.extra())
             else:
                 self._give_back(held, exc.message)
         finally:
@@ -310,11 +343,12 @@ class Fetcher:
                     params=job.params,
                     timeout=self.fs.processor_timeout_seconds,
                     session=self.http,
+                    shared=self.fs.processor_shared_dir is not None,
                 )
             except TransientError as exc:
                 if attempt >= self.fs.processor_retries:
                     raise
-                log.warning("%s; retrying in %.0f s", exc, delay, extra={"job": job.file})
+                log.warning("%s; retrying in %.0f s", exc, delay, extra=held.extra())
                 held.lost.wait(delay)
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
@@ -347,7 +381,7 @@ class Fetcher:
         self.table.apply(held.job.file, update)
 
     def _end_in_error(self, held: Held, reason: str) -> None:
-        log.error("%s ends in ERROR: %s", held.job.file, reason, extra={"job": held.job.file})
+        log.error("%s ends in ERROR: %s", held.job.file, reason, extra=held.extra())
         expires = int(self.clock()) + self.fs.result_retention_seconds
         with contextlib.suppress(ClaimLost):
             self.table.apply(
@@ -356,7 +390,7 @@ class Fetcher:
             )
 
     def _give_back(self, held: Held, reason: str) -> None:
-        log.warning("giving %s back to the queue: %s", held.job.file, reason)
+        log.warning("giving %s back to the queue: %s", held.job.file, reason, extra=held.extra())
         shard = queue_shard(held.job.file, self.settings.aws.queue_shards)
         try:
             self.table.apply(
@@ -368,11 +402,16 @@ class Fetcher:
             log.warning("could not give %s back (the watcher will): %s", held.job.file, exc)
 
     def _heartbeat(self, held: Held) -> None:
+        http = requests.Session()
         while not held.lost.wait(self.fs.heartbeat_seconds):
+            percent = None
+            if held.phase == "analyze":
+                # Processors that do not report progress answer 404: no harm.
+                percent = progress(self.fs.processor_url, held.job.file, http)
             try:
                 self.table.apply(
                     held.job.file,
-                    transitions.heartbeat(held.processor, held.token, iso(utc_now())),
+                    transitions.heartbeat(held.processor, held.token, iso(utc_now()), percent),
                 )
             except ClaimLost as exc:
                 current = exc.current

@@ -3,6 +3,7 @@ version gating and large results, on the local stack with real processes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -207,11 +208,16 @@ def test_a_job_no_fetcher_supports_stays_queued_and_visible(
 
 
 class SlowProcessor:
-    """An analysis container that takes ``seconds`` to answer: a job to interrupt."""
+    """An analysis container that takes ``seconds`` to answer and reports 42 % meanwhile.
 
-    def __init__(self, seconds: float) -> None:
+    With ``shared_dir`` it reads the file named by ``X-Fpw-Path`` from that
+    folder (the shared-volume hand-off) and answers with its SHA-256.
+    """
+
+    def __init__(self, seconds: float, shared_dir: Path | None = None) -> None:
         delay = seconds
         self.calls = 0
+        self.bodies: list[int] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -219,13 +225,21 @@ class SlowProcessor:
                 pass
 
             def do_GET(self) -> None:
-                self._answer(b'{"status": "ok"}')
+                if self.path.startswith("/progress/"):
+                    self._answer(b'{"progress": 42}')
+                else:
+                    self._answer(b'{"status": "ok"}')
 
             def do_POST(self) -> None:
                 outer.calls += 1
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.bodies.append(len(body))
+                digest = ""
+                if shared_dir is not None:
+                    name = Path(self.headers["X-Fpw-Path"]).name
+                    digest = hashlib.sha256((shared_dir / name).read_bytes()).hexdigest()
                 time.sleep(delay)
-                self._answer(b'{"slow": true}')
+                self._answer(json.dumps({"sha256": digest}).encode())
 
             def _answer(self, body: bytes) -> None:
                 self.send_response(200)
@@ -269,6 +283,10 @@ def test_a_fetcher_told_to_stop_mid_job_finishes_it_or_gives_it_back(
     )
     table = jobs(stack)
     wait_for(lambda: slow_processor.calls == 1, what="the analysis to start")
+    wait_for(
+        lambda: (j := table.get(made.job.file)) and j.progress == 42,
+        what="the processor's progress in the record",
+    )
     fetcher.signal(signal.SIGTERM)
     wait_for(lambda: not fetcher.alive(), timeout=grace + 20, what="the fetcher to exit")
     assert fetcher.proc.returncode == 0, fetcher.output()
@@ -287,3 +305,28 @@ def test_a_fetcher_told_to_stop_mid_job_finishes_it_or_gives_it_back(
         what="completion by the next fetcher",
     )
     assert done.status is Status.COMPLETED and done.attempts == job.attempts + 1
+
+
+def test_a_fetcher_hands_a_file_over_by_path_on_a_shared_volume(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared volume"
+    processor = SlowProcessor(seconds=0.0, shared_dir=shared)
+    try:
+        path = tmp_path / "big scan.txt"
+        samples.make_text(path, "handed over on a shared volume\n" * 1000)
+        made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+        upload_chunks(engine.aws, made)
+        system.start_fetcher(processor_url=processor.url, processor_shared_dir=str(shared))
+        table = jobs(stack)
+        done = wait_for(
+            lambda: (j := table.get(made.job.file)) and j.status.finished and j,
+            what="completion",
+        )
+        assert done.status is Status.COMPLETED and done.results is not None
+        answer = json.loads(hpke.open_result(done.results, engine.key, done.file).body)
+        assert answer["sha256"] == made.job.sha256
+        assert processor.bodies == [0], "the file must not travel through HTTP"
+        assert not list(shared.iterdir()), "the merged file is removed afterwards"
+    finally:
+        processor.close()
