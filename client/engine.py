@@ -27,6 +27,7 @@ from shared import __version__, hpke, signing
 from shared.config import Settings
 from shared.errors import ClaimLost, FpwError, IntegrityError
 from shared.keys import load_or_create_key
+from shared.receipts import receipt_key, sign_receipt
 from shared.record import (
     RESULTS_POINTER_PREFIX,
     Job,
@@ -374,6 +375,9 @@ class Engine:
         if job.status is Status.ERROR:
             self._fail(drop.file_id, job.error or "failed without a reason")
             return
+        if job.expired:
+            self._fail(drop.file_id, f"the result was deleted unread at {job.expired}")
+            return
         ciphertext = job.results
         if ciphertext is None and job.results_ref:
             bucket, _, key = job.results_ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
@@ -395,6 +399,27 @@ class Engine:
         self.state.update(drop.file_id, self.clock(), phase=Phase.DONE, result_path=target)
         self._emit(drop, Phase.DONE, str(target))
         log.info("%s: result saved to %s", drop.name, target)
+        self._confirm(job, ciphertext)
+
+    def _confirm(self, job: Job, ciphertext: bytes) -> None:
+        """Tell the watcher the result is safe here, so it deletes it from the cloud now.
+
+        Best effort: without a receipt the result still expires after its retention.
+        """
+        receipt = sign_receipt(job.file, self.client_id, iso(utc_now()), ciphertext, self.key)
+        try:
+            self.aws.s3.put_object(
+                Bucket=job.bucket,
+                Key=receipt_key(self.client_id, job.file),
+                Body=receipt.to_bytes(),
+                ContentType="application/json",
+                IfNoneMatch="*",  # create-only, as the client role demands
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                log.warning("could not confirm receipt of %s (it will expire): %s", job.file, exc)
+        except BotoCoreError as exc:
+            log.warning("could not confirm receipt of %s (it will expire): %s", job.file, exc)
 
     def _fail(self, file_id: str, reason: str) -> None:
         drop = self.state.get(file_id)

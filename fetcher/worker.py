@@ -26,7 +26,7 @@ from fetcher.hints import StreamHints
 from fetcher.lease import StreamLease
 from fetcher.processor_client import analyze, progress
 from fetcher.transfer import UploadAbandoned, merge
-from shared import hpke, signing, transitions
+from shared import __version__, hpke, presence, signing, transitions
 from shared.config import Settings
 from shared.errors import (
     ClaimLost,
@@ -109,6 +109,7 @@ class Fetcher:
         self._registered: dict[str, tuple[float, str | None]] = {}
         self.hints: StreamHints | None = None
         self.current: Held | None = None
+        self._announced = float("-inf")
 
     # -- finding and claiming --------------------------------------------
 
@@ -154,6 +155,7 @@ class Fetcher:
         self.hints = self._start_hints()
         try:
             while not self.stopping.is_set():
+                self._announce()
                 try:
                     busy = self.run_once()
                 except (TransientError, BotoCoreError, ClientError) as exc:
@@ -165,6 +167,23 @@ class Fetcher:
         finally:
             if self.hints is not None:
                 self.hints.stop()
+
+    def _announce(self) -> None:
+        """Tell ops (``fpw status``) this fetcher is alive and what it takes; best effort."""
+        now = self.clock()
+        if now - self._announced < presence.EVERY_SECONDS:
+            return
+        self._announced = now
+        me = presence.Presence(
+            self.processor_id, __version__, self.fs.supported_versions, utc_now()
+        )
+        try:
+            self.table.apply_raw(
+                presence.PRESENCE_PREFIX + self.processor_id,
+                presence.announce(me, int(now) + presence.KEEP_SECONDS),
+            )
+        except (FpwError, BotoCoreError, ClientError) as exc:
+            log.debug("presence not recorded: %s", exc)
 
     def _start_hints(self) -> StreamHints | None:
         """Read the stream when a lease slot is free; without one, the index is enough."""

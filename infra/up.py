@@ -169,7 +169,11 @@ class System:
         return self._start(name, ["fetcher"], named)
 
     def start_watcher(self, name: str = "watcher", **settings: object) -> Part:
-        watcher = {"interval_seconds": 5.0, **settings}
+        watcher = {
+            "interval_seconds": 5.0,
+            "alert_topic_arn": self.stack.outputs.get("AlertTopicArn"),
+            **settings,
+        }
         config = self.config_file("watcher", {"watcher": watcher})
         named = config.with_name(f"{name}.toml")
         config.replace(named)

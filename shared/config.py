@@ -131,6 +131,22 @@ class WatcherSettings:
     """Claims before a job ends as ERROR (fetchers honour it too)."""
     upload_timeout_seconds: float = 3600.0
     """A QUEUED job whose chunks are still missing after this ends as ERROR."""
+    orphan_grace_seconds: float = 3600.0
+    """An object with no job is deleted once it is this old (uploads in flight are younger)."""
+    deployment: str = "fpw"
+    """Value of the ``Deployment`` dimension of the metrics (the stack's Prefix)."""
+    metrics: bool = True
+    """Publish queue metrics to CloudWatch (namespace ``FPW``) after each sweep."""
+    alert_topic_arn: str | None = None
+    """SNS topic for alerts (the template's ``AlertTopicArn``); None sends none."""
+    webhook_url: str | None = None
+    """Also POST each alert as JSON here (chat, paging service); None sends none."""
+    alert_queue_depth: int = 500
+    """Alert when this many jobs are queued."""
+    alert_oldest_seconds: float = 900.0
+    """Alert when the oldest queued job has waited this long."""
+    alert_errors: int = 20
+    """Alert when this many jobs ended in ERROR in the last five minutes."""
 
 
 @dataclass

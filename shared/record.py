@@ -138,6 +138,10 @@ class Job:
     """The queue index's sort key (``queue_rank``); kept across claims and requeues."""
     expires: int | None = None
     """TTL, epoch seconds."""
+    delivered: str | None = None
+    """When the client's receipt arrived and the result was deleted."""
+    expired: str | None = None
+    """When the result was deleted unread, its retention over."""
 
     def __post_init__(self) -> None:
         # A job without a rank would be invisible in the queue index; a client
@@ -207,6 +211,8 @@ def to_item(job: Job) -> dict[str, Any]:
         "queue",
         "rank",
         "expires",
+        "delivered",
+        "expired",
     ):
         value = getattr(job, name)
         if value is not None:

@@ -36,10 +36,29 @@ def _reject_floats(value: Any, path: str = "") -> None:
             _reject_floats(inner, f"{path}[{i}]")
 
 
-def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
+def canonical_bytes(fields: Mapping[str, Any], domain: bytes = DOMAIN) -> bytes:
+    """``domain`` keeps a signature over one kind of object from passing as another's."""
     _reject_floats(fields)
     body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return DOMAIN + body.encode("utf-8")
+    return domain + body.encode("utf-8")
+
+
+def sign_fields(
+    fields: Mapping[str, Any], private_key: ec.EllipticCurvePrivateKey, domain: bytes
+) -> str:
+    return private_key.sign(canonical_bytes(fields, domain), ec.ECDSA(hashes.SHA256())).hex()
+
+
+def valid_signature(fields: Mapping[str, Any], signature: str, client: str, domain: bytes) -> bool:
+    """Whether ``signature`` is ``client``'s over ``fields`` (any malformation is False)."""
+    try:
+        key = public_key_from_client_id(client)
+        key.verify(
+            bytes.fromhex(signature), canonical_bytes(fields, domain), ec.ECDSA(hashes.SHA256())
+        )
+    except (IntegrityError, InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def client_id(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -62,11 +81,8 @@ def public_key_from_client_id(client: str) -> ec.EllipticCurvePublicKey:
 
 def sign_job(job: Job, private_key: ec.EllipticCurvePrivateKey) -> str:
     """Sign the job's signed fields; returns hex DER and stores it on the job."""
-    signature = private_key.sign(
-        canonical_bytes(job.signed_fields()), ec.ECDSA(hashes.SHA256())
-    ).hex()
-    job.signature = signature
-    return signature
+    job.signature = sign_fields(job.signed_fields(), private_key, DOMAIN)
+    return job.signature
 
 
 def verify_job(job: Job) -> None:

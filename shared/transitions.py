@@ -220,3 +220,40 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
             ":expires": expires,
         },
     )
+
+
+# A finished job of this client, not yet marked delivered: the only kind whose
+# result a receipt may delete (and only once, however many watchers sweep).
+IS_FINISHED_JOB_OF = (
+    "#client = :client AND (#status = :completed OR #status = :error)"
+    " AND attribute_not_exists(#delivered)"
+)
+# A finished job whose retention ran out, as the sweep saw it.
+IS_FINISHED_AND_EXPIRED = (
+    "(#status = :completed OR #status = :error) AND #expires = :expires"
+    " AND attribute_not_exists(#delivered)"
+)
+
+
+def _finished_values() -> dict[str, Any]:
+    return {":completed": Status.COMPLETED.value, ":error": Status.ERROR.value}
+
+
+def delivered(client: str, now: str) -> Update:
+    """The client confirmed receipt: the result goes, the record keeps only metadata."""
+    return Update(
+        "SET #delivered = :now REMOVE #results",
+        IS_FINISHED_JOB_OF,
+        _names("delivered", "results", "client", "status"),
+        {":now": now, ":client": client, **_finished_values()},
+    )
+
+
+def expired(expires: int, now: str) -> Update:
+    """Nobody collected the result within its retention: delete it, say so in the record."""
+    return Update(
+        "SET #expired = :now REMOVE #results",
+        IS_FINISHED_AND_EXPIRED,
+        _names("expired", "results", "status", "expires", "delivered"),
+        {":now": now, ":expires": expires, **_finished_values()},
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,6 +15,68 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--stall-seconds", type=float, help="heartbeat age that counts as stalled")
     parser.add_argument("--json-logs", action="store_true", help="structured JSON logs")
     parser.set_defaults(func=run)
+
+    status = subparsers.add_parser(
+        "status", help="the queue for a person: counts, oldest, stalled, fetchers, errors"
+    )
+    status.set_defaults(func=run_status)
+
+    check = subparsers.add_parser(
+        "check",
+        help="health check for CRON and monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+    )
+    for flag, default, what in (
+        ("--queue", (100.0, 1000.0), "queued jobs"),
+        ("--age", (600.0, 1800.0), "seconds the oldest queued job has waited"),
+        ("--stalled", (1.0, 5.0), "stalled jobs"),
+        ("--errors", (5.0, 50.0), "jobs that ended in ERROR in the last hour"),
+    ):
+        check.add_argument(
+            flag,
+            nargs=2,
+            type=float,
+            default=default,
+            metavar=("WARN", "CRIT"),
+            help=f"{what} (default {default[0]:g} {default[1]:g})",
+        )
+    check.set_defaults(func=run_check)
+
+
+def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
+    from shared.aws import Aws
+    from shared.config import load_settings
+    from shared.record import utc_now
+    from shared.table import JobTable
+    from watcher.ops import collect
+
+    settings = load_settings(args.config)
+    aws = Aws(settings.aws, "fpw-ops")
+    return settings, collect(JobTable(aws.dynamodb, settings.aws.table), settings, utc_now())
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from watcher.ops import render_status
+
+    settings, snap = _snapshot(args)
+    print(render_status(snap, settings.watcher.deployment))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from shared.errors import FpwError
+    from watcher.ops import State, evaluate, thresholds
+
+    try:
+        _, snap = _snapshot(args)
+    except (FpwError, BotoCoreError, ClientError) as exc:
+        print(f"FPW UNKNOWN - cannot read the jobs table: {exc}")
+        return int(State.UNKNOWN)
+    limits = thresholds(args.queue, args.age, args.stalled, args.errors)
+    state, line = evaluate(snap, limits)
+    print(line)
+    return int(state)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,32 +1,47 @@
-"""One sweep over the jobs table.
+"""One sweep: jobs, receipts, orphans, then metrics and alerts.
 
-Decisions are pure (``decide``), taking ``now`` as a parameter; the sweep
-applies each in its own ``try`` so one bad job cannot stop the batch. A
-stalled job is requeued only if its holder and heartbeat are still the ones
-the sweep saw, so two watchers never both act, and a holder that came back
-to life keeps its job.
+Decisions are pure (``decide``, ``orphan``), taking ``now`` as a parameter;
+the sweep applies each in its own ``try`` so one bad job cannot stop the
+batch. Every change to a job is a conditional write on what the sweep saw:
+a stalled job is requeued only if its holder and heartbeat are unchanged, a
+result expires only if its job still says so. Two watchers sweeping at once
+therefore never both act on a job, and a holder that came back to life keeps
+its job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared import transitions
+from shared import receipts, transitions
 from shared.config import Settings
-from shared.errors import ClaimLost, FpwError
-from shared.record import Job, Status, chunk_prefix, iso, parse_iso, queue_shard
+from shared.errors import ClaimLost, FpwError, IntegrityError
+from shared.record import (
+    RESULTS_POINTER_PREFIX,
+    Job,
+    Status,
+    chunk_prefix,
+    iso,
+    parse_iso,
+    queue_shard,
+)
 from shared.table import JobTable
+from watcher import snapshot
+from watcher.alerts import Alerter
 
 if TYPE_CHECKING:
     from shared.aws import Aws
 
 log = logging.getLogger(__name__)
+
+NAMESPACE = "FPW"
 
 
 class Action(StrEnum):
@@ -35,6 +50,7 @@ class Action(StrEnum):
     FAIL_STALLED = "fail-stalled"
     FAIL_UPLOAD = "fail-upload"
     CLEAN = "clean"
+    EXPIRE = "expire"
 
 
 @dataclass
@@ -43,6 +59,10 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     cleaned_objects: int = 0
+    delivered: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    orphans: int = 0
+    alerts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -57,7 +77,34 @@ def decide(job: Job, now: dt.datetime, settings: Settings) -> Action:
     if job.status is Status.QUEUED:
         age = (now - parse_iso(job.created)).total_seconds()
         return Action.FAIL_UPLOAD if age > ws.upload_timeout_seconds else Action.NOTHING
+    holds_result = job.results is not None or job.results_ref is not None
+    if holds_result and job.expires is not None and job.expires <= now.timestamp():
+        return Action.EXPIRE
     return Action.CLEAN
+
+
+def orphan(
+    key: str, modified: dt.datetime, jobs: Mapping[str, Job], now: dt.datetime, grace: float
+) -> bool:
+    """Whether a bucket object belongs to no live job (pure).
+
+    Chunks (``<client>/<file>/<n>``) and results (``results/<client>/<file>``)
+    of a job that no longer exists are orphans once older than ``grace``
+    (younger ones may belong to a job this sweep has not seen); a result
+    whose job was delivered or expired is one at once.
+    """
+    parts = key.split("/")
+    if parts[0] == "results" and len(parts) == 3:
+        job = jobs.get(parts[2])
+        if job is not None:
+            return bool(job.delivered or job.expired)
+    elif len(parts) == 3 and parts[0].startswith("client-") and parts[1].startswith("file-"):
+        job = jobs.get(parts[1])
+        if job is not None:
+            return False  # finished jobs' chunks are the CLEAN action's
+    else:
+        return False  # receipts and anything else are not the orphan pass's
+    return (now - modified).total_seconds() > grace
 
 
 class Sweeper:
@@ -65,27 +112,140 @@ class Sweeper:
         self.settings = settings
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
+        ws = settings.watcher
+        self.alerter = Alerter(self.table, ws, aws.client("sns") if ws.alert_topic_arn else None)
+        self._cloudwatch: Any | None = None
 
     def sweep(self, now: dt.datetime) -> SweepReport:
         report = SweepReport()
+        jobs: dict[str, Job] = {}
         for job in self.table.scan():
             report.seen += 1
-            try:
-                self._one(job, now, report)
-            except ClaimLost:
-                log.info("%s changed during the sweep; left alone", job.file)
-            except (FpwError, BotoCoreError, ClientError) as exc:
-                report.errors.append(f"{job.file}: {exc}")
-                log.warning("sweep of %s failed: %s", job.file, exc)
-        changed = report.requeued or report.failed or report.cleaned_objects or report.errors
+            jobs[job.file] = job
+            self._guarded(report, job.file, lambda j=job: self._one(j, now, report))  # type: ignore[misc]
+        self._guarded(report, "receipts", lambda: self._receipts(jobs, now, report))
+        self._guarded(report, "orphans", lambda: self._orphans(jobs, now, report))
+        snap = snapshot.take(jobs.values(), now, self.settings.watcher.stall_seconds)
+        if self.settings.watcher.metrics:
+            self._guarded(report, "metrics", lambda: self._publish(snap))
+        self._guarded(report, "alerts", lambda: report.alerts.extend(self.alerter.evaluate(snap)))
+        changed = (
+            report.requeued
+            or report.failed
+            or report.cleaned_objects
+            or report.delivered
+            or report.expired
+            or report.orphans
+            or report.errors
+        )
         (log.info if changed else log.debug)(
-            "sweep: %d jobs, %d requeued, %d failed, %d objects deleted",
+            "sweep: %d jobs, %d requeued, %d failed, %d delivered, %d expired,"
+            " %d objects deleted (%d orphans)",
             report.seen,
             len(report.requeued),
             len(report.failed),
-            report.cleaned_objects,
+            len(report.delivered),
+            len(report.expired),
+            report.cleaned_objects + report.orphans,
+            report.orphans,
         )
         return report
+
+    def _guarded(self, report: SweepReport, what: str, step: Callable[[], object]) -> None:
+        """One step of the sweep; its failure is reported and the sweep goes on."""
+        try:
+            step()
+        except ClaimLost:
+            log.info("%s changed during the sweep; left alone", what)
+        except (FpwError, BotoCoreError, ClientError) as exc:
+            report.errors.append(f"{what}: {exc}")
+            log.warning("sweep of %s failed: %s", what, exc)
+
+    # -- receipts ---------------------------------------------------------
+
+    def _receipts(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
+        bucket = self.settings.aws.bucket
+        paginator = self.aws.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=receipts.PREFIX):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                self._guarded(report, key, lambda k=key: self._receipt(k, jobs, now, report))  # type: ignore[misc]
+
+    def _receipt(
+        self, key: str, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport
+    ) -> None:
+        bucket = self.settings.aws.bucket
+        data = self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            receipt = receipts.parse_receipt(data, key)
+        except IntegrityError as exc:
+            log.warning("ignoring a receipt: %s", exc.message)
+            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            return
+        job = jobs.get(receipt.file) or self.table.get(receipt.file)
+        if job is None or job.client != receipt.client:
+            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            return
+        if not job.status.finished:
+            return  # cannot happen for an honest client; look again next sweep
+        ciphertext = job.results
+        if ciphertext is None and job.results_ref:
+            ref_bucket, ref_key = _split_ref(job.results_ref)
+            try:
+                ciphertext = self.aws.s3.get_object(Bucket=ref_bucket, Key=ref_key)["Body"].read()
+            except ClientError:
+                ciphertext = None
+        if (
+            ciphertext is not None
+            and receipts.ciphertext_digest(ciphertext) != receipt.results_sha256
+        ):
+            log.warning("receipt for %s names another result; result kept", job.file)
+            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            return
+        if job.results_ref:
+            ref_bucket, ref_key = _split_ref(job.results_ref)
+            self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
+        if job.delivered is None:
+            self.table.apply(job.file, transitions.delivered(job.client, iso(now)))
+            report.delivered.append(job.file)
+            log.info("%s delivered; its result and data are deleted", job.file)
+        report.cleaned_objects += self._delete_chunks(job)
+        self.aws.s3.delete_object(Bucket=bucket, Key=key)
+
+    # -- orphans ----------------------------------------------------------
+
+    def _orphans(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
+        bucket = self.settings.aws.bucket
+        grace = self.settings.watcher.orphan_grace_seconds
+        paginator = self.aws.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                key, modified = obj["Key"], obj["LastModified"]
+                if not orphan(key, modified, jobs, now, grace):
+                    continue
+                self.aws.s3.delete_object(Bucket=bucket, Key=key)
+                report.orphans += 1
+                log.info("deleted orphaned object %s", key)
+
+    # -- metrics ----------------------------------------------------------
+
+    def _publish(self, snap: snapshot.Snapshot) -> None:
+        if self._cloudwatch is None:
+            self._cloudwatch = self.aws.client("cloudwatch")
+        dimension = [{"Name": "Deployment", "Value": self.settings.watcher.deployment}]
+        self._cloudwatch.put_metric_data(
+            Namespace=NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": dimension,
+                    "Timestamp": snap.now,
+                    "Value": value,
+                    "Unit": unit,
+                }
+                for name, (value, unit) in snapshot.metrics(snap).items()
+            ],
+        )
 
     def _one(self, job: Job, now: dt.datetime, report: SweepReport) -> None:
         action = decide(job, now, self.settings)
@@ -134,6 +294,15 @@ class Sweeper:
                 job.file, transitions.fail_queued(job.created, iso(now), reason, expires)
             )
             report.failed.append(job.file)
+        elif action is Action.EXPIRE:
+            assert job.expires is not None
+            if job.results_ref:
+                ref_bucket, ref_key = _split_ref(job.results_ref)
+                self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
+            self.table.apply(job.file, transitions.expired(job.expires, iso(now)))
+            report.expired.append(job.file)
+            report.cleaned_objects += self._delete_chunks(job)
+            log.info("%s: result never collected within its retention; deleted", job.file)
         elif action is Action.CLEAN:
             report.cleaned_objects += self._delete_chunks(job)
 
@@ -156,3 +325,8 @@ class Sweeper:
         if keys:
             log.info("deleted %d leftover chunk(s) of %s %s", len(keys), job.status.value, job.file)
         return len(keys)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    bucket, _, key = ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
+    return bucket, key

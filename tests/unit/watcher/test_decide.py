@@ -54,3 +54,13 @@ def test_a_queued_job_is_failed_only_after_the_upload_timeout() -> None:
 def test_finished_jobs_are_cleaned() -> None:
     assert decide(job(status=Status.COMPLETED), NOW, Settings()) is Action.CLEAN
     assert decide(job(status=Status.ERROR), NOW, Settings()) is Action.CLEAN
+
+
+def test_a_finished_result_past_its_retention_expires_once() -> None:
+    past = int(NOW.timestamp()) - 1
+    lapsed = job(status=Status.COMPLETED, results=b"sealed", expires=past)
+    assert decide(lapsed, NOW, Settings()) is Action.EXPIRE
+    gone = job(status=Status.COMPLETED, results=None, expires=past, expired="2026-11-22T11:59Z")
+    assert decide(gone, NOW, Settings()) is Action.CLEAN
+    kept = job(status=Status.COMPLETED, results=b"sealed", expires=past + 3600)
+    assert decide(kept, NOW, Settings()) is Action.CLEAN

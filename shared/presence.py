@@ -1,0 +1,70 @@
+"""Fetcher presence: each fetcher says every so often who it is and what it takes.
+
+An item per fetcher in the jobs table (``file = "fetcher#<processor id>"``,
+never a ``file-`` id, so it is in no index and scans of jobs skip it), with
+a TTL so that fetchers long gone disappear. ``fpw status`` lists them with
+their versions, and tells which queued jobs no running fetcher supports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.record import iso, parse_iso
+from shared.transitions import Update
+
+PRESENCE_PREFIX = "fetcher#"
+EVERY_SECONDS = 15.0
+KEEP_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Presence:
+    processor: str
+    version: str
+    """The fetcher's own software version."""
+    supports: str
+    """The client versions it takes (semver range)."""
+    seen: dt.datetime
+
+
+def announce(presence: Presence, expires: int) -> Update:
+    """An unconditional upsert: only the fetcher itself writes its item."""
+    return Update(
+        "SET #processor = :processor, #version = :version, #supports = :supports,"
+        " #seen = :seen, #expires = :expires",
+        "attribute_not_exists(#file) OR #processor = :processor",
+        {
+            "#file": "file",
+            "#processor": "processor",
+            "#version": "version",
+            "#supports": "supports",
+            "#seen": "seen",
+            "#expires": "expires",
+        },
+        {
+            ":processor": presence.processor,
+            ":version": presence.version,
+            ":supports": presence.supports,
+            ":seen": iso(presence.seen),
+            ":expires": expires,
+        },
+    )
+
+
+def parse(item: Mapping[str, Any]) -> Presence | None:
+    """A presence item as read by a scan (None when it is not one)."""
+    try:
+        if not item["file"]["S"].startswith(PRESENCE_PREFIX):
+            return None
+        return Presence(
+            processor=item["processor"]["S"],
+            version=item["version"]["S"],
+            supports=item["supports"]["S"],
+            seen=parse_iso(item["seen"]["S"]),
+        )
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,365 @@
+"""The watcher on the local stack: deletion after delivery, expiry, stalled and
+doomed jobs, orphans, metrics, alerts, two watchers at once, and ``fpw check``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from client.engine import Engine
+from client.state import Phase
+from infra.localstack import LocalStack
+from infra.up import System
+from shared import receipts, transitions
+from shared.aws import Aws
+from shared.config import Settings
+from shared.record import Status, chunk_prefix, iso, utc_now
+from shared.table import JobTable
+from tests import samples
+from tests.helpers import wait_for
+from tests.jobs import create_job, upload_chunks
+from watcher.alerts import ALERT_PREFIX
+from watcher.ops import collect
+from watcher.sweep import Sweeper
+
+
+def admin(stack: LocalStack) -> Aws:
+    return Aws(stack.admin_settings(), "test-admin")
+
+
+def jobs(stack: LocalStack) -> JobTable:
+    aws = admin(stack)
+    return JobTable(aws.dynamodb, aws.settings.table)
+
+
+def keys(stack: LocalStack, prefix: str) -> list[str]:
+    aws = admin(stack)
+    answer = aws.s3.list_objects_v2(Bucket=aws.settings.bucket, Prefix=prefix)
+    return [o["Key"] for o in answer.get("Contents", [])]
+
+
+def watcher_settings(stack: LocalStack, **watcher: object) -> Settings:
+    settings = Settings()
+    settings.aws = stack.role_settings("watcher")
+    for name, value in watcher.items():
+        setattr(settings.watcher, name, value)
+    return settings
+
+
+def sweeper(stack: LocalStack, **watcher: object) -> Sweeper:
+    settings = watcher_settings(stack, **watcher)
+    return Sweeper(settings, Aws(settings.aws, "test-watcher"))
+
+
+def test_a_delivered_result_and_its_data_are_deleted_after_the_receipt(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    # Large enough that the result lives in S3: both kinds of storage are covered.
+    system.start_fetcher()
+    path = tmp_path / "delivered.txt"
+    samples.make_text(path, " ".join(f"w{n:06d}" for n in range(60_000)))
+    file_id = engine.submit(path, {})
+    assert file_id
+    drop = engine.wait(file_id, timeout=90)
+    assert drop.phase is Phase.DONE, drop.error
+    job = jobs(stack).get(file_id)
+    assert job is not None and job.results_ref
+    receipt = receipts.receipt_key(engine.client_id, file_id)
+    assert keys(stack, receipt) == [receipt]
+
+    report = sweeper(stack).sweep(utc_now())
+    assert file_id in report.delivered
+    after = jobs(stack).get(file_id)
+    assert after is not None and after.delivered and after.results is None
+    assert after.results_ref is None
+    assert not keys(stack, receipt)
+    assert not keys(stack, f"results/{engine.client_id}/{file_id}")
+    assert not keys(stack, chunk_prefix(engine.client_id, file_id))
+    assert Path(str(drop.result_path)).exists(), "the copy on the desktop stays"
+
+
+def test_an_uncollected_result_expires_and_a_forged_receipt_deletes_nothing(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    system.start_fetcher(result_retention_seconds=3)
+    kept, lapsed = tmp_path / "kept.txt", tmp_path / "lapsed.txt"
+    samples.make_text(kept, "a result someone else claims to have received\n")
+    samples.make_text(lapsed, "a result nobody collects\n")
+    made = [create_job(engine.aws, engine.key, p, tmp_path / "spool") for p in (kept, lapsed)]
+    for one in made:
+        upload_chunks(engine.aws, one)
+    table = jobs(stack)
+    for one in made:
+        wait_for(
+            lambda f=one.job.file: (j := table.get(f)) and j.status is Status.COMPLETED,  # type: ignore[misc]
+            what="completion",
+        )
+    target = table.get(made[0].job.file)
+    assert target is not None and target.results is not None
+    # A receipt signed by another key, put where the real one would go.
+    intruder = ec.generate_private_key(ec.SECP256R1())
+    forged = receipts.sign_receipt(
+        target.file, engine.client_id, iso(utc_now()), target.results, intruder
+    )
+    key = receipts.receipt_key(engine.client_id, target.file)
+    engine.aws.s3.put_object(Bucket=target.bucket, Key=key, Body=forged.to_bytes(), IfNoneMatch="*")
+    report = sweeper(stack).sweep(utc_now())
+    assert target.file not in report.delivered
+    assert not keys(stack, key), "the forged receipt is discarded"
+    still = table.get(target.file)
+    assert still is not None and still.results == target.results
+
+    time.sleep(3.5)  # past the retention of both
+    report = sweeper(stack).sweep(utc_now())
+    assert {m.job.file for m in made} <= set(report.expired)
+    for one in made:
+        gone = table.get(one.job.file)
+        assert gone is not None and gone.results is None and gone.expired
+
+
+def test_a_job_that_always_kills_its_fetcher_ends_in_error_after_the_maximum_attempts(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "deadly.txt"
+    samples.make_text(path, "every fetcher that takes this dies\n")
+    # Chunks held back: each fetcher sits in the download when it is killed.
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+    table = jobs(stack)
+    watcher = sweeper(stack, stall_seconds=1.0, max_attempts=3)
+    for attempt in (1, 2, 3):
+        fetcher = system.start_fetcher(f"victim-{attempt}", chunk_wait_seconds=300)
+        wait_for(
+            lambda a=attempt: (j := table.get(made.job.file)) and j.attempts == a,  # type: ignore[misc]
+            what=f"claim {attempt}",
+        )
+        fetcher.signal(signal.SIGKILL)
+        time.sleep(1.5)
+        report = watcher.sweep(utc_now())
+        if attempt < 3:
+            assert made.job.file in report.requeued
+    job = table.get(made.job.file)
+    assert job is not None and job.status is Status.ERROR
+    assert job.error and "gave up after 3 attempts" in job.error and "stalled" in job.error
+
+
+def test_orphans_are_removed_and_live_chunks_are_never_touched(
+    stack: LocalStack, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "alive.txt"
+    samples.make_text(path, "a job still waiting for a fetcher\n")
+    live = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+    upload_chunks(engine.aws, live)
+    aws = admin(stack)
+    stray_chunk = f"{engine.client_id}/file-{uuid.uuid4()}/0"
+    stray_result = f"results/{engine.client_id}/file-{uuid.uuid4()}"
+    for key in (stray_chunk, stray_result):
+        aws.s3.put_object(Bucket=aws.settings.bucket, Key=key, Body=b"left behind")
+    try:
+        report = sweeper(stack, orphan_grace_seconds=0.0).sweep(utc_now() + dt.timedelta(seconds=1))
+        assert report.orphans >= 2
+        assert not keys(stack, stray_chunk) and not keys(stack, stray_result)
+        assert len(keys(stack, chunk_prefix(live.job.client, live.job.file))) == live.job.chunks
+        # A young object without a job may be an upload in flight: it stays.
+        aws.s3.put_object(Bucket=aws.settings.bucket, Key=stray_chunk, Body=b"just now")
+        sweeper(stack).sweep(utc_now())
+        assert keys(stack, stray_chunk)
+    finally:
+        aws.s3.delete_object(Bucket=aws.settings.bucket, Key=stray_chunk)
+        aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": live.job.file}})
+
+
+class Webhook:
+    """A chat webhook on loopback that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, object]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.messages.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def queued_now(stack: LocalStack) -> int:
+    settings = watcher_settings(stack)
+    return collect(jobs(stack), settings, utc_now()).queued
+
+
+def test_two_watchers_at_once_act_on_each_job_once_and_alert_once(
+    stack: LocalStack, engine: Engine, tmp_path: Path, webhook: Webhook
+) -> None:
+    aws = admin(stack)
+    for name in ("queue-depth", "queue-age", "errors"):
+        aws.dynamodb.delete_item(
+            TableName=aws.settings.table, Key={"file": {"S": ALERT_PREFIX + name}}
+        )
+    fetcher = Aws(stack.role_settings("fetcher"), "test-fetcher")
+    fetcher_table = JobTable(fetcher.dynamodb, fetcher.settings.table)
+    stalled = []
+    for n in range(8):
+        path = tmp_path / f"stalled-{n}.txt"
+        samples.make_text(path, f"held by a fetcher that died {n}\n")
+        made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+        fetcher_table.apply(made.job.file, transitions.claim("processor-dead", iso(utc_now())))
+        stalled.append(made.job.file)
+    time.sleep(1.2)
+    threshold = queued_now(stack) + len(stalled)  # reached once the stalled jobs are requeued
+    options = {
+        "stall_seconds": 1.0,
+        "alert_queue_depth": threshold,
+        "webhook_url": webhook.url,
+        "alert_topic_arn": stack.outputs["AlertTopicArn"],
+    }
+    pair = [sweeper(stack, **options), sweeper(stack, **options)]
+    start = threading.Barrier(2)
+    reports = []
+
+    def sweep(one: Sweeper) -> None:
+        start.wait()
+        reports.append(one.sweep(utc_now()))
+
+    threads = [threading.Thread(target=sweep, args=(one,)) for one in pair]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        first, second = (set(r.requeued) & set(stalled) for r in reports)
+        assert first | second == set(stalled) and not first & second
+        for file_id in stalled:
+            job = jobs(stack).get(file_id)
+            assert job is not None and job.status is Status.QUEUED and job.attempts == 1
+        # The queue now reaches the threshold: whichever sweep saw it alerts, once.
+        for one in pair:
+            one.sweep(utc_now())
+        firing = [m for m in webhook.messages if m["state"] == "firing"]
+        assert [m["alert"] for m in firing] == ["queue-depth"]
+        assert all(not r.errors for r in reports), [r.errors for r in reports]
+    finally:
+        for file_id in stalled:
+            aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": file_id}})
+    pair[0].sweep(utc_now())
+    cleared = [m for m in webhook.messages if m["state"] == "ok"]
+    assert [m["alert"] for m in cleared] == ["queue-depth"]
+    assert "queued" in str(cleared[0]["detail"])
+
+
+def test_the_watcher_publishes_the_queue_metrics(stack: LocalStack) -> None:
+    sweeper(stack, deployment="metrics-test").sweep(utc_now())
+    cloudwatch = admin(stack).client("cloudwatch")
+    listed = cloudwatch.list_metrics(
+        Namespace="FPW", Dimensions=[{"Name": "Deployment", "Value": "metrics-test"}]
+    )["Metrics"]
+    assert {m["MetricName"] for m in listed} == {
+        "QueueDepth",
+        "OldestQueuedAgeSeconds",
+        "JobsInFlight",
+        "CompletedPerMinute",
+        "ErrorsPerMinute",
+    }
+
+
+def run_fpw(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
+    env["FPW_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fpw_check_returns_each_of_its_four_states(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "waiting.txt"
+    samples.make_text(path, "queued for a version no fetcher runs\n")
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool", version="9.0.0")
+    config = system.config_file("watcher")
+    lax = ["--age", "1e9", "1e9", "--stalled", "1e9", "1e9", "--errors", "1e9", "1e9"]
+    try:
+        ok = run_fpw(config, "check", "--queue", "1e9", "1e9", *lax)
+        warning = run_fpw(config, "check", "--queue", "1", "1e9", *lax)
+        critical = run_fpw(config, "check", "--queue", "1", "1", *lax)
+    finally:
+        aws = admin(stack)
+        aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": made.job.file}})
+    nowhere = tmp_path / "nowhere.toml"
+    nowhere.write_text(
+        config.read_text(encoding="utf-8").replace(stack.endpoint, "http://127.0.0.1:9"),
+        encoding="utf-8",
+    )
+    unknown = run_fpw(nowhere, "check")
+    for result, code, word in (
+        (ok, 0, "OK"),
+        (warning, 1, "WARNING"),
+        (critical, 2, "CRITICAL"),
+        (unknown, 3, "UNKNOWN"),
+    ):
+        assert result.returncode == code, result.stdout + result.stderr
+        assert result.stdout.startswith(f"FPW {word} - "), result.stdout
+        assert len(result.stdout.strip().splitlines()) == 1
+    assert "queued=" in ok.stdout and "|" in ok.stdout
+
+
+def test_fpw_status_shows_the_queue_the_fleet_and_recent_errors(
+    stack: LocalStack, system: System, engine: Engine, tmp_path: Path
+) -> None:
+    system.start_fetcher("fetcher-status", supported_versions=">=0.1.0 <1.0.0")
+    path = tmp_path / "future.txt"
+    samples.make_text(path, "a version no fetcher runs\n")
+    made = create_job(engine.aws, engine.key, path, tmp_path / "spool", version="9.0.0")
+    config = system.config_file("watcher")
+    try:
+        page = wait_for(
+            lambda: (
+                (r := run_fpw(config, "status")).returncode == 0
+                and "fetcher" in r.stdout
+                and "9.0.0" in r.stdout
+                and r.stdout
+            ),
+            timeout=60,
+            what="status listing the fetcher and the unsupported job",
+        )
+    finally:
+        aws = admin(stack)
+        aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": made.job.file}})
+    assert "QUEUED" in page and "errors in the last hour" in page
+    assert "no running fetcher supports" in page and ">=0.1.0 <1.0.0" in page

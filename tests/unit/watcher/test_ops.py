@@ -1,0 +1,81 @@
+"""Orphans, alert conditions, the status page and the check's verdicts, without I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from shared.config import WatcherSettings
+from shared.presence import Presence
+from shared.record import Status
+from tests.unit.watcher.test_decide import NOW, job
+from watcher import alerts, ops, snapshot
+from watcher.sweep import orphan
+
+OLD = NOW - dt.timedelta(hours=2)
+
+
+def test_objects_without_a_job_are_orphans_only_once_older_than_the_grace() -> None:
+    known = {"file-1": job(status=Status.QUEUED)}
+    assert orphan("client-04/file-2/0", OLD, known, NOW, 3600)
+    assert not orphan("client-04/file-2/0", NOW, known, NOW, 3600)
+    assert not orphan("client-04/file-1/0", OLD, known, NOW, 3600)
+    assert orphan("results/client-04/file-2", OLD, known, NOW, 3600)
+    delivered = {"file-1": job(status=Status.COMPLETED, delivered="2026-11-22T11:00:00.000Z")}
+    assert orphan("results/client-04/file-1", NOW, delivered, NOW, 3600)
+    assert not orphan("receipts/client-04/file-2", OLD, known, NOW, 3600)
+    assert not orphan("something/else", OLD, known, NOW, 3600)
+
+
+def snap_of(*jobs: object, fetchers: tuple[Presence, ...] = ()) -> snapshot.Snapshot:
+    return snapshot.take(jobs, NOW, 60, fetchers)  # type: ignore[arg-type]
+
+
+def test_the_snapshot_counts_what_ops_needs() -> None:
+    recent = "2026-11-22T11:59:30.000Z"
+    snap = snap_of(
+        job(file="file-q", status=Status.QUEUED, created="2026-11-22T11:50:00.000Z"),
+        job(file="file-f", status=Status.QUEUED, version="9.0.0"),
+        job(file="file-s", status=Status.PROCESSING, heartbeat="2026-11-22T11:55:00.000Z"),
+        job(file="file-c", status=Status.COMPLETED, processed=recent),
+        job(file="file-e", status=Status.ERROR, processed=recent, error="bad chunk"),
+        fetchers=(Presence("processor-1", "0.1.0", ">=0.1.0 <1.0.0", NOW),),
+    )
+    assert snap.counts == {"QUEUED": 2, "PROCESSING": 1, "COMPLETED": 1, "ERROR": 1}
+    assert snap.oldest_queued is not None and snap.oldest_queued.file == "file-f"
+    assert [j.file for j in snap.stalled] == ["file-s"]
+    assert [j.file for j in snap.unsupported] == ["file-f"]
+    assert snap.completed_last_minute == 1 and snap.errors_last_minute == 1
+    assert snapshot.metrics(snap)["QueueDepth"] == (2.0, "Count")
+    page = ops.render_status(snap, "fpw")
+    assert "processor-1" in page and "bad chunk" in page and "9.0.0" in page
+
+
+def test_conditions_fire_at_their_thresholds() -> None:
+    ws = WatcherSettings(alert_queue_depth=2, alert_oldest_seconds=3600, alert_errors=1)
+    snap = snap_of(job(status=Status.QUEUED), job(file="file-2", status=Status.QUEUED))
+    firing = {c.name for c in alerts.conditions(snap, ws) if c.firing}
+    assert firing == {"queue-depth", "queue-age"}
+    assert not any(c.firing for c in alerts.conditions(snap_of(), ws))
+
+
+def test_an_alert_changes_state_only_from_the_other_state() -> None:
+    fire = alerts.change("queue-depth", alerts.FIRING, "t")
+    clear = alerts.change("queue-depth", alerts.OK, "t")
+    assert (
+        "attribute_not_exists(#state)" in fire.condition
+        and ":ok" in fire.kwargs()["ExpressionAttributeValues"]
+    )
+    assert clear.condition == "#state = :firing"
+
+
+def test_the_check_reports_the_worst_state_in_plugin_format() -> None:
+    snap = snap_of(job(status=Status.QUEUED), job(file="file-2", status=Status.QUEUED))
+    limits = ops.thresholds((1, 5), (1e9, 1e9), (1, 5), (1, 5))
+    state, line = ops.evaluate(snap, limits)
+    assert state is ops.State.WARNING
+    assert line.startswith("FPW WARNING - queued 2 >= 1")
+    assert "| queued=2;1;5;0" in line
+    state, _ = ops.evaluate(snap, ops.thresholds((1, 2), (1e9, 1e9), (1, 5), (1, 5)))
+    assert state is ops.State.CRITICAL
+    state, line = ops.evaluate(snap_of(), limits)
+    assert state is ops.State.OK and line.startswith("FPW OK - 0 queued")
