@@ -8,9 +8,11 @@ contract and exits 0 when it conforms, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=50,
         help="analyses a worker process serves (models stay loaded) before it is replaced;"
         " 1 gives every file a fresh process (default 50)",
+    )
+    parser.add_argument(
+        "--shared-dir",
+        default=os.environ.get("FPW_PROCESSOR_SHARED_DIR"),
+        help="volume shared with the fetcher, for files handed over by name (X-Fpw-Path)",
     )
     parser.add_argument(
         "--llm-url",
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         llm=llm,
         worker_jobs=args.worker_jobs,
+        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

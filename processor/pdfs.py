@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from processor import ocr
+from processor import ocr, progress
 from processor.errors import BadParams, TooLarge, Unreadable
 from processor.images import clean
 from processor.summary import WORD, summarize, text_stats
@@ -124,6 +124,7 @@ def _ocr_pages(path: Path, numbers: list[int]) -> dict[int, dict[str, Any]]:
             result = ocr.recognize(image)
             result.pop("lines", None)  # per-line boxes of whole pages would bloat the result
             found[number] = result
+            progress.report(len(numbers) + len(found), len(numbers) * 2)
     finally:
         document.close()
     return found
@@ -165,7 +166,11 @@ def analyze_pdf(
             info["parts"] = _split(reader, split, pages)
         if not text:
             return info
-        layer = [page.extract_text() or "" for page in reader.pages]
+        layer = []
+        for number, page in enumerate(reader.pages, start=1):
+            layer.append(page.extract_text() or "")
+            # Text layers are quick; OCR, when needed, is the second half.
+            progress.report(number, pages * 2)
     except (Unreadable, BadParams, TooLarge):
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:

@@ -9,6 +9,7 @@ memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -35,14 +36,17 @@ DEFAULT_WORKER_JOBS = 50
 DEFAULT_IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
 _COPY = 1 << 20
+NOT_FOUND = "not found; the endpoints are POST /analyze, GET /health and GET /progress/{job}"
 SOCKET_TIMEOUT = 300.0
 """Seconds a connection may send nothing (mid-upload or between requests)."""
 
 
 def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None) -> None:
     """A worker process: analyses one file at a time until its pipe closes."""
+    from processor import progress
     from processor.analysis import analyze
 
+    progress.install(lambda percent: conn.send(("progress", percent)))
     while True:
         try:
             task = conn.recv()
@@ -112,6 +116,8 @@ class Analyzer:
         self.idle_workers = idle_workers
         self.ctx = _context()
         self.busy = 0
+        self.progress: dict[str, int] = {}
+        """Jobs in flight and how far each has come (0..100)."""
         self._idle: list[Worker] = []
         self._lock = threading.Lock()
 
@@ -139,26 +145,34 @@ class Analyzer:
     def run(self, path: Path, ctype: str, params: dict[str, Any], job: str) -> dict[str, Any]:
         worker = self._take()
         healthy = False
+        deadline = time.monotonic() + self.time_limit
+        self.progress[job] = 0
         try:
             worker.jobs += 1
             worker.conn.send((str(path), ctype, params, job))
-            if not worker.conn.poll(self.time_limit):
-                raise TimedOut(
-                    f"the analysis took longer than its limit of {self.time_limit:.0f} s"
-                )
-            try:
-                kind, value = worker.conn.recv()
-            except (EOFError, OSError):
-                worker.process.join(1)
-                raise AnalysisError(
-                    f"the analysis process died (exit code {worker.process.exitcode})", 500
-                ) from None
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not worker.conn.poll(left):
+                    raise TimedOut(
+                        f"the analysis took longer than its limit of {self.time_limit:.0f} s"
+                    )
+                try:
+                    kind, value = worker.conn.recv()
+                except (EOFError, OSError):
+                    worker.process.join(1)
+                    raise AnalysisError(
+                        f"the analysis process died (exit code {worker.process.exitcode})", 500
+                    ) from None
+                if kind != "progress":
+                    break
+                self.progress[job] = int(value)
             healthy = True
             if kind == "error":
                 status, message = value
                 raise AnalysisError(message, status)
             return dict(value)
         finally:
+            self.progress.pop(job, None)
             self._give_back(worker, healthy)
 
     def close(self) -> None:
@@ -198,8 +212,17 @@ class Handler(BaseHTTPRequestHandler):
         print(json.dumps(entry), file=sys.stderr, flush=True)
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/health":
-            self._json(404, {"error": "not found; the endpoints are POST /analyze and GET /health"})
+        route = self.path.split("?")[0]
+        if route.startswith("/progress/"):
+            job = route.removeprefix("/progress/")
+            done = self.server.analyzer.progress.get(job)
+            if done is None:
+                self._json(404, {"error": f"no analysis of {job[:64]!r} is in progress"})
+            else:
+                self._json(200, {"job": job, "progress": done})
+            return
+        if route != "/health":
+            self._json(404, {"error": NOT_FOUND})
             return
         from processor.analysis import PROFILES
 
@@ -221,9 +244,7 @@ class Handler(BaseHTTPRequestHandler):
         received = False
         try:
             if self.path.split("?")[0] != "/analyze":
-                raise AnalysisError(
-                    "not found; the endpoints are POST /analyze and GET /health", 404
-                )
+                raise AnalysisError(NOT_FOUND, 404)
             params = self._params()
             check_params(params)  # before the upload: a bad profile need not cost a transfer
             length = self.headers.get("Content-Length")
@@ -243,11 +264,19 @@ class Handler(BaseHTTPRequestHandler):
                     413,
                 )
             ctype = self.headers.get("Content-Type", "application/octet-stream")
-            with tempfile.TemporaryDirectory(prefix="fpw-processor-") as tmp:
-                path = Path(tmp) / "input"
-                self._receive(path, size)
+            named = self.headers.get("X-Fpw-Path")
+            if named is not None:
+                self._receive(None, size)  # the body is empty, or ignored
                 received = True
+                path = self._shared(named)
+                size = path.stat().st_size
                 result = self.server.analyzer.run(path, ctype, params, job)
+            else:
+                with tempfile.TemporaryDirectory(prefix="fpw-processor-") as tmp:
+                    path = Path(tmp) / "input"
+                    self._receive(path, size)
+                    received = True
+                    result = self.server.analyzer.run(path, ctype, params, job)
             kind = result.get("kind")
             status = 200
             self._json(200, result)
@@ -282,15 +311,42 @@ class Handler(BaseHTTPRequestHandler):
             raise AnalysisError("X-Fpw-Params must be a JSON object", 422)
         return params
 
-    def _receive(self, path: Path, size: int) -> None:
+    def _receive(self, path: Path | None, size: int) -> None:
+        """The body into ``path``, or read and dropped when ``path`` is None."""
         left = size
-        with path.open("wb") as out:
+        with path.open("wb") if path is not None else contextlib.nullcontext() as out:
             while left > 0:
                 block = self.rfile.read(min(_COPY, left))
                 if not block:
                     raise AnalysisError("the upload ended before Content-Length bytes arrived", 400)
-                out.write(block)
+                if out is not None:
+                    out.write(block)
                 left -= len(block)
+
+    def _shared(self, name: str) -> Path:
+        """The file named by ``X-Fpw-Path`` on the volume shared with the fetcher."""
+        folder = self.server.shared_dir
+        if folder is None:
+            # The deployment's fault, not the file's: retryable once it is fixed.
+            raise AnalysisError(
+                "this processor has no shared volume (start it with --shared-dir);"
+                " send the file in the body instead",
+                503,
+            )
+        if not name or name != Path(name).name or name.startswith("."):
+            raise AnalysisError("X-Fpw-Path must be a plain file name on the shared volume", 400)
+        path = folder / name
+        if path.resolve().parent != folder:
+            raise AnalysisError("X-Fpw-Path must name a file on the shared volume itself", 400)
+        if not path.is_file():
+            raise AnalysisError(f"the shared volume has no file {name!r}", 503)
+        if path.stat().st_size > self.server.max_bytes:
+            raise AnalysisError(
+                f"the file has {path.stat().st_size} bytes; this processor accepts at most"
+                f" {self.server.max_bytes}",
+                413,
+            )
+        return path
 
 
 class ProcessorServer(ThreadingHTTPServer):
@@ -305,9 +361,11 @@ class ProcessorServer(ThreadingHTTPServer):
         time_limit: float,
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
+        shared_dir: Path | None = None,
     ) -> None:
         super().__init__((host, port), Handler)
         self.max_bytes = max_bytes
+        self.shared_dir = shared_dir.resolve() if shared_dir is not None else None
         self.analyzer = Analyzer(time_limit, llm, worker_jobs)
 
     @property
@@ -328,8 +386,9 @@ def serve(
     time_limit: float = DEFAULT_TIME_LIMIT,
     llm: LlmConfig | None = None,
     worker_jobs: int = DEFAULT_WORKER_JOBS,
+    shared_dir: Path | None = None,
 ) -> ProcessorServer:
     """Start serving in a background thread; ``shutdown()`` stops it and its workers."""
-    server = ProcessorServer(host, port, max_bytes, time_limit, llm, worker_jobs)
+    server = ProcessorServer(host, port, max_bytes, time_limit, llm, worker_jobs, shared_dir)
     threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
     return server

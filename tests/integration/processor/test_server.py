@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +108,67 @@ def test_a_stalled_upload_is_dropped_and_the_server_stays_healthy(
 def test_a_null_profile_is_the_default(server: ProcessorServer, tmp_path: Path) -> None:
     answer = post(server, samples.make_text(tmp_path / "t.txt", "a b"), profile=None)
     assert answer.status_code == 200 and answer.json()["profile"] == "default"
+
+
+def test_a_file_is_taken_by_name_from_a_shared_volume(tmp_path: Path) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    samples.make_text(volume / "file-1.data", "handed over by name\n")
+    (tmp_path / "secret.txt").write_text("outside the volume", encoding="utf-8")
+    running = serve("127.0.0.1", 0, time_limit=20, shared_dir=volume)
+    bare = serve("127.0.0.1", 0, time_limit=20)
+    try:
+
+        def by_name(server: ProcessorServer, name: str) -> requests.Response:
+            return requests.post(
+                f"http://127.0.0.1:{server.port}/analyze",
+                data=b"",
+                headers={"X-Fpw-Job": "file-1", "X-Fpw-Path": name, "Content-Type": "text/plain"},
+                timeout=30,
+            )
+
+        answer = by_name(running, "file-1.data")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["analysis"]["words"] == 4
+        assert (volume / "file-1.data").exists()  # the fetcher removes it, not the processor
+        assert by_name(running, "../secret.txt").status_code == 400
+        assert by_name(running, "missing.data").status_code == 503
+        assert by_name(bare, "file-1.data").status_code == 503  # a deployment fault: retry
+    finally:
+        running.shutdown()
+        bare.shutdown()
+
+
+def test_progress_is_reported_while_a_long_analysis_runs(
+    server: ProcessorServer, tmp_path: Path
+) -> None:
+    scan = samples.make_scanned_pdf(tmp_path / "s.pdf", [["Page one"], ["Page two"], ["Three"]])
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            answer = requests.get(f"http://127.0.0.1:{server.port}/progress/file-p", timeout=5)
+            if answer.status_code == 200:
+                seen.append(answer.json()["progress"])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        answer = requests.post(
+            f"http://127.0.0.1:{server.port}/analyze",
+            data=scan.read_bytes(),
+            headers={"X-Fpw-Job": "file-p", "Content-Type": "application/pdf"},
+            timeout=60,
+        )
+    finally:
+        done.set()
+        watcher.join()
+    assert answer.status_code == 200
+    assert any(0 < p < 100 for p in seen) and seen == sorted(seen), seen
+    gone = requests.get(f"http://127.0.0.1:{server.port}/progress/file-p", timeout=5)
+    assert gone.status_code == 404 and gone.json()["error"]
 
 
 def test_health_lists_the_profiles_this_processor_serves(server: ProcessorServer) -> None:
