@@ -261,6 +261,7 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
             f"  Results appear in {results}\n"
             f"  Originals move to {inbox / 'done'}\n"
             f"  Or from another terminal here: fpw submit FILE --wait\n"
+            f"  The queue: fpw status --config {home / 'watcher.toml'}\n"
             f"  Logs: {home / 'logs'}    Stop: Ctrl-C\n",
             flush=True,
         )
