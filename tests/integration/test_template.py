@@ -148,6 +148,14 @@ def test_the_containers_set_only_settings_that_the_parts_know(template: dict[str
         for group, values in vars(Settings()).items()
         for name in vars(values)
     }
+    # The analysis container is configured apart (it is replaceable): the
+    # variables its source reads.
+    processor = Path(__file__).resolve().parents[2] / "processor"
+    known |= {
+        match
+        for source in processor.glob("*.py")
+        for match in re.findall(r"FPW_PROCESSOR_[A-Z_]+", source.read_text(encoding="utf-8"))
+    }
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::ECS::TaskDefinition":
             continue
