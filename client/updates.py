@@ -1,17 +1,72 @@
-"""Checking for a new version of the desktop agent (on request only).
+"""Self-update on request: look in a signed TUF repository (tufup), install
+only when the user says so, into a new versioned folder, switched atomically.
 
-Releases will be PyInstaller bundles published as a signed TUF repository;
-until a source is configured the check says so. The tray's "Check for
-updates" calls ``check`` through ``CHECKER`` so that the updater can plug in
-without touching the GUI.
+An installation (``Installation``) looks like this::
+
+    <root>/versions/<version>/   one complete bundle per installed version
+    <root>/current               the version to start: one line, replaced atomically
+    <root>/update/metadata/      trusted TUF metadata (the first root.json ships in the bundle)
+    <root>/update/targets/       verified archives, kept so that the next update can be a patch
+
+A version folder appears only once it is complete (extracted beside it,
+then renamed), and ``current`` names only complete folders, so a download or
+an extraction cut short leaves the running version as it was; the next try
+starts again (tuf keeps nothing it has not verified). Settings, keys and the
+state database live outside the bundle (``~/.config/fpw``, the keyring,
+``client.state_dir``): every version sees the same ones.
+
+Every file is verified against the repository's signed metadata before use:
+a bad signature, expired metadata, a rolled-back repository or an archive
+that does not match its signed hash is refused (``UpdateRefused``) and
+nothing is installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+from tuf.api import exceptions as tuf
+from tuf.api.exceptions import DownloadHTTPError
+from tufup.client import AuthRequestsFetcher, Client
 
 from shared import __version__
+from shared.errors import FpwError
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "fpw"
+ROOT_FILE = "fpw-root.json"
+"""The trusted root metadata as shipped inside a bundle (next to the code)."""
+VERSION_FILE = "fpw-version.txt"
+"""The version a bundle was stamped with at build time."""
+HANDED_OFF = "FPW_HANDED_OFF"
+"""Set in the environment of a version started by another: never hand off twice."""
+
+
+class UpdateError(FpwError):
+    """An update could not be checked or installed; the running version is unchanged."""
+
+    recoverable = True
+
+
+class UpdateRefused(UpdateError):
+    """The repository or an archive failed verification: nothing was installed."""
+
+    recoverable = False
 
 
 @dataclass(frozen=True)
@@ -20,15 +75,345 @@ class UpdateInfo:
     available: str | None
     """The newer version, or None when there is none (or no source)."""
     message: str
+    notes: str = ""
+    """Release notes of ``available`` (signed with the rest of its metadata)."""
 
 
-def no_source() -> UpdateInfo:
-    return UpdateInfo(__version__, None, "no update source configured")
+@dataclass(frozen=True)
+class Installed:
+    version: str
+    folder: Path
+    executable: Path
+    """The new version's program: start it to run the new version."""
 
 
-CHECKER: Callable[[], UpdateInfo] = no_source
+# -- where things are ---------------------------------------------------------
 
 
-def check() -> UpdateInfo:
+def bundle_dir() -> Path | None:
+    """The folder of the running PyInstaller bundle, or None when run from source."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).resolve().parent
+    return None
+
+
+def bundle_file(name: str) -> Path | None:
+    """A data file shipped inside the running bundle."""
+    base = getattr(sys, "_MEIPASS", None)
+    if base is None:
+        return None
+    path = Path(base) / name
+    return path if path.is_file() else None
+
+
+def install_root(settings: Settings) -> Path:
+    """``client.install_dir``, else the root above the running bundle, else under the state."""
+    if settings.client.install_dir is not None:
+        return settings.client.install_dir.expanduser()
+    here = bundle_dir()
+    if here is not None and here.parent.name == "versions":
+        return here.parent.parent
+    return settings.client.state_dir.expanduser() / "app"
+
+
+def version_key(version: str) -> Any:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return Version("0")
+
+
+@dataclass
+class Installation:
+    root: Path
+    executable_name: str = field(default_factory=lambda: Path(sys.executable).name)
+    """File name of the program inside each version folder."""
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "versions"
+
+    @property
+    def metadata_dir(self) -> Path:
+        return self.root / "update" / "metadata"
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.root / "update" / "targets"
+
+    def installed(self) -> list[str]:
+        """Complete version folders, oldest first (half-done ones start with a dot)."""
+        if not self.versions.is_dir():
+            return []
+        names = [p.name for p in self.versions.iterdir() if p.is_dir() and p.name[0] != "."]
+        return sorted(names, key=version_key)
+
+    def current(self) -> str | None:
+        try:
+            name = (self.root / "current").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name if name in self.installed() else None
+
+    def executable(self, version: str) -> Path:
+        return self.versions / version / self.executable_name
+
+    def switch(self, version: str) -> None:
+        """Make ``version`` the one that starts (one atomic rename)."""
+        if version not in self.installed():
+            raise UpdateError(f"version {version} is not installed in {self.versions}")
+        tmp = self.root / f".current-{uuid.uuid4().hex}"
+        tmp.write_text(version + "\n", encoding="utf-8")
+        os.replace(tmp, self.root / "current")
+
+    def staging(self, version: str) -> Path:
+        """A fresh folder beside ``versions/<version>`` to extract into."""
+        self.versions.mkdir(parents=True, exist_ok=True)
+        self.sweep()
+        return Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.versions))
+
+    def sweep(self) -> None:
+        """Remove what an interrupted install left behind."""
+        for leftover in self.versions.glob(".*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in self.root.glob(".current-*"):
+            leftover.unlink(missing_ok=True)
+
+    def commit(self, staged: Path, version: str) -> Installed:
+        """Move a complete extraction into place and make it current."""
+        final = self.versions / version
+        if final.exists():
+            # Installed before (and complete, or it would start with a dot):
+            # the verified copy just extracted replaces it.
+            old = self.versions / f".old-{version}-{uuid.uuid4().hex}"
+            final.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        staged.rename(final)
+        self.switch(version)
+        return Installed(version, final, self.executable(version))
+
+    def hand_off(self, running: str) -> Path | None:
+        """The program to run instead of this one: ``current`` when it names another version."""
+        if os.environ.get(HANDED_OFF):
+            return None
+        chosen = self.current()
+        if chosen is None or chosen == running:
+            return None
+        program = self.executable(chosen)
+        return program if program.is_file() else None
+
+
+# -- where releases come from -------------------------------------------------
+
+
+class S3Fetcher(AuthRequestsFetcher):  # type: ignore[misc]
+    """tuf's network layer over S3 GetObject, with the client's AWS credentials."""
+
+    def __init__(self, s3: Any) -> None:
+        super().__init__()
+        self.s3 = s3
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        parsed = urlparse(url)
+        try:
+            body = self.s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            raise DownloadHTTPError(f"{url}: {exc}", status or 500) from exc
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in body.iter_chunks(64 * 1024):
+                self._progress(bytes_new=len(chunk))
+                yield chunk
+
+        return chunks()
+
+
+def _base_urls(source: str) -> tuple[str, str]:
+    base = source.rstrip("/") + "/"
+    if urlparse(base).scheme not in ("s3", "http", "https"):
+        raise UpdateError(
+            f"update source {source!r} is neither s3:// nor http(s)://",
+            hint="set client.update_url",
+        )
+    return base + "metadata/", base + "targets/"
+
+
+def _refusal(exc: Exception) -> UpdateError:
+    """Say in words which check failed."""
+    hint = "the version you run stays as it is; tell your administrator"
+    if isinstance(exc, tuf.ExpiredMetadataError):
+        return UpdateRefused(f"update refused: the release metadata has expired ({exc})", hint=hint)
+    if isinstance(exc, tuf.BadVersionNumberError):
+        return UpdateRefused(
+            f"update refused: the release repository was rolled back to older metadata ({exc})",
+            hint=hint,
+        )
+    if isinstance(exc, tuf.UnsignedMetadataError):
+        return UpdateRefused(
+            f"update refused: the release metadata is not signed by trusted keys ({exc})",
+            hint=hint,
+        )
+    if isinstance(exc, tuf.LengthOrHashMismatchError):
+        return UpdateRefused(
+            f"update refused: a downloaded file does not match its signed size or hash ({exc})",
+            hint=hint,
+        )
+    if isinstance(exc, tuf.RepositoryError):
+        return UpdateRefused(
+            f"update refused: the release metadata did not verify ({exc})", hint=hint
+        )
+    if isinstance(exc, tuf.DownloadError):
+        return UpdateError(f"cannot reach the update source ({exc})", hint="try again later")
+    return UpdateError(f"update failed: {exc}")
+
+
+class OnceClient(Client):  # type: ignore[misc]
+    """Refresh once, and let failures through (tufup would log them and go on)."""
+
+    refreshed = False
+
+    def refresh(self) -> None:
+        if not self.refreshed:
+            super().refresh()
+            self.refreshed = True
+
+
+class Updater:
+    """Checks and installs releases of one installation from one source."""
+
+    def __init__(
+        self,
+        source: str,
+        installation: Installation,
+        *,
+        current: str = __version__,
+        trusted_root: Path | None = None,
+        s3: Any | None = None,
+    ) -> None:
+        self.source = source
+        self.installation = installation
+        self.current = current
+        self.trusted_root = trusted_root
+        self.s3 = s3
+
+    def _client(self) -> Any:
+        metadata_url, targets_url = _base_urls(self.source)
+        inst = self.installation
+        inst.metadata_dir.mkdir(parents=True, exist_ok=True)
+        inst.targets_dir.mkdir(parents=True, exist_ok=True)
+        trusted = inst.metadata_dir / "root.json"
+        if not trusted.exists():
+            if self.trusted_root is None or not self.trusted_root.is_file():
+                raise UpdateError(
+                    "this build carries no trusted release key (root metadata)",
+                    hint="install a released bundle, or pass the repository's root.json",
+                )
+            shutil.copyfile(self.trusted_root, trusted)
+        client = OnceClient(
+            app_name=APP_NAME,
+            app_install_dir=inst.root,
+            current_version=self.current,
+            metadata_dir=inst.metadata_dir,
+            metadata_base_url=metadata_url,
+            target_dir=inst.targets_dir,
+            target_base_url=targets_url,
+        )
+        if urlparse(metadata_url).scheme == "s3":
+            if self.s3 is None:
+                raise UpdateError("an s3:// update source needs AWS settings")
+            client._fetcher = S3Fetcher(self.s3)
+        return client
+
+    def _refresh(self) -> Any:
+        try:
+            client = self._client()
+            client.refresh()
+            latest = client.check_for_updates()
+        except UpdateError:
+            raise
+        except Exception as exc:
+            raise _refusal(exc) from exc
+        return client, latest
+
+    def check(self) -> UpdateInfo:
+        """Verify the repository and say whether a newer version exists; installs nothing."""
+        _, latest = self._refresh()
+        if latest is None:
+            return UpdateInfo(self.current, None, f"fpw {self.current} is the newest version")
+        version = str(latest.version)
+        notes = str((latest.custom or {}).get("notes", ""))
+        return UpdateInfo(self.current, version, f"fpw {version} is available", notes)
+
+    def install(self, progress: Callable[[int, int], None] | None = None) -> Installed:
+        """Download, verify, extract into a new folder, then switch ``current`` to it."""
+        client, latest = self._refresh()
+        if latest is None:
+            raise UpdateError(f"fpw {self.current} is the newest version; nothing to install")
+        version = str(latest.version)
+        staged = self.installation.staging(version)
+        done: list[Installed] = []
+
+        def install(src_dir: Path, dst_dir: Path, **_: Any) -> None:
+            done.append(self.installation.commit(Path(src_dir), version))
+
+        def hook(bytes_downloaded: int, bytes_expected: int) -> None:
+            if progress is not None:
+                progress(bytes_downloaded, bytes_expected)
+
+        client.extract_dir = staged
+        try:
+            client.download_and_apply_update(
+                skip_confirmation=True, install=install, progress_hook=hook
+            )
+        except Exception as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise _refusal(exc) from exc
+        if not done:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise UpdateRefused(
+                f"update refused: fpw {version} could not be rebuilt from its verified parts",
+                hint="try again; the full archive is downloaded next time",
+            )
+        log.info("installed fpw %s in %s", version, done[0].folder)
+        return done[0]
+
+
+# -- what the faces call ------------------------------------------------------
+
+
+def updater(settings: Settings) -> Updater | None:
+    """The updater for these settings, or None when no source is configured."""
+    source = settings.client.update_url
+    if not source:
+        return None
+    s3 = None
+    if source.startswith("s3://"):
+        from shared.aws import Aws
+
+        s3 = Aws(settings.aws, "fpw-client").client("s3")
+    return Updater(
+        source,
+        Installation(install_root(settings)),
+        trusted_root=bundle_file(ROOT_FILE),
+        s3=s3,
+    )
+
+
+def check(settings: Settings) -> UpdateInfo:
     """Ask the configured update source; never installs anything."""
-    return CHECKER()
+    found = updater(settings)
+    if found is None:
+        return UpdateInfo(__version__, None, "no update source configured (client.update_url)")
+    return found.check()
+
+
+def install(settings: Settings) -> Installed:
+    """Install the newest verified version (the user asked for it)."""
+    found = updater(settings)
+    if found is None:
+        raise UpdateError("no update source configured", hint="set client.update_url")
+    return found.install()

@@ -83,6 +83,14 @@ class ClientSettings:
     """More watched folders, each mapped to the params sent with its files."""
     accelerate: bool = False
     """Use S3 Transfer Acceleration for uploads."""
+    update_url: str | None = None
+    """Where releases are published: ``s3://bucket/prefix`` (read with the client's
+    AWS credentials) or an ``https://`` URL; None turns update checks off."""
+    update_check_hours: float = 0.0
+    """Also look for a new version this often (only to say so); 0 checks only when asked."""
+    install_dir: Path | None = None
+    """Where updates are installed (``versions/``, ``current``); default: beside the
+    running bundle's ``versions`` folder, else ``<state_dir>/app``."""
 
 
 @dataclass

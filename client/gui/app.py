@@ -10,6 +10,7 @@ point of ``fpw client`` and of the PyInstaller bundle.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,11 +26,13 @@ from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
 from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.gui.tray import Tray
+from client.gui.update import UpdateDialog
 from client.gui.viewer import ResultViewer
 from client.keystore import KeyStore
 from client.state import Phase
 from client.tracker import JobView, TrayState
 from client.userconfig import Preferences, settings_file, write
+from shared import __version__
 from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class TrayApp(QObject):
         *,
         opener: Callable[[Path], None] = open_with_system,
         autostart_dir: Path | None = None,
+        relaunch: Callable[[list[str]], None] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -58,6 +62,11 @@ class TrayApp(QObject):
         self.agent: Agent | None = None
         self.quitting = False
         self.last_error = ""
+        self.relaunch = relaunch or self._relaunch_after_quit
+        self.restart_into: list[str] | None = None
+        """The program (and arguments) to run once this one has quit: a new version."""
+        self.update_dialog: UpdateDialog | None = None
+        self.update_seen: str | None = None
         self.bridge = AgentBridge(self)
         self.bridge.job_changed.connect(self._on_view)
         self.bridge.failed.connect(self._warn)
@@ -80,6 +89,11 @@ class TrayApp(QObject):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(1000)
+        hours = self.settings().client.update_check_hours
+        self.update_timer = QTimer(self)
+        self.update_timer.timeout.connect(lambda: self.check_updates(quiet=True))
+        if hours > 0:
+            self.update_timer.start(max(60_000, int(hours * 3_600_000)))
 
     # -- start and stop -------------------------------------------------
 
@@ -191,8 +205,52 @@ class TrayApp(QObject):
         self.tray.set_paused(paused)
         self.bridge.call(lambda: agent.set_paused(paused), lambda _: self.refresh())
 
-    def check_updates(self) -> None:
-        self.bridge.call(updates.check, lambda info: self.tray.notify("Updates", info.message))
+    def check_updates(self, quiet: bool = False) -> None:
+        """Ask the update source (off the GUI thread); ``quiet`` speaks only of news."""
+        settings = self.settings()
+
+        def failed(text: str) -> None:
+            if not quiet:
+                self.show_error("Check for updates", text)
+
+        self.bridge.call(
+            lambda: updates.check(settings), lambda info: self._update_checked(info, quiet), failed
+        )
+
+    def _update_checked(self, info: updates.UpdateInfo, quiet: bool) -> None:
+        if info.available is None:
+            if not quiet:
+                self.tray.notify("Updates", info.message)
+            return
+        if quiet:
+            # A timed check says so once per version and never opens a window.
+            if self.update_seen != info.available:
+                self.update_seen = info.available
+                self.tray.notify("Update available", f"{info.message}: Check for updates…")
+            return
+        dialog = UpdateDialog(info)
+        dialog.install.connect(self.install_update)
+        self.update_dialog = dialog
+        dialog.open()
+
+    def install_update(self) -> None:
+        """The user said install: verify, install, then restart into the new version."""
+        settings = self.settings()
+        self.tray.notify("Updates", "downloading and verifying the update…")
+        self.bridge.call(
+            lambda: updates.install(settings),
+            self._update_installed,
+            lambda text: self.show_error("Update", text),
+        )
+
+    def _update_installed(self, installed: updates.Installed) -> None:
+        log.info("restarting into fpw %s", installed.version)
+        self.tray.notify("Updates", f"fpw {installed.version} installed; restarting")
+        self.relaunch([str(installed.executable), *sys.argv[1:]])
+
+    def _relaunch_after_quit(self, argv: list[str]) -> None:
+        self.restart_into = argv
+        self.quit()
 
     # -- jobs window actions ----------------------------------------------
 
@@ -331,6 +389,7 @@ def main(
     from shared.logs import setup
 
     setup(json_lines=False, verbose=verbose)
+    log.info("fpw %s starting", __version__)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("fpw")
@@ -340,4 +399,9 @@ def main(
     if not QSystemTrayIcon.isSystemTrayAvailable():
         log.info("no system tray here; showing the jobs window instead")
         tray_app.show_jobs()
-    return int(app.exec())
+    code = int(app.exec())
+    if tray_app.restart_into:
+        # The agent has stopped (its state is saved); the new version takes over.
+        argv = tray_app.restart_into
+        os.execv(argv[0], argv)
+    return code
