@@ -14,16 +14,39 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fetcher.lease import StreamLease
 from fetcher.stream import Hint, StreamReader
 
+if TYPE_CHECKING:
+    from shared.aws import Aws
+
 log = logging.getLogger(__name__)
 
 HINT_CAPACITY = 1000
+
+
+def lease_bound_streams(aws: Aws, lease_seconds: float) -> Any:
+    """A Streams client whose every call ends within the lease's safety margin.
+
+    A holder stops *starting* reads a third of the lease before it ends; with
+    one try and timeouts of an eighth of the lease each, a read in progress also
+    ends before then, so no read outlives the lease and a new holder never
+    overlaps the old one.
+    """
+    bound = max(0.5, lease_seconds / 8)
+    return aws.client(
+        "dynamodbstreams",
+        botocore.config.Config(
+            connect_timeout=bound,
+            read_timeout=bound,
+            retries={"max_attempts": 1, "mode": "standard"},
+        ),
+    )
 
 
 class StreamHints:
@@ -92,7 +115,7 @@ class StreamHints:
     def _read(self, reader: StreamReader) -> None:
         started = self.clock()
         try:
-            found = reader.poll()
+            found = reader.poll(still_valid=self.lease.valid)
         except (BotoCoreError, ClientError) as exc:
             log.warning("cannot read the job stream, relying on the queue index: %s", exc)
             self.stopping.wait(self.poll_seconds * 5)

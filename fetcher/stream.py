@@ -12,7 +12,7 @@ record costs latency only: the queue index is what fetchers trust.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,10 +138,16 @@ class StreamReader:
                 return None
             raise
 
-    def poll(self, limit: int = 100) -> list[Hint]:
-        """One pass over every readable shard; returns the hints found."""
+    def poll(self, limit: int = 100, still_valid: Callable[[], bool] = lambda: True) -> list[Hint]:
+        """One pass over every readable shard; returns the hints found.
+
+        ``still_valid`` is asked before each shard: a reader whose lease is
+        about to end stops at once.
+        """
         hints: list[Hint] = []
         for shard in readable(self.shards(), self.checkpoints):
+            if not still_valid():
+                break
             iterator = self._iterators.get(shard.id) or self._iterator(shard)
             if iterator is None:
                 continue

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fetcher.hints import StreamHints
+from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
 from fetcher.processor_client import analyze, progress
 from fetcher.transfer import UploadAbandoned, merge
@@ -205,7 +205,11 @@ class Fetcher:
             clock=self.clock,
         )
         hints = StreamHints(
-            lease, self.aws.streams, arn, poll_seconds=self.fs.stream_poll_seconds, clock=self.clock
+            lease,
+            lease_bound_streams(self.aws, self.fs.lease_seconds),
+            arn,
+            poll_seconds=self.fs.stream_poll_seconds,
+            clock=self.clock,
         )
         hints.start()
         return hints

@@ -95,10 +95,12 @@ class Aws:
         )
         self._streams: DynamoDBStreamsClient | None = None
 
-    def client(self, service: str) -> Any:
-        """Another service's client with the same credentials, endpoint and retries."""
+    def client(self, service: str, config: botocore.config.Config | None = None) -> Any:
+        """Another service's client with the same credentials and endpoint (``config``
+        merged over the usual retries and timeouts)."""
+        merged = BOTO_CONFIG.merge(config) if config is not None else BOTO_CONFIG
         return self.session.client(  # type: ignore[call-overload]
-            service, endpoint_url=self.settings.endpoint_url, config=BOTO_CONFIG
+            service, endpoint_url=self.settings.endpoint_url, config=merged
         )
 
     @property

@@ -17,7 +17,7 @@ import pytest
 
 from client.engine import Engine
 from client.state import Phase
-from fetcher.hints import StreamHints
+from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import MAX_STREAM_READERS, StreamLease, slot_key
 from infra.localstack import LocalStack
 from infra.up import System
@@ -66,8 +66,9 @@ def test_no_more_than_two_processes_read_the_stream_and_a_takeover_loses_nothing
         table = JobTable(aws.dynamodb, aws.settings.table)
         arn = aws.stream_arn()
         assert arn
-        lease = StreamLease(table, f"processor-reader-{n}", slots=2, seconds=2.0)
-        fleet.append(StreamHints(lease, aws.streams, arn, poll_seconds=0.1))
+        lease = StreamLease(table, f"processor-reader-{n}", slots=2, seconds=4.0)
+        streams = lease_bound_streams(aws, lease.seconds)
+        fleet.append(StreamHints(lease, streams, arn, poll_seconds=0.1))
     for reader in fleet:
         reader.start()
     created = []
@@ -84,7 +85,7 @@ def test_no_more_than_two_processes_read_the_stream_and_a_takeover_loses_nothing
         survivors = [r for r in fleet if not r.stopping.is_set()]
         wait_for(
             lambda: set(created) <= {h.file for r in fleet for h in list(r.hints.queue)},
-            timeout=20,
+            timeout=40,
             what="every job announced by some reader",
         )
     finally:
