@@ -116,6 +116,13 @@ def install_root(settings: Settings) -> Path:
     return settings.client.state_dir.expanduser() / "app"
 
 
+def program_name() -> str:
+    """The bundle's program: this one when frozen, else the name the spec gives it."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).name
+    return "fpw.exe" if os.name == "nt" else "fpw"
+
+
 def version_key(version: str) -> Any:
     from packaging.version import InvalidVersion, Version
 
@@ -128,7 +135,7 @@ def version_key(version: str) -> Any:
 @dataclass
 class Installation:
     root: Path
-    executable_name: str = field(default_factory=lambda: Path(sys.executable).name)
+    executable_name: str = field(default_factory=program_name)
     """File name of the program inside each version folder."""
 
     @property
@@ -407,7 +414,7 @@ def check(settings: Settings) -> UpdateInfo:
     """Ask the configured update source; never installs anything."""
     found = updater(settings)
     if found is None:
-        return UpdateInfo(__version__, None, "no update source configured (client.update_url)")
+        return UpdateInfo(__version__, None, "no update source configured")
     return found.check()
 
 

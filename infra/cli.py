@@ -88,6 +88,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         _stack_name(command)
         command.set_defaults(func=func)
 
+    from infra import release
+
+    release.register(subparsers)
+
 
 def _up(args: argparse.Namespace) -> int:
     from infra.up import run_up

@@ -14,6 +14,7 @@ means shipping a new bundle by hand; leaking it means rotating keys.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -95,8 +96,19 @@ class ReleaseHome:
                 key.chmod(0o600)
         return self.root_json
 
-    def add(self, bundle: Path, version: str, notes: str = "", required: bool = False) -> None:
-        """Archive ``bundle`` as ``version`` (and a patch from the last one); sign."""
+    def add(
+        self,
+        bundle: Path,
+        version: str,
+        notes: str = "",
+        required: bool = False,
+        patch: bool = True,
+    ) -> None:
+        """Archive ``bundle`` as ``version`` (and a patch from the last one); sign.
+
+        A patch (bsdiff) makes the next update a small download, but making
+        one costs minutes and gigabytes of memory for a full bundle.
+        """
         from tufup.common import TargetMeta
 
         archive = (
@@ -119,6 +131,7 @@ class ReleaseHome:
             repo.add_bundle(
                 new_bundle_dir=bundle.resolve(),
                 new_version=version,
+                skip_patch=not patch,
                 custom_metadata={"notes": notes},
                 required=required,
             )
@@ -234,3 +247,141 @@ def build(out: Path, version: str, root_json: Path | None, work: Path | None = N
     stamp(bundle, version, root_json)
     log.info("built %s in %.0f s", bundle, time.monotonic() - started)
     return bundle
+
+
+# -- fpw release ----------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    release = subparsers.add_parser("release", help="build and publish desktop releases")
+    release.add_argument(
+        "--home", type=Path, default=Path("release"), help="keys and repository (default ./release)"
+    )
+    actions = release.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    build_cmd = actions.add_parser("build", help="build the desktop bundle (PyInstaller)")
+    build_cmd.add_argument("--out", type=Path, default=Path("dist"), help="default ./dist")
+    build_cmd.add_argument("--version", help="version to stamp (default: the source's)")
+    build_cmd.set_defaults(func=_build)
+
+    publish = actions.add_parser("publish", help="add a bundle to the repository and upload it")
+    publish.add_argument("bundle", type=Path, help="the bundle folder (dist/fpw)")
+    publish.add_argument("--version", help="default: the version stamped in the bundle")
+    publish.add_argument("--notes", default="", help="release notes shown to users")
+    publish.add_argument("--notes-file", type=Path, help="release notes from a file")
+    publish.add_argument(
+        "--no-patch", action="store_true", help="no patch from the last version (faster)"
+    )
+    publish.add_argument(
+        "--required", action="store_true", help="clients install this before any later one"
+    )
+    _upload_args(publish)
+    publish.set_defaults(func=_publish)
+
+    upload_cmd = actions.add_parser("upload", help="upload the repository as it is")
+    _upload_args(upload_cmd, required=True)
+    upload_cmd.set_defaults(func=_upload)
+
+    keys = actions.add_parser("keys", help="signing keys and metadata expiry")
+    key_actions = keys.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
+    key_actions.add_parser("init", help="create the keys and the first root").set_defaults(
+        func=_keys_init
+    )
+    rotate = key_actions.add_parser("rotate-root", help="replace the root key")
+    _upload_args(rotate)
+    rotate.set_defaults(func=_rotate_root)
+    renew = key_actions.add_parser("renew", help="sign again with fresh expiry dates")
+    renew.add_argument(
+        "--roles",
+        default="targets,snapshot,timestamp",
+        help="comma-separated roles (default targets,snapshot,timestamp; add root yearly)",
+    )
+    _upload_args(renew)
+    renew.set_defaults(func=_renew)
+
+
+def _upload_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--to",
+        required=required,
+        help="s3://<ReleaseBucket>/<prefix> (AWS settings from --config); omit to keep local",
+    )
+
+
+def _home(args: argparse.Namespace) -> ReleaseHome:
+    return ReleaseHome(Path(args.home))
+
+
+def _send(args: argparse.Namespace, home: ReleaseHome) -> None:
+    if not args.to:
+        print(f"repository updated in {home.repository}; upload it with 'fpw release upload --to'")
+        return
+    from shared.aws import Aws
+    from shared.config import load_settings
+
+    s3 = Aws(load_settings(args.config).aws, "fpw-release").client("s3")
+    sent = upload(home, s3, args.to)
+    print(f"uploaded {len(sent)} files to {args.to}")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from shared import __version__
+    from shared.logs import setup
+
+    setup(json_lines=False, verbose=args.verbose)
+    home = _home(args)
+    root = home.root_json if home.root_json.is_file() else None
+    if root is None:
+        print("warning: no release repository yet; this bundle cannot update itself", flush=True)
+    started = time.monotonic()
+    bundle = build(Path(args.out), args.version or __version__, root)
+    print(f"built {bundle} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from client.updates import VERSION_FILE
+
+    home = _home(args)
+    bundle = Path(args.bundle)
+    stamped = contents_dir(bundle) / VERSION_FILE
+    version = args.version or (stamped.read_text().strip() if stamped.is_file() else None)
+    if not version:
+        raise ConfigError(f"{bundle} has no stamped version", hint="pass --version")
+    notes = args.notes_file.read_text(encoding="utf-8") if args.notes_file else args.notes
+    home.add(bundle, version, notes, args.required, patch=not args.no_patch)
+    print(f"fpw {version} added to {home.repository}")
+    _send(args, home)
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    _send(args, _home(args))
+    return 0
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    root = _home(args).init()
+    print(f"keys in {_home(args).keys} (keep them private; move root offline)")
+    print(f"trusted root: {root} (every bundle built from now on carries it)")
+    return 0
+
+
+def _rotate_root(args: argparse.Namespace) -> int:
+    home = _home(args)
+    key = home.rotate_root()
+    print(f"new root key {key}; the old one may now be destroyed")
+    _send(args, home)
+    return 0
+
+
+def _renew(args: argparse.Namespace) -> int:
+    home = _home(args)
+    roles = tuple(role.strip() for role in args.roles.split(",") if role.strip())
+    unknown = set(roles) - set(EXPIRY_DAYS)
+    if unknown:
+        raise ConfigError(f"unknown roles {sorted(unknown)}; expected {sorted(EXPIRY_DAYS)}")
+    home.renew(roles)
+    print(f"renewed {', '.join(roles)}")
+    _send(args, home)
+    return 0

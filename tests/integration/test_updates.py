@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from client import updates
 from client.updates import Installation, UpdateError, Updater, UpdateRefused
+from infra.localstack import LocalStack
 from infra.release import ReleaseHome, upload
-from tests.releases import publish, serve
+from shared.aws import Aws
+from shared.config import Settings
+from tests.releases import publish, seed_root, serve
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -175,3 +179,28 @@ def test_an_unreachable_source_is_an_error_not_a_refusal(
     with pytest.raises(UpdateError, match="cannot reach") as caught:
         updater("http://127.0.0.1:9", installation, home).check()
     assert not isinstance(caught.value, UpdateRefused)
+
+
+def test_releases_published_to_the_stacks_bucket_are_read_through_the_client_role(
+    stack: LocalStack, home: ReleaseHome, installation: Installation
+) -> None:
+    url = f"s3://{stack.outputs['ReleaseBucket']}/releases"
+    sent = upload(home, Aws(stack.admin_settings(), "release").client("s3"), url)
+    assert sent[-1].endswith("metadata/timestamp.json"), "the timestamp goes last"
+    assert not any("keys" in key for key in sent), "signing keys are never uploaded"
+    assert upload(home, Aws(stack.admin_settings(), "release").client("s3"), url)[0].endswith(
+        "metadata/1.root.json"
+    ), "archives already there are not sent again"
+    settings = Settings()
+    settings.aws = stack.role_settings("client")
+    settings.client.update_url = url
+    settings.client.install_dir = installation.root
+    seed_root(installation, home)
+    assert updates.check(settings).available == "0.2.0"
+    installed = updates.install(settings)
+    assert run(installed.executable) == "fpw 0.2.0"
+    assert installation.current() == "0.2.0"
+    client_s3 = Aws(settings.aws, "fpw-client").client("s3")
+    # The client role reads releases and nothing else of that bucket's neighbours.
+    with pytest.raises(Exception, match="AccessDenied|Forbidden|403"):
+        client_s3.put_object(Bucket=stack.outputs["ReleaseBucket"], Key="releases/x", Body=b"x")
