@@ -14,6 +14,7 @@ from infra.localstack import LocalStack
 from infra.up import System
 from shared.aws import Aws
 from shared.config import Settings
+from tests import helpers
 
 
 @pytest.fixture
@@ -29,12 +30,7 @@ def system(stack: LocalStack, tmp_path: Path) -> Iterator[System]:
 
 @pytest.fixture
 def client_settings(stack: LocalStack, tmp_path: Path) -> Settings:
-    settings = Settings()
-    settings.aws = stack.role_settings("client")
-    settings.client.inbox = tmp_path / "inbox"
-    settings.client.state_dir = tmp_path / "client-state"
-    settings.client.poll_seconds = 0.3
-    return settings
+    return helpers.client_settings(stack, tmp_path / "client")
 
 
 @pytest.fixture

@@ -2,47 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import fail
 
 import client
 from client.keystore import KeyStore
 from infra.admin import register_client
 from infra.localstack import LocalStack
 from infra.up import System
-from shared.config import Settings
 from shared.errors import ConfigError
 from tests import samples
-
-
-@pytest.fixture(autouse=True)
-def no_keyring() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(before)
-
-
-def profile(stack: LocalStack, home: Path) -> Settings:
-    settings = Settings()
-    settings.aws = stack.role_settings("client")
-    settings.client.inbox = home / "inbox"
-    settings.client.state_dir = home / "state"
-    settings.client.poll_seconds = 0.3
-    return settings
+from tests.helpers import client_settings
 
 
 def test_an_exported_key_imported_on_a_fresh_profile_reads_an_old_result(
     stack: LocalStack, system: System, tmp_path: Path
 ) -> None:
     system.start_fetcher()
-    old = profile(stack, tmp_path / "old computer")
+    old = client_settings(stack, tmp_path / "old computer")
     with client.Client(old) as first:
         register_client(stack.admin_settings(), first.client_id, "old computer")
         file = tmp_path / "minutes.txt"
@@ -54,7 +32,7 @@ def test_an_exported_key_imported_on_a_fresh_profile_reads_an_old_result(
         KeyStore(old.client.state_dir).export(tmp_path / "backup.pem", "a long passphrase")
         old_id, old_result = first.client_id, result.data
 
-    new = profile(stack, tmp_path / "new computer")
+    new = client_settings(stack, tmp_path / "new computer")
     store = KeyStore(new.client.state_dir)
     with pytest.raises(ConfigError, match="wrong passphrase"):
         store.import_key(tmp_path / "backup.pem", "a wrong passphrase")
@@ -71,7 +49,7 @@ def test_a_failed_job_raises_its_reason_from_the_api(
     stack: LocalStack, system: System, tmp_path: Path
 ) -> None:
     system.start_fetcher()
-    with client.Client(profile(stack, tmp_path)) as api:
+    with client.Client(client_settings(stack, tmp_path)) as api:
         register_client(stack.admin_settings(), api.client_id, "api failure test")
         broken = tmp_path / "broken.pdf"
         broken.write_bytes(b"not a pdf\n")

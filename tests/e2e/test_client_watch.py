@@ -10,30 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import fail
 
 from client.agent import Agent
 from client.state import Drop, Phase
 from infra.admin import register_client
 from infra.localstack import LocalStack
 from infra.up import System
-from shared.config import Settings
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import client_settings, wait_for
 
 StartAgent = Callable[..., Agent]
-
-
-@pytest.fixture(autouse=True)
-def no_keyring() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(before)
 
 
 @pytest.fixture
@@ -41,11 +28,7 @@ def start_agent(stack: LocalStack, tmp_path: Path) -> Iterator[StartAgent]:
     agents: list[Agent] = []
 
     def start(**client: object) -> Agent:
-        settings = Settings()
-        settings.aws = stack.role_settings("client")
-        settings.client.inbox = tmp_path / "inbox"
-        settings.client.state_dir = tmp_path / "state"
-        settings.client.poll_seconds = 0.3
+        settings = client_settings(stack, tmp_path)
         settings.client.stable_seconds = 1.0
         for name, value in client.items():
             setattr(settings.client, name, value)

@@ -13,18 +13,14 @@ from infra.admin import register_client
 from infra.localstack import LocalStack
 from infra.up import System
 from shared.aws import Aws
-from shared.config import Settings
 from shared.record import Status, parse_iso
 from shared.table import JobTable
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import client_settings, wait_for
 
 
 def engine_for(stack: LocalStack, home: Path, name: str) -> Engine:
-    settings = Settings()
-    settings.aws = stack.role_settings("client")
-    settings.client.inbox = home / name / "inbox"
-    settings.client.state_dir = home / name / "state"
+    settings = client_settings(stack, home / name)
     engine = Engine(settings, Aws(settings.aws, f"test-{name}"))
     register_client(stack.admin_settings(), engine.client_id, name)
     return engine

@@ -7,10 +7,8 @@ import hashlib
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from shared.table import JobTable
 from tests import samples
 from tests.helpers import wait_for
 from tests.jobs import create_job, upload_chunks
+from tests.loopback import Loopback, Quiet
 
 
 def admin(stack: LocalStack) -> Aws:
@@ -208,7 +207,7 @@ def test_a_job_no_fetcher_supports_stays_queued_and_visible(
         table.dynamodb.delete_item(TableName=table.table, Key={"file": {"S": future.job.file}})
 
 
-class SlowProcessor:
+class SlowProcessor(Loopback):
     """An analysis container that takes ``seconds`` to answer and reports 42 % meanwhile.
 
     With ``shared_dir`` it reads the file named by ``X-Fpw-Path`` from that
@@ -216,20 +215,14 @@ class SlowProcessor:
     """
 
     def __init__(self, seconds: float, shared_dir: Path | None = None) -> None:
-        delay = seconds
         self.calls = 0
         self.bodies: list[int] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
+        class Handler(Quiet):
             def do_GET(self) -> None:
-                if self.path.startswith("/progress/"):
-                    self._answer(b'{"progress": 42}')
-                else:
-                    self._answer(b'{"status": "ok"}')
+                progress = self.path.startswith("/progress/")
+                self.answer(b'{"progress": 42}' if progress else b'{"status": "ok"}')
 
             def do_POST(self) -> None:
                 outer.calls += 1
@@ -239,23 +232,10 @@ class SlowProcessor:
                 if shared_dir is not None:
                     name = Path(self.headers["X-Fpw-Path"]).name
                     digest = hashlib.sha256((shared_dir / name).read_bytes()).hexdigest()
-                time.sleep(delay)
-                self._answer(json.dumps({"sha256": digest}).encode())
+                time.sleep(seconds)
+                self.answer(json.dumps({"sha256": digest}).encode())
 
-            def _answer(self, body: bytes) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

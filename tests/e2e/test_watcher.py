@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from shared.table import JobTable
 from tests import samples
 from tests.helpers import wait_for
 from tests.jobs import create_job, upload_chunks
+from tests.loopback import Loopback, Quiet
 from watcher.alerts import ALERT_PREFIX
 from watcher.ops import collect
 from watcher.sweep import Sweeper
@@ -181,30 +181,21 @@ def test_orphans_are_removed_and_live_chunks_are_never_touched(
         aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": live.job.file}})
 
 
-class Webhook:
+class Webhook(Loopback):
     """A chat webhook on loopback that keeps what it was sent."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, object]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
+        class Handler(Quiet):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 outer.messages.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
+                self.answer(b"", status=204)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url += "/hook"
 
 
 @pytest.fixture

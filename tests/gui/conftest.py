@@ -11,26 +11,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import keyring  # noqa: E402
 import pytest  # noqa: E402
-from keyring.backends import fail  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from client.gui.app import TrayApp  # noqa: E402
 from infra.localstack import LocalStack  # noqa: E402
 from infra.up import System, aws_table  # noqa: E402
 from shared.config import dump_toml  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def no_keyring() -> Iterator[None]:
-    """Tests never touch the keyring of the machine they run on."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(before)
 
 
 @pytest.fixture(scope="module")

@@ -44,16 +44,6 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
         keyring.set_keyring(before)
 
 
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(before)
-
-
 def test_without_a_keyring_the_key_is_an_owner_only_file(tmp_path: Path, no_keyring: None) -> None:
     store = KeyStore(tmp_path / "profile")
     key = store.load_or_create()
