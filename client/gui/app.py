@@ -207,14 +207,15 @@ class TrayApp(QObject):
 
     def check_updates(self, quiet: bool = False) -> None:
         """Ask the update source (off the GUI thread); ``quiet`` speaks only of news."""
-        settings = self.settings()
 
         def failed(text: str) -> None:
             if not quiet:
                 self.show_error("Check for updates", text)
 
         self.bridge.call(
-            lambda: updates.check(settings), lambda info: self._update_checked(info, quiet), failed
+            lambda: updates.check(self.settings()),
+            lambda info: self._update_checked(info, quiet),
+            failed,
         )
 
     def _update_checked(self, info: updates.UpdateInfo, quiet: bool) -> None:
@@ -235,10 +236,9 @@ class TrayApp(QObject):
 
     def install_update(self) -> None:
         """The user said install: verify, install, then restart into the new version."""
-        settings = self.settings()
         self.tray.notify("Updates", "downloading and verifying the update…")
         self.bridge.call(
-            lambda: updates.install(settings),
+            lambda: updates.install(self.settings()),
             self._update_installed,
             lambda text: self.show_error("Update", text),
         )
