@@ -175,14 +175,14 @@ def upload(home: ReleaseHome, s3: Any, url: str) -> list[str]:
     """Copy the repository to S3: new targets, then metadata, the timestamp last."""
     bucket, prefix = split_url(url)
     base = f"{prefix}/" if prefix else ""
-    present: set[str] = set()
+    present: dict[str, int] = {}
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base + "targets/")
     for page in pages:
-        present.update(item["Key"] for item in page.get("Contents", []))
+        present.update((item["Key"], int(item["Size"])) for item in page.get("Contents", []))
     sent: list[str] = []
     for path in sorted((home.repository / "targets").iterdir()):
         key = f"{base}targets/{path.name}"
-        if key not in present:
+        if present.get(key) != path.stat().st_size:
             # Archives never change once signed: upload only the new ones.
             s3.upload_file(str(path), bucket, key)
             sent.append(key)

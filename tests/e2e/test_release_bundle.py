@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def test_bundle_a_updates_itself_to_b_keeping_state_and_key_and_refuses_bad_upda
     stamp(bundle_b, B, release.root_json)
     release.add(bundle_a, A, "first release", patch=False)
     release.add(bundle_b, B, "Faster uploads.", patch=False)
-    url = f"s3://{stack.outputs['ReleaseBucket']}/releases"
+    prefix = f"releases-{uuid.uuid4().hex[:8]}"  # the stack is shared by the session
+    url = f"s3://{stack.outputs['ReleaseBucket']}/{prefix}"
     admin_s3 = Aws(stack.admin_settings(), "release").client("s3")
     upload(release, admin_s3, url)
 
@@ -183,7 +185,7 @@ def test_bundle_a_updates_itself_to_b_keeping_state_and_key_and_refuses_bad_upda
     # (Its content never gets as far as running: a small stand-in will do.)
     release.add(fake_bundle(tmp_path, C), C, "Not to be trusted.", patch=False)
     upload(release, admin_s3, url)
-    bucket, key = stack.outputs["ReleaseBucket"], f"releases/targets/fpw-{C}.tar.gz"
+    bucket, key = stack.outputs["ReleaseBucket"], f"{prefix}/targets/fpw-{C}.tar.gz"
     archive = admin_s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     admin_s3.put_object(Bucket=bucket, Key=key, Body=archive[:-64] + bytes(64))
     program_b = installation.executable(B)
@@ -195,7 +197,7 @@ def test_bundle_a_updates_itself_to_b_keeping_state_and_key_and_refuses_bad_upda
 
     # The repository is rolled back to the state before C: refused as well.
     for path in (before_c / "metadata").iterdir():
-        admin_s3.upload_file(str(path), bucket, f"releases/metadata/{path.name}")
+        admin_s3.upload_file(str(path), bucket, f"{prefix}/metadata/{path.name}")
     refused = run(program_b, "--config", str(config), "--check-updates", home=home, check=False)
     assert refused.returncode == 1
     assert "rolled back" in refused.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,7 +185,8 @@ def test_an_unreachable_source_is_an_error_not_a_refusal(
 def test_releases_published_to_the_stacks_bucket_are_read_through_the_client_role(
     stack: LocalStack, home: ReleaseHome, installation: Installation
 ) -> None:
-    url = f"s3://{stack.outputs['ReleaseBucket']}/releases"
+    # The stack is shared by the session: a prefix of this test's own.
+    url = f"s3://{stack.outputs['ReleaseBucket']}/releases-{uuid.uuid4().hex[:8]}"
     sent = upload(home, Aws(stack.admin_settings(), "release").client("s3"), url)
     assert sent[-1].endswith("metadata/timestamp.json"), "the timestamp goes last"
     assert not any("keys" in key for key in sent), "signing keys are never uploaded"
