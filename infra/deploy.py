@@ -225,17 +225,21 @@ class Deployer:
         if stack is None:
             raise FpwError(f"stack {self.stack_name} does not exist")
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        bucket = outputs.get("Bucket")
-        if bucket:
-            count = self.bucket_objects(bucket)
+        # Buckets must be empty before CloudFormation can delete them.
+        holds = {
+            "Bucket": "chunks of unfinished jobs or results not yet collected",
+            "ReleaseBucket": "published desktop releases",
+        }
+        for output, what in holds.items():
+            bucket = outputs.get(output)
+            count = self.bucket_objects(bucket) if bucket else 0
             if count and not force:
                 more = "+" if count >= 1000 else ""
                 raise FpwError(
-                    f"bucket {bucket} still holds {count}{more} objects "
-                    "(chunks of unfinished jobs or results not yet collected)",
-                    hint="let the jobs finish, or run `fpw infra destroy --force` to delete them",
+                    f"bucket {bucket} still holds {count}{more} objects ({what})",
+                    hint="keep what you need, then run `fpw infra destroy --force` to delete them",
                 )
-            if count:
+            if bucket and count:
                 self.printer(f"deleting {self.empty_bucket(bucket)} objects from {bucket}")
         started = time.time() - 1
         self.printer(f"deleting stack {self.stack_name}")

@@ -85,6 +85,11 @@ def test_deploy_then_destroy_refuses_a_bucket_with_data_unless_forced(stack: Loc
     deployer.aws.s3.put_object(Bucket=result.outputs["Bucket"], Key="client-x/file-y/0", Body=b"x")
     with pytest.raises(FpwError, match="still holds 1 objects"):
         deployer.destroy()
+    deployer.aws.s3.delete_object(Bucket=result.outputs["Bucket"], Key="client-x/file-y/0")
+    release = result.outputs["ReleaseBucket"]
+    deployer.aws.s3.put_object(Bucket=release, Key="releases/metadata/root.json", Body=b"{}")
+    with pytest.raises(FpwError, match="published desktop releases"):
+        deployer.destroy()
     assert deployer.describe() is not None
     assert deployer.destroy(force=True).status == "DELETE_COMPLETE"
     assert deployer.describe() is None
