@@ -96,7 +96,12 @@ class StreamHints:
                         # Jitter keeps waiting processes from racing at each expiry.
                         self.stopping.wait(self.lease.seconds / 2 * random.uniform(0.5, 1.0))
                         continue
-                    reader = StreamReader(self.streams, self.stream_arn, self.lease.checkpoints)
+                    # A takeover without checkpoints (the last holder died before
+                    # saving any) reads from the oldest record, so nothing is lost.
+                    start = "LATEST" if self.lease.first_holder else "TRIM_HORIZON"
+                    reader = StreamReader(
+                        self.streams, self.stream_arn, self.lease.checkpoints, fresh_start=start
+                    )
                     renew_at = self.clock() + self.lease.seconds / 3
                 assert reader is not None
                 if self.clock() >= renew_at:

@@ -46,10 +46,12 @@ def slot_key(slot: int) -> str:
 
 
 def take(holder: str, now_ms: int, until_ms: int) -> Update:
+    # ``created`` tells a slot's very first holder (nothing was ever read
+    # through it) from one taking over a lapsed holder's place.
     return Update(
-        update="SET #holder = :me, #until = :until",
+        update="SET #holder = :me, #until = :until, #created = if_not_exists(#created, :now)",
         condition=IS_FREE_OR_MINE,
-        names={"#holder": "holder", "#until": "until"},
+        names={"#holder": "holder", "#until": "until", "#created": "created"},
         values={":me": holder, ":now": now_ms, ":until": until_ms},
     )
 
@@ -111,6 +113,8 @@ class StreamLease:
         self.slot: int | None = None
         self.until_ms = 0
         self.checkpoints = Checkpoints()
+        self.first_holder = False
+        """This process created the slot: no reader before it, so nothing to catch up on."""
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -133,6 +137,7 @@ class StreamLease:
                 return False
             self.slot, self.until_ms = slot, until
             self.checkpoints = checkpoints_of(item)
+            self.first_holder = item.get("created", {}).get("N") == str(now)
             log.info("reading the job stream (lease slot %d)", slot)
             return True
         return False

@@ -89,13 +89,29 @@ def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:
 
 
 class StreamReader:
+    """Reads hints from every readable shard.
+
+    A reader with no checkpoints at all (the first ever, or after the lease
+    item was lost) starts the shards it finds at ``fresh_start``, by default
+    ``LATEST``: records older than that describe jobs the queue index already
+    shows, and replaying up to 24 hours of them would only delay new hints.
+    Shards that appear later (children of a split) are read from their start.
+    """
+
     def __init__(
-        self, streams: Any, stream_arn: str, checkpoints: Checkpoints | None = None
+        self,
+        streams: Any,
+        stream_arn: str,
+        checkpoints: Checkpoints | None = None,
+        fresh_start: str = "LATEST",
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.checkpoints = checkpoints or Checkpoints()
         self._iterators: dict[str, str] = {}
+        self.fresh_start = fresh_start
+        fresh = not self.checkpoints.position and not self.checkpoints.finished
+        self._start_late: set[str] | None = None if fresh else set()
 
     def shards(self) -> list[Shard]:
         shards: list[Shard] = []
@@ -120,6 +136,8 @@ class StreamReader:
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard.id}
         if position and not from_start:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=position)
+        elif not from_start and self._start_late and shard.id in self._start_late:
+            kwargs["ShardIteratorType"] = self.fresh_start
         else:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         try:
@@ -145,7 +163,10 @@ class StreamReader:
         about to end stops at once.
         """
         hints: list[Hint] = []
-        for shard in readable(self.shards(), self.checkpoints):
+        shards = self.shards()
+        if self._start_late is None:
+            self._start_late = {shard.id for shard in shards}
+        for shard in readable(shards, self.checkpoints):
             if not still_valid():
                 break
             iterator = self._iterators.get(shard.id) or self._iterator(shard)

@@ -65,28 +65,33 @@ def test_no_more_than_two_processes_read_the_stream_and_a_takeover_loses_nothing
         table = JobTable(aws.dynamodb, aws.settings.table)
         arn = aws.stream_arn()
         assert arn
-        lease = StreamLease(table, f"processor-reader-{n}", slots=2, seconds=4.0)
+        lease = StreamLease(table, f"processor-reader-{n}", slots=2, seconds=8.0)
         streams = lease_bound_streams(aws, lease.seconds)
         fleet.append(StreamHints(lease, streams, arn, poll_seconds=0.1))
     for reader in fleet:
         reader.start()
+    wait_for(lambda: sum(1 for r in fleet if r.reads) == 2, what="two readers at work")
+    first = [r for r in fleet if r.reads]
     created = []
     try:
         for i in range(24):
             path = tmp_path / f"hinted-{i}.txt"
             samples.make_text(path, f"hint {i}\n")
             created.append(create_job(engine.aws, engine.key, path, tmp_path / "spool").job.file)
-            if i == 8:
-                # One reading process dies without giving its lease back.
-                crashed = next(r for r in fleet if r.lease.slot is not None)
-                crashed.stop(give_back=False)
+            if i == 12:
+                # Both reading processes die without giving their leases back
+                # (after saving a checkpoint at their first renewal).
+                for reader in first:
+                    reader.stop(give_back=False)
             time.sleep(0.3)
-        survivors = [r for r in fleet if not r.stopping.is_set()]
+        later = created[13:]
         wait_for(
-            lambda: set(created) <= {h.file for r in fleet for h in list(r.hints.queue)},
-            timeout=40,
-            what="every job announced by some reader",
+            lambda: set(later) <= {h.file for r in fleet if r not in first for h in r.hints.queue},
+            timeout=60,
+            what="the jobs created after the crash announced by the readers that took over",
         )
+        announced = {h.file for r in fleet for h in list(r.hints.queue)}
+        assert set(created) <= announced
     finally:
         for reader in fleet:
             reader.stop()
@@ -95,9 +100,7 @@ def test_no_more_than_two_processes_read_the_stream_and_a_takeover_loses_nothing
             table.dynamodb.delete_item(TableName=table.table, Key={"file": {"S": file_id}})
     reads = [interval for r in fleet for interval in r.reads]
     assert max_overlap(reads) <= 2
-    readers = [r for r in fleet if r.reads]
-    assert 2 < len(readers) <= 6, "a crashed reader's slot should have been taken over"
-    assert crashed not in survivors
+    assert len([r for r in fleet if r.reads]) >= 3, "the crashed readers' slots were taken over"
 
 
 def test_the_stream_announces_a_new_job_long_before_the_next_index_poll(

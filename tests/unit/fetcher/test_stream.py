@@ -99,7 +99,7 @@ def test_a_shard_rollover_and_an_expired_iterator_lose_and_repeat_nothing(
 ) -> None:
     client, stub = streams
     parent, child = shard(A, closed=True), shard(B, parent=A)
-    reader = StreamReader(client, ARN)
+    reader = StreamReader(client, ARN, fresh_start="TRIM_HORIZON")
 
     # Pass 1: only the parent is readable.
     stub.add_response("describe_stream", describe(parent, child), {"StreamArn": ARN})
@@ -176,3 +176,41 @@ def test_a_new_reader_resumes_from_the_checkpoints_and_survives_trimmed_data(
     )
     assert [h.file for h in reader.poll()] == ["file-4"]
     assert reader.checkpoints.position[B] == seq(300)
+
+
+def test_a_first_reader_starts_at_the_newest_record_and_a_later_child_at_its_oldest(
+    streams: tuple[Any, Stubber],
+) -> None:
+    client, stub = streams
+    reader = StreamReader(client, ARN)  # no checkpoints: nothing was ever read
+    open_a = shard(A)
+    stub.add_response("describe_stream", describe(open_a), {"StreamArn": ARN})
+    stub.add_response(
+        "get_shard_iterator",
+        {"ShardIterator": "it-a1"},
+        {"StreamArn": ARN, "ShardId": A, "ShardIteratorType": "LATEST"},
+    )
+    stub.add_response(
+        "get_records",
+        {"Records": [], "NextShardIterator": "it-a2"},
+        {"ShardIterator": "it-a1", "Limit": 100},
+    )
+    # The shard splits: the parent ends, the child is new and read from its start.
+    closed_a, child = shard(A, closed=True), shard(B, parent=A)
+    stub.add_response("describe_stream", describe(closed_a, child), {"StreamArn": ARN})
+    stub.add_response(
+        "get_records", {"Records": [record(7, "file-5")]}, {"ShardIterator": "it-a2", "Limit": 100}
+    )
+    stub.add_response("describe_stream", describe(closed_a, child), {"StreamArn": ARN})
+    stub.add_response(
+        "get_shard_iterator",
+        {"ShardIterator": "it-b1"},
+        {"StreamArn": ARN, "ShardId": B, "ShardIteratorType": "TRIM_HORIZON"},
+    )
+    stub.add_response(
+        "get_records",
+        {"Records": [record(8, "file-6")], "NextShardIterator": "it-b2"},
+        {"ShardIterator": "it-b1", "Limit": 100},
+    )
+    seen = [h.file for _ in range(3) for h in reader.poll()]
+    assert seen == ["file-5", "file-6"]
