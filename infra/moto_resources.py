@@ -36,10 +36,34 @@ class _Adapter(CloudFormationModel):
     """What every adapter shares: no update in place (CloudFormation replaces)."""
 
     physical_resource_id: str = ""
+    TYPE = ""
+    """The CloudFormation type this model implements."""
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
 
     @staticmethod
     def cloudformation_name_type() -> str:
         return ""
+
+    @classmethod
+    def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> Any:
+        """Create the resource from its ``Properties`` through moto's backend."""
+        raise NotImplementedError
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        return cls.create(
+            resource_name, cloudformation_json.get("Properties", {}), account_id, region_name
+        )
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -122,23 +146,13 @@ class Alarm(_Adapter):
     def cloudformation_name_type() -> str:
         return "AlarmName"
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
+    TYPE = "AWS::CloudWatch::Alarm"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Alarm:
-        p = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> Alarm:
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
             name=resource_name,
             namespace=p.get("Namespace"),
@@ -169,20 +183,12 @@ class ScalableTarget(_Adapter):
         # Policies name their target by this id: "<resource id>|<dimension>|<namespace>".
         self.physical_resource_id = f"{resource_id}|{dimension}|{namespace}"
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApplicationAutoScaling::ScalableTarget"
+    TYPE = "AWS::ApplicationAutoScaling::ScalableTarget"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, p: Any, account_id: str, region_name: str
     ) -> ScalableTarget:
-        p = cloudformation_json["Properties"]
         applicationautoscaling_backends[account_id][region_name].register_scalable_target(
             namespace=p["ServiceNamespace"],
             r_id=p["ResourceId"],
@@ -207,20 +213,10 @@ class ScalingPolicy(_Adapter):
         self.name = name
         self.physical_resource_id = arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApplicationAutoScaling::ScalingPolicy"
+    TYPE = "AWS::ApplicationAutoScaling::ScalingPolicy"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> ScalingPolicy:
-        p = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> ScalingPolicy:
         resource_id, dimension, namespace = str(p["ScalingTargetId"]).split("|")
         body = {
             key: p[key]
@@ -257,20 +253,12 @@ class CapacityProvider(_Adapter):
     def cloudformation_name_type() -> str:
         return "Name"
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ECS::CapacityProvider"
+    TYPE = "AWS::ECS::CapacityProvider"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, p: Any, account_id: str, region_name: str
     ) -> CapacityProvider:
-        p = cloudformation_json["Properties"]
         group = p["AutoScalingGroupProvider"]
         details = {
             "autoScalingGroupArn": str(group["AutoScalingGroupArn"]),
@@ -294,20 +282,12 @@ class ClusterCapacityProviderAssociations(_Adapter):
         self.cluster = cluster
         self.physical_resource_id = cluster
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ECS::ClusterCapacityProviderAssociations"
+    TYPE = "AWS::ECS::ClusterCapacityProviderAssociations"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, p: Any, account_id: str, region_name: str
     ) -> ClusterCapacityProviderAssociations:
-        p = cloudformation_json["Properties"]
         cluster = _name(p["Cluster"])
         strategy = [
             {
@@ -331,20 +311,10 @@ class Subscription(_Adapter):
         self.arn = arn
         self.physical_resource_id = arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
+    TYPE = "AWS::SNS::Subscription"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Subscription:
-        p = cloudformation_json["Properties"]
+    def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> Subscription:
         subscription = sns_backends[account_id][region_name].subscribe(
             str(p["TopicArn"]), str(p["Endpoint"]), p["Protocol"]
         )
