@@ -80,13 +80,6 @@ def analyze(
     raise TransientError(f"the processor failed ({response.status_code}): {message}", job=job)
 
 
-def healthy(base_url: str, timeout: float = 5.0) -> bool:
-    try:
-        return requests.get(f"{base_url.rstrip('/')}/health", timeout=timeout).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def progress(base_url: str, job: str, session: requests.Session | None = None) -> int | None:
     """The processor's progress on ``job`` (0..100), or None when it does not report one."""
     http = session or requests.Session()

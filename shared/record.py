@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -247,17 +246,3 @@ def from_item(item: Mapping[str, Any]) -> Job:
     elif isinstance(results, str):
         job.results_ref = results
     return job
-
-
-def describe(job: Job) -> str:
-    """One line about a job for logs: never contents, keys or full signatures."""
-    return json.dumps(
-        {
-            "file": job.file,
-            "client": job.client[:15],
-            "status": job.status.value,
-            "chunks": job.chunks,
-            "size": job.size,
-            "attempts": job.attempts,
-        }
-    )

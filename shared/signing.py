@@ -99,8 +99,3 @@ def verify_job(job: Job) -> None:
             "signature does not match the job's signed fields (forged or tampered job)",
             job=job.file,
         ) from exc
-
-
-def short(signature: str) -> str:
-    """A signature shortened for logs."""
-    return signature[:12] + "…" if len(signature) > 12 else signature
