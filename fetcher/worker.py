@@ -106,7 +106,6 @@ class Fetcher:
         self.http = requests.Session()
         self.stopping = threading.Event()
         self.work_dir = self.fs.work_dir
-        self._registered: dict[str, tuple[float, str | None]] = {}
         self.hints: StreamHints | None = None
         self.current: Held | None = None
         self._announced = float("-inf")
@@ -328,14 +327,15 @@ class Fetcher:
                 f"client key {job.client[:20]}… is not registered", job=job.file
             )
         if status == "revoked":
-            raise UnknownClientError(f"client key {job.client[:20]}… was revoked", job=job.file)
+            raise UnknownClientError(
+                f"client revoked: key {job.client[:20]}… was revoked by an administrator",
+                job=job.file,
+            )
         if job.chunks != len(job.chunk_sha256) or job.chunks < 1:
             raise IntegrityError("chunk count and chunk hashes disagree", job=job.file)
 
     def _registration(self, client: str) -> str:
-        cached = self._registered.get(client)
-        if cached and self.clock() - cached[0] < 60:
-            return cached[1] or "missing"
+        """Read at every claim, never cached: a revocation takes effect at once."""
         answer = self.aws.dynamodb.get_item(
             TableName=self.settings.aws.clients_table,
             Key={"client": {"S": client}},
@@ -348,7 +348,6 @@ class Fetcher:
             status = "revoked"
         else:
             status = "ok"
-        self._registered[client] = (self.clock(), status)
         return status
 
     def _analyze(self, held: Held, merged: Path) -> Any:

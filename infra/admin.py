@@ -13,42 +13,119 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared import transitions
 from shared.aws import BOTO_CONFIG, Aws
-from shared.config import AwsSettings
-from shared.errors import ConfigError, FpwError
-from shared.record import iso, utc_now
+from shared.config import AwsSettings, FetcherSettings
+from shared.errors import ClaimLost, ConfigError, FpwError
+from shared.record import Status, iso, utc_now
+from shared.signing import public_key_from_client_id
+from shared.table import JobTable
+
+REVOKED_REASON = "client revoked: an administrator revoked this computer's key"
 
 
-def register_client(settings: AwsSettings, client_id: str, name: str) -> None:
+@dataclass
+class Registration:
+    """One row of the clients table."""
+
+    client: str
+    label: str
+    registered: str
+    revoked: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+
+def register_client(settings: AwsSettings, client_id: str, label: str) -> None:
     """Admin: allow a client key to submit jobs (or re-allow a revoked one)."""
+    public_key_from_client_id(client_id)  # refuse a malformed id before storing it
+    if not label.strip():
+        raise ConfigError("a client needs a label (who or what this computer is)")
     aws = Aws(settings, "fpw-admin")
     aws.dynamodb.put_item(
         TableName=settings.clients_table,
         Item={
             "client": {"S": client_id},
-            "name": {"S": name},
+            "label": {"S": label.strip()},
             "registered": {"S": iso(utc_now())},
         },
     )
 
 
-def revoke_client(settings: AwsSettings, client_id: str) -> bool:
-    """Admin: refuse further jobs from a key; False if it was never registered."""
+def revoke_client(
+    settings: AwsSettings,
+    client_id: str,
+    retention_seconds: int = FetcherSettings.result_retention_seconds,
+) -> list[str]:
+    """Admin: refuse further jobs from a key and end its queued ones; the jobs ended.
+
+    Fetchers check the registry at every claim, so a job created after this
+    ends in ERROR too; jobs already being processed finish.
+    """
     aws = Aws(settings, "fpw-admin")
+    now = utc_now()
     try:
         aws.dynamodb.update_item(
             TableName=settings.clients_table,
             Key={"client": {"S": client_id}},
-            UpdateExpression="SET revoked = :now",
+            UpdateExpression="SET revoked = if_not_exists(revoked, :now)",
             ConditionExpression="attribute_exists(#c)",
             ExpressionAttributeNames={"#c": "client"},
-            ExpressionAttributeValues={":now": {"S": iso(utc_now())}},
+            ExpressionAttributeValues={":now": {"S": iso(now)}},
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
+            raise FpwError(
+                f"{client_id[:24]}… is not registered",
+                hint="`fpw clients list` shows the registered keys",
+            ) from exc
         raise
-    return True
+    table = JobTable(aws.dynamodb, settings.table)
+    expires = int(now.timestamp()) + retention_seconds
+    ended: list[str] = []
+    for job in table.of_client(client_id):
+        if job.status is not Status.QUEUED:
+            continue
+        try:
+            table.apply(
+                job.file, transitions.fail_queued(job.created, iso(now), REVOKED_REASON, expires)
+            )
+        except ClaimLost:
+            continue  # claimed meanwhile: its fetcher refuses it
+        ended.append(job.file)
+    return ended
+
+
+def list_clients(settings: AwsSettings) -> list[Registration]:
+    """Admin: every registered key, newest registration first."""
+    aws = Aws(settings, "fpw-admin")
+    rows: list[Registration] = []
+    kwargs: dict[str, Any] = {"TableName": settings.clients_table, "ConsistentRead": True}
+    while True:
+        answer = aws.dynamodb.scan(**kwargs)
+        for item in answer.get("Items", []):
+            rows.append(registration(item))
+        if "LastEvaluatedKey" not in answer:
+            break
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return sorted(rows, key=lambda r: r.registered, reverse=True)
+
+
+def registration(item: dict[str, Any]) -> Registration:
+    """A clients-table item as a row."""
+
+    def text(key: str) -> str | None:
+        value = item.get(key, {}).get("S")
+        return str(value) if value is not None else None
+
+    return Registration(
+        client=text("client") or "?",
+        label=text("label") or "",
+        registered=text("registered") or "",
+        revoked=text("revoked"),
+    )
 
 
 # ---- Sites: the credentials of desktops.

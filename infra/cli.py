@@ -1,5 +1,5 @@
-"""``fpw up``, ``fpw stack``, ``fpw infra`` and ``fpw admin``: running, deploying and
-administering a deployment."""
+"""``fpw up``, ``fpw stack``, ``fpw infra``, ``fpw clients`` and ``fpw admin``:
+running, deploying and administering a deployment."""
 
 from __future__ import annotations
 
@@ -66,15 +66,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _stack_name(outputs)
     outputs.set_defaults(func=_outputs)
 
-    admin = subparsers.add_parser("admin", help="client keys and site credentials")
-    actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
-    reg = actions.add_parser("register", help="allow a client key to submit jobs")
-    reg.add_argument("client_id")
-    reg.add_argument("--name", required=True, help="who or what this computer is")
+    clients = subparsers.add_parser(
+        "clients", help="the registry of client keys allowed to submit jobs"
+    )
+    client_actions = clients.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reg = client_actions.add_parser("register", help="allow a client key to submit jobs")
+    reg.add_argument("client_id", help="as `fpw client --show-id` prints it")
+    reg.add_argument("--label", required=True, help="who or what this computer is")
     reg.set_defaults(func=_register)
-    rev = actions.add_parser("revoke", help="refuse further jobs from a client key")
+    rev = client_actions.add_parser(
+        "revoke", help="refuse further jobs from a key; its queued jobs end in ERROR"
+    )
     rev.add_argument("client_id")
     rev.set_defaults(func=_revoke)
+    listing = client_actions.add_parser("list", help="registered keys, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=_list_clients)
+
+    admin = subparsers.add_parser("admin", help="site credentials for desktops")
+    actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
     site = actions.add_parser("site", help="IAM users whose keys desktops use (one per site)")
     site_actions = site.add_subparsers(dest="site_action", metavar="SITE_ACTION", required=True)
     for name, func, text in (
@@ -135,21 +145,39 @@ def _admin_settings(args: argparse.Namespace) -> AwsSettings:
 
 def _register(args: argparse.Namespace) -> int:
     from infra.admin import register_client
-    from shared.signing import public_key_from_client_id
 
-    public_key_from_client_id(args.client_id)  # refuse a malformed id before storing it
-    register_client(_admin_settings(args), args.client_id, args.name)
-    print(f"registered {args.client_id[:24]}… as {args.name!r}")
+    register_client(_admin_settings(args), args.client_id, args.label)
+    print(f"registered {args.client_id[:24]}… as {args.label!r}")
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
     from infra.admin import revoke_client
+    from shared.config import load_settings
 
-    if not revoke_client(_admin_settings(args), args.client_id):
-        print(f"{args.client_id[:24]}… was not registered")
-        return 1
-    print(f"revoked {args.client_id[:24]}…")
+    settings = load_settings(args.config)
+    ended = revoke_client(settings.aws, args.client_id, settings.fetcher.result_retention_seconds)
+    print(f"revoked {args.client_id[:24]}…; {len(ended)} queued job(s) ended as ERROR")
+    return 0
+
+
+def _list_clients(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from infra.admin import list_clients
+
+    rows = list_clients(_admin_settings(args))
+    if args.json:
+        for row in rows:
+            print(json.dumps(asdict(row)))
+        return 0
+    if not rows:
+        print("no client keys registered (`fpw clients register CLIENT_ID --label NAME`)")
+        return 0
+    print(f"{'LABEL':24} {'STATE':8} {'REGISTERED':24} CLIENT")
+    for row in rows:
+        state = "active" if row.active else "revoked"
+        print(f"{row.label[:24]:24} {state:8} {row.registered:24} {row.client}")
     return 0
 
 

@@ -112,6 +112,17 @@ class JobTable:
             {k: next(iter(v.values())) for k, v in item.items()} for item in answer.get("Items", [])
         ]
 
+    def of_client(self, client: str) -> Iterator[Job]:
+        """Every job of one client key, oldest first (the client index projects all fields)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": CLIENT_INDEX,
+            "KeyConditionExpression": "#client = :client",
+            "ExpressionAttributeNames": {"#client": "client"},
+            "ExpressionAttributeValues": {":client": {"S": client}},
+        }
+        yield from self._pages("query", kwargs)
+
     def scan(self, statuses: tuple[Status, ...] | None = None) -> Iterator[Job]:
         """Every job (the watcher's sweep), optionally only some statuses."""
         kwargs: dict[str, Any] = {"TableName": self.table}
@@ -120,9 +131,13 @@ class JobTable:
             kwargs["FilterExpression"] = f"#status IN ({', '.join(placeholders)})"
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             kwargs["ExpressionAttributeValues"] = placeholders
+        yield from self._pages("scan", kwargs)
+
+    def _pages(self, operation: str, kwargs: dict[str, Any]) -> Iterator[Job]:
+        call = getattr(self.dynamodb, operation)
         while True:
             try:
-                answer = self.dynamodb.scan(**kwargs)
+                answer = call(**kwargs)
             except ClientError as exc:
                 raise _convert(exc, None) from exc
             for item in answer.get("Items", []):

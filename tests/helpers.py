@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,3 +38,17 @@ def client_settings(stack: LocalStack, home: Path) -> Settings:
     settings.client.state_dir = home / "state"
     settings.client.poll_seconds = 0.3
     return settings
+
+
+def run_fpw(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``fpw ARGS`` in a fresh process with only the given settings file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
+    env["FPW_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +25,7 @@ from shared.config import Settings
 from shared.record import Status, chunk_prefix, iso, utc_now
 from shared.table import JobTable
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import run_fpw, wait_for
 from tests.jobs import create_job, upload_chunks
 from tests.loopback import Loopback, Quiet
 from watcher.alerts import ALERT_PREFIX
@@ -282,19 +279,6 @@ def test_the_watcher_publishes_the_queue_metrics(stack: LocalStack) -> None:
         "CompletedPerMinute",
         "ErrorsPerMinute",
     }
-
-
-def run_fpw(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
-    env["FPW_CONFIG"] = str(config)
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_fpw_check_returns_each_of_its_four_states(

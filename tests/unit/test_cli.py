@@ -12,7 +12,8 @@ from shared.cli import build_parser
     [
         ["--config", "ops.toml", "status"],
         ["status", "--config", "ops.toml"],
-        ["admin", "register", "client-04ab", "--name", "lab", "--config", "ops.toml"],
+        ["clients", "register", "client-04ab", "--label", "lab", "--config", "ops.toml"],
+        ["admin", "site", "add", "lab-3", "--config", "ops.toml"],
     ],
 )
 def test_the_settings_file_is_taken_wherever_it_is_given(argv: list[str]) -> None:
