@@ -326,7 +326,7 @@ def test_fpw_status_shows_the_queue_the_fleet_and_recent_errors(
         page = wait_for(
             lambda: (
                 (r := run_fpw(config, "status")).returncode == 0
-                and "fetcher" in r.stdout
+                and "no running fetcher supports" in r.stdout
                 and "9.0.0" in r.stdout
                 and r.stdout
             ),
