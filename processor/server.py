@@ -41,11 +41,13 @@ SOCKET_TIMEOUT = 300.0
 """Seconds a connection may send nothing (mid-upload or between requests)."""
 
 
-def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None) -> None:
+def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None, warm: bool) -> None:
     """A worker process: analyses one file at a time until its pipe closes."""
-    from processor import progress
+    from processor import ocr, progress
     from processor.analysis import analyze
 
+    if warm:
+        ocr.warm_up()  # a file sent meanwhile waits in the pipe
     progress.install(lambda percent: conn.send(("progress", percent)))
     while True:
         try:
@@ -79,9 +81,9 @@ def _context() -> Any:
 class Worker:
     """One analysis process and the pipe to it."""
 
-    def __init__(self, ctx: Any, llm: LlmConfig | None) -> None:
+    def __init__(self, ctx: Any, llm: LlmConfig | None, warm: bool = False) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_work, args=(child, llm), daemon=True)
+        self.process = ctx.Process(target=_work, args=(child, llm, warm), daemon=True)
         self.process.start()
         child.close()
         self.jobs = 0
@@ -100,7 +102,10 @@ class Analyzer:
     models it loaded (a second or two on a CPU, more on a GPU) serve many
     files; ``worker_jobs=1`` gives every file a fresh process. A worker that
     runs over the limit is killed, and one that dies is replaced: either way
-    the next file gets a clean process.
+    the next file gets a clean process. One worker starts with the server and
+    one replaces each worker retired after its ``worker_jobs``, both loading
+    and running the OCR models before any file arrives, so no file pays for
+    the models (or CUDA's start-up) but the first after a crash.
     """
 
     def __init__(
@@ -118,7 +123,7 @@ class Analyzer:
         self.busy = 0
         self.progress: dict[str, int] = {}
         """Jobs in flight and how far each has come (0..100)."""
-        self._idle: list[Worker] = []
+        self._idle: list[Worker] = [Worker(self.ctx, self.llm, warm=True)] if idle_workers else []
         self._lock = threading.Lock()
 
     def _take(self) -> Worker:
@@ -139,6 +144,8 @@ class Analyzer:
             )
             if keep:
                 self._idle.append(worker)
+            elif healthy and len(self._idle) < self.idle_workers:
+                self._idle.append(Worker(self.ctx, self.llm, warm=True))
         if not keep:
             worker.stop()
 

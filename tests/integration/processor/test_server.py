@@ -63,14 +63,22 @@ def test_text_in_a_scanned_pdf_and_an_image_is_read_in_the_child_process(
     assert pages["parts"][0]["pages"] == [2]
 
 
-def test_workers_keep_their_models_loaded_between_files(tmp_path: Path) -> None:
+def test_workers_are_warm_before_files_arrive_and_retire_after_worker_jobs(
+    tmp_path: Path,
+) -> None:
     image = samples.make_text_image(tmp_path / "sign.png", ["Gate 4"])
     reused = serve("127.0.0.1", 0, time_limit=60, worker_jobs=2)
     try:
-        loaded = [post(reused, image).json()["analysis"]["ocr"]["models_loaded"] for _ in range(3)]
+        (first,) = reused.analyzer._idle
+        loaded = [post(reused, image).json()["analysis"]["ocr"] for _ in range(3)]
+        (now,) = reused.analyzer._idle
     finally:
         reused.shutdown()
-    assert loaded == [True, False, True]  # the third file gets a fresh worker
+    # The models were loaded before each file arrived, also in the worker that
+    # replaced the first after its two files, and every file was read.
+    assert [ocr["models_loaded"] for ocr in loaded] == [False, False, False]
+    assert all(ocr["text"] == "Gate 4" for ocr in loaded)
+    assert not first.process.is_alive() and now is not first
 
 
 def test_a_worker_that_ran_over_time_is_replaced(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from processor.analysis import analyze
 from processor.errors import AnalysisError
 from processor.pdfs import parse_ranges
 from tests import samples
+from tests.unit.processor import ocr_device
 
 
 def run(path: Path, **params: object) -> dict:  # type: ignore[type-arg]
@@ -24,7 +25,7 @@ def test_a_scanned_page_without_a_text_layer_is_read_by_ocr(tmp_path: Path) -> N
     (page,) = analysis["text_pages"]
     assert page["source"] == "ocr"
     assert page["text"].splitlines() == ["Quarterly report", "Revenue 4200"]
-    assert page["ocr"]["device"] == "cpu" and page["ocr"]["duration_ms"] >= 0
+    assert page["ocr"]["device"] == ocr_device()[0] and page["ocr"]["duration_ms"] >= 0
     assert analysis["ocr"]["pages"] == [1] and analysis["ocr"]["available"] is True
     assert analysis["words"] == 4
 
