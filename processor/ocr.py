@@ -96,7 +96,14 @@ def warm_up() -> None:
 
     image = Image.new("RGB", (320, 64), (255, 255, 255))
     ImageDraw.Draw(image).text((8, 24), "warm up 0123", fill=(0, 0, 0))
-    recognize(image)
+    ready = recognize(image)
+    # Says at start-up, not only in results, when a GPU host fell back to the CPU.
+    log.info(
+        "OCR ready on %s (%s) in %s ms",
+        ready.get("device"),
+        ready.get("provider"),
+        ready.get("duration_ms"),
+    )
 
 
 def _provider(engine: Any) -> str:

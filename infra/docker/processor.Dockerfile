@@ -6,7 +6,10 @@
 #   docker build -f infra/docker/processor.Dockerfile --build-arg VARIANT=cpu -t fpw-processor:0.1.0-cpu .
 ARG VARIANT=cuda
 
-FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS base-cuda
+# onnxruntime-gpu from PyPI (processor.lock) is built for CUDA 13 and cuDNN 9:
+# on a CUDA 12 base its CUDA provider cannot load and OCR runs on the CPU.
+# CUDA 13 needs an NVIDIA driver >= 580 on the host.
+FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 AS base-cuda
 ENV ORT_PACKAGE=onnxruntime-gpu
 
 FROM ubuntu:24.04 AS base-cpu
