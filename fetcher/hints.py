@@ -1,4 +1,5 @@
-"""Stream hints: while this process holds a reader lease, new jobs arrive in ~1 s.
+"""Stream hints: while this process holds a reader lease, new jobs arrive within
+``fetcher.stream_poll_seconds`` (and the read's own time).
 
 Hints are bounded (a small queue; overflow is dropped) and never trusted: the
 fetcher still claims with the usual condition, and the queue index remains

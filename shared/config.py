@@ -74,9 +74,12 @@ class ClientSettings:
     upload_concurrency: int = 4
     """Chunks uploaded in parallel."""
     stable_seconds: float = 1.0
-    """A file must keep its size and mtime this long before it is taken."""
-    poll_seconds: float = 1.0
-    """How often pending jobs are checked for results."""
+    """A file must keep its size and mtime this long before it is taken; where the system
+    reports it (inotify on Linux), a file its writer closed, or one moved in, is taken
+    once unchanged for 0.2 s."""
+    poll_seconds: float = 0.5
+    """How often pending jobs are checked for results (one query per check, made only
+    while jobs are pending)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Processing profile and options sent with every job from the inbox."""
     folders: dict[str, Any] = field(default_factory=dict)
@@ -121,8 +124,9 @@ class FetcherSettings:
     """Fetchers of the fleet that read the table's stream at once (0 to 2; leased)."""
     lease_seconds: float = 30.0
     """Life of a stream-reader lease; the holder renews it at a third of that."""
-    stream_poll_seconds: float = 1.0
-    """Pause between reads of the stream while holding a lease."""
+    stream_poll_seconds: float = 0.5
+    """Pause between reads of the stream while holding a lease (each read: one
+    DescribeStream and one GetRecords per shard); half of it is the mean wait for a hint."""
     shutdown_grace_seconds: float = 60.0
     """On SIGTERM, time to finish the job at hand before giving it back to the queue."""
     processor_shared_dir: Path | None = None
