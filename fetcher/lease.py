@@ -88,7 +88,7 @@ def checkpoints_of(item: dict[str, Any]) -> Checkpoints:
         return Checkpoints()
     try:
         return Checkpoints.from_json(json.loads(raw))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         log.warning("unreadable stream checkpoints; reading from the oldest record")
         return Checkpoints()
 

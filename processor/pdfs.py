@@ -33,7 +33,9 @@ MAX_RENDER_PIXELS = 12_000_000
 MAX_PARTS = 50
 MAX_PARTS_BYTES = 25 * 1024 * 1024
 """Bytes of all split parts together, before base64."""
-RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
+# ASCII digits, at most nine: a longer page number is no page of any PDF (and
+# thousands of digits would make int() itself fail).
+RANGE = re.compile(r"^\s*([0-9]{0,9})\s*(-?)\s*([0-9]{0,9})\s*$")
 
 
 def parse_ranges(spec: Any) -> list[tuple[int, int | None]]:

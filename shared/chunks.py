@@ -23,6 +23,10 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 # treated as incompressible: compressing it again at a higher level wastes CPU.
 INCOMPRESSIBLE_RATIO = 0.97
 _COPY_BLOCK = 1024 * 1024
+# The largest window a frame may ask the decoder to allocate: what zstd's own
+# highest level (22) uses. A frame that claims more (or a huge content size in
+# single-segment mode) is refused before any memory is taken.
+MAX_WINDOW = 1 << 27
 
 
 class Writable(Protocol):
@@ -73,7 +77,9 @@ def decompress_into(
         raise IntegrityError(f"unknown compression {compression!r}", job=job)
     written = 0
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(stored, read_across_frames=True)
+        reader = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_reader(
+            stored, read_across_frames=True
+        )
         with reader:
             while True:
                 block = reader.read(_COPY_BLOCK)

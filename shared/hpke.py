@@ -49,6 +49,6 @@ def open_result(ciphertext: bytes, private_key: ec.EllipticCurvePrivateKey, file
     header, _, body = plaintext.partition(b"\n")
     try:
         content_type = str(json.loads(header)["content_type"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise IntegrityError("decrypted result has no valid header", job=file_id) from exc
     return Result(content_type=content_type, body=body)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import FpwError
 from shared.record import iso, parse_iso
 from shared.transitions import Update
 
@@ -66,5 +67,5 @@ def parse(item: Mapping[str, Any]) -> Presence | None:
             supports=item["supports"]["S"],
             seen=parse_iso(item["seen"]["S"]),
         )
-    except (KeyError, ValueError):
+    except (KeyError, TypeError, AttributeError, ValueError, FpwError):
         return None

@@ -19,6 +19,8 @@ from shared.errors import IntegrityError
 
 DOMAIN = b"fpw-receipt-v1\n"
 PREFIX = "receipts/"
+# A genuine receipt is about 400 bytes; anything far larger is not one.
+MAX_BYTES = 4096
 
 
 def receipt_key(client: str, file_id: str) -> str:
@@ -59,11 +61,18 @@ def sign_receipt(
 
 def parse_receipt(data: bytes, key: str) -> Receipt:
     """A receipt read from ``key``; raises ``IntegrityError`` unless it is genuine and in place."""
+    if len(data) > MAX_BYTES:
+        raise IntegrityError(
+            f"receipt at {key} has {len(data)} bytes; receipts are under {MAX_BYTES}"
+        )
     try:
         raw = json.loads(data)
-        receipt = Receipt(**{name: str(raw[name]) for name in Receipt.__dataclass_fields__})
-    except (ValueError, KeyError, TypeError) as exc:
+        fields = {name: raw[name] for name in Receipt.__dataclass_fields__}
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise IntegrityError(f"unreadable receipt at {key}") from exc
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise IntegrityError(f"unreadable receipt at {key}: every field is a string")
+    receipt = Receipt(**fields)
     if key != receipt_key(receipt.client, receipt.file):
         raise IntegrityError(f"receipt at {key} names another job", job=receipt.file)
     if not signing.valid_signature(receipt.fields(), receipt.signature, receipt.client, DOMAIN):

@@ -7,8 +7,12 @@ boto3 types never reach the logic.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import re
+import types
+import typing
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +53,22 @@ SIGNED_FIELDS = (
 
 RESULTS_POINTER_PREFIX = "s3://"
 
+# The shapes of the ids and strings that other parts use as file names, S3 keys
+# and HTTP headers: a record that breaks them is refused before anything uses it.
+FILE_ID = re.compile(r"file-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+CLIENT_ID = re.compile(r"client-04[0-9a-f]{128}")
+MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:;[ -~]*)?")
+MAX_MEDIA_TYPE = 255
+TIMESTAMP_FIELDS = (
+    "created",
+    "assigned",
+    "downloaded",
+    "processed",
+    "heartbeat",
+    "delivered",
+    "expired",
+)
+
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -62,7 +82,14 @@ def iso(moment: dt.datetime) -> str:
 
 
 def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A record timestamp; anything but an ISO-8601 time with its zone is malformed."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(f"{str(text)[:40]!r} is not an ISO-8601 timestamp") from exc
+    if moment.tzinfo is None:
+        raise IntegrityError(f"{text[:40]!r} has no time zone (the record's times are UTC)")
+    return moment
 
 
 def new_file_id() -> str:
@@ -171,25 +198,34 @@ def _attr(value: Any) -> dict[str, Any]:
     raise TypeError(f"{type(value).__name__} cannot be stored in a job record")
 
 
-def _value(attr: Mapping[str, Any]) -> Any:
+def _value(attr: Any) -> Any:
+    """A DynamoDB attribute as a Python value; any other shape is a malformed record."""
+    if not isinstance(attr, Mapping) or len(attr) != 1:
+        raise IntegrityError("an attribute is not one typed DynamoDB value")
     ((kind, raw),) = attr.items()
-    if kind == "S":
-        return raw
-    if kind == "N":
-        return int(raw)
-    if kind == "B":
-        return bytes(raw)
-    if kind == "BOOL":
-        return bool(raw)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: _value(v) for k, v in raw.items()}
-    if kind == "L":
-        return [_value(v) for v in raw]
-    if kind == "SS":
-        return sorted(raw)
-    raise TypeError(f"unsupported attribute type {kind}")
+    try:
+        if kind == "S" and isinstance(raw, str):
+            return raw
+        if kind == "N" and isinstance(raw, str):
+            # The record has no floats; int() also bounds the digits it accepts.
+            return int(raw)
+        if kind == "B" and isinstance(raw, bytes | bytearray):
+            return bytes(raw)
+        if kind == "BOOL" and isinstance(raw, bool):
+            return raw
+        if kind == "NULL":
+            return None
+        if kind == "M" and isinstance(raw, Mapping):
+            return {str(k): _value(v) for k, v in raw.items()}
+        if kind == "L" and isinstance(raw, list):
+            return [_value(v) for v in raw]
+        if kind == "SS" and isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+            return sorted(raw)
+    except ValueError as exc:
+        raise IntegrityError(f"a number attribute is not an integer: {str(raw)[:40]!r}") from exc
+    except RecursionError as exc:
+        raise IntegrityError("an attribute is nested too deeply") from exc
+    raise IntegrityError(f"unsupported attribute type {str(kind)[:16]!r}")
 
 
 def to_item(job: Job) -> dict[str, Any]:
@@ -230,19 +266,110 @@ def to_value(value: Any) -> dict[str, Any]:
 
 
 def from_item(item: Mapping[str, Any]) -> Job:
-    """Parse a DynamoDB item; a malformed one is an integrity failure of that job."""
-    data = {k: _value(v) for k, v in item.items()}
-    file_id = data.get("file", "?")
+    """Parse a DynamoDB item; a malformed one is an integrity failure of that job.
+
+    Every field must have the type ``Job`` declares and the ids, timestamps
+    and content type their documented shapes: the record is written by
+    clients and fetchers, and a bad value must not surface later as a crash
+    of the part that reads it.
+    """
+    raw_id = item.get("file") if isinstance(item, Mapping) else None
+    file_id = raw_id.get("S", "?") if isinstance(raw_id, Mapping) else "?"
+    file_id = file_id if isinstance(file_id, str) else "?"
     try:
+        data = {str(k): _value(v) for k, v in item.items()}
+        missing = [name for name in ("status", *_REQUIRED) if name not in data]
+        if missing:
+            raise IntegrityError(f"missing field(s) {', '.join(missing)}")
         results = data.pop("results", None)
         status = Status(data.pop("status"))
         known = {f for f in Job.__dataclass_fields__}
         extra = {k: v for k, v in data.items() if k in known}
+        for name, value in extra.items():
+            if not _conforms(value, _HINTS[name]):
+                raise IntegrityError(f"field {name!r} is not a {_describe(_HINTS[name])}")
         job = Job(status=status, **extra)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError(f"malformed job record: {exc}", job=str(file_id)) from exc
+        validate(job)
+    except IntegrityError as exc:
+        raise IntegrityError(f"malformed job record: {exc.message}", job=file_id[:64]) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(f"malformed job record: {exc}", job=file_id[:64]) from exc
     if isinstance(results, bytes):
         job.results = results
     elif isinstance(results, str):
         job.results_ref = results
+    elif results is not None:
+        raise IntegrityError(
+            "malformed job record: results is neither bytes nor a pointer", job=job.file
+        )
     return job
+
+
+def validate(job: Job) -> None:
+    """Raise ``IntegrityError`` unless ids, timestamps and content type have their shapes."""
+    if not FILE_ID.fullmatch(job.file):
+        raise IntegrityError(f"file id {job.file[:48]!r} is not 'file-' and a UUID")
+    if not CLIENT_ID.fullmatch(job.client):
+        raise IntegrityError(
+            f"client id {job.client[:24]!r}… is not 'client-' and an uncompressed P-256 point"
+        )
+    if len(job.content_type) > MAX_MEDIA_TYPE or not MEDIA_TYPE.fullmatch(job.content_type):
+        raise IntegrityError(f"content type {job.content_type[:48]!r} is not a media type")
+    for name in TIMESTAMP_FIELDS:
+        value = getattr(job, name)
+        if value is not None:
+            parse_iso(value)
+
+
+def results_location(job: Job) -> tuple[str, str]:
+    """Bucket and key of a large result: only the job's own result key is accepted.
+
+    The pointer is written by the fetcher; one that names any other object (a
+    chunk, a receipt, another job's result) is refused rather than read or
+    deleted.
+    """
+    key = results_key(job.client, job.file)
+    if job.results_ref != f"{RESULTS_POINTER_PREFIX}{job.bucket}/{key}":
+        raise IntegrityError(
+            f"the result pointer {str(job.results_ref)[:80]!r} does not name this job's result",
+            job=job.file,
+        )
+    return job.bucket, key
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a parsed attribute has the type a ``Job`` field declares."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if origin is list:
+        (inner,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_conforms(v, inner) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint) if a is not type(None))
+    if origin is list:
+        return f"list of {_describe(typing.get_args(hint)[0])} values"
+    if origin is dict:
+        return "map"
+    return {int: "number", str: "string", bytes: "binary"}.get(hint, str(hint))
+
+
+_HINTS = typing.get_type_hints(Job)
+_REQUIRED = tuple(
+    f.name
+    for f in dataclasses.fields(Job)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)

@@ -21,24 +21,38 @@ from shared.record import Job
 
 DOMAIN = b"fpw-job-v1\n"
 CLIENT_PREFIX = "client-"
+# Far beyond any honest params, far below Python's recursion limit.
+MAX_DEPTH = 64
 
 
-def _reject_floats(value: Any, path: str = "") -> None:
+def _check_signable(value: Any, path: str = "", depth: int = 0) -> None:
+    """Only JSON's own types (strings, integers, booleans, null, lists, objects) are signed."""
+    where = path or "top level"
+    if depth > MAX_DEPTH:
+        raise IntegrityError(f"signed fields are nested too deeply (at {where})")
     if isinstance(value, float):
-        raise IntegrityError(f"floats cannot be signed (at {path or 'top level'})")
-    if isinstance(value, Mapping):
+        raise IntegrityError(f"floats cannot be signed (at {where})")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise IntegrityError(f"text that is not valid Unicode (at {where})") from exc
+    elif isinstance(value, Mapping):
         for key, inner in value.items():
             if not isinstance(key, str):
-                raise IntegrityError(f"keys must be strings (at {path or 'top level'})")
-            _reject_floats(inner, f"{path}.{key}" if path else key)
+                raise IntegrityError(f"keys must be strings (at {where})")
+            _check_signable(key, where, depth + 1)
+            _check_signable(inner, f"{path}.{key}" if path else key, depth + 1)
     elif isinstance(value, list | tuple):
         for i, inner in enumerate(value):
-            _reject_floats(inner, f"{path}[{i}]")
+            _check_signable(inner, f"{path}[{i}]", depth + 1)
+    elif value is not None and not isinstance(value, bool | int):
+        raise IntegrityError(f"a {type(value).__name__} cannot be signed (at {where})")
 
 
 def canonical_bytes(fields: Mapping[str, Any], domain: bytes = DOMAIN) -> bytes:
     """``domain`` keeps a signature over one kind of object from passing as another's."""
-    _reject_floats(fields)
+    _check_signable(fields)
     body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return domain + body.encode("utf-8")
 
@@ -56,7 +70,7 @@ def valid_signature(fields: Mapping[str, Any], signature: str, client: str, doma
         key.verify(
             bytes.fromhex(signature), canonical_bytes(fields, domain), ec.ECDSA(hashes.SHA256())
         )
-    except (IntegrityError, InvalidSignature, ValueError):
+    except (IntegrityError, InvalidSignature, TypeError, ValueError):
         return False
     return True
 
@@ -70,8 +84,10 @@ def client_id(public_key: ec.EllipticCurvePublicKey) -> str:
 
 
 def public_key_from_client_id(client: str) -> ec.EllipticCurvePublicKey:
-    if not client.startswith(CLIENT_PREFIX):
-        raise IntegrityError(f"client id {client[:24]}... does not start with {CLIENT_PREFIX!r}")
+    if not isinstance(client, str) or not client.startswith(CLIENT_PREFIX):
+        raise IntegrityError(
+            f"client id {str(client)[:24]}... does not start with {CLIENT_PREFIX!r}"
+        )
     try:
         point = bytes.fromhex(client[len(CLIENT_PREFIX) :])
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -87,13 +103,20 @@ def sign_job(job: Job, private_key: ec.EllipticCurvePrivateKey) -> str:
 
 def verify_job(job: Job) -> None:
     """Raise ``IntegrityError`` unless the signature is the client's over the signed fields."""
-    key = public_key_from_client_id(job.client)
+    try:
+        key = public_key_from_client_id(job.client)
+    except IntegrityError as exc:
+        raise IntegrityError(exc.message, job=job.file) from exc
     try:
         signature = bytes.fromhex(job.signature)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise IntegrityError("signature is not hex", job=job.file) from exc
     try:
-        key.verify(signature, canonical_bytes(job.signed_fields()), ec.ECDSA(hashes.SHA256()))
+        signed = canonical_bytes(job.signed_fields())
+    except IntegrityError as exc:
+        raise IntegrityError(exc.message, job=job.file) from exc
+    try:
+        key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise IntegrityError(
             "signature does not match the job's signed fields (forged or tampered job)",
