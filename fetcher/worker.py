@@ -40,6 +40,7 @@ from shared.record import (
     RESULTS_POINTER_PREFIX,
     Job,
     chunk_key,
+    from_item,
     iso,
     queue_shard,
     results_key,
@@ -131,8 +132,18 @@ class Fetcher:
     def claim(self, file_id: str) -> Held | None:
         update = transitions.claim(self.processor_id, iso(utc_now()))
         try:
-            job = self.table.apply(file_id, update)
+            raw = self.table.apply_raw(file_id, update)
         except ClaimLost:
+            return None
+        except FpwError as exc:
+            # A record the claim itself cannot update (a field of the wrong
+            # type): leave it to the watcher, which ends it, and go on.
+            log.warning("cannot claim %s: %s", file_id, exc)
+            return None
+        try:
+            job = from_item(raw)
+        except IntegrityError as exc:
+            self._end_unreadable(file_id, raw, exc.message)
             return None
         held = Held(job, self.processor_id)
         log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=held.extra())
@@ -303,6 +314,11 @@ class Fetcher:
                 log.warning("lost %s while working on it", job.file, extra=held.extra())
             else:
                 self._give_back(held, exc.message)
+        except Exception as exc:
+            # A defect met by one job must not stop the fetcher; the job goes
+            # back and ends as ERROR once it has failed max_attempts times.
+            log.exception("unexpected failure on %s", job.file, extra=held.extra())
+            self._give_back(held, f"unexpected failure: {type(exc).__name__}: {exc}")
         finally:
             held.lost.set()  # stops the heartbeat
             beat.join(timeout=5)
@@ -329,6 +345,12 @@ class Fetcher:
         if status == "revoked":
             raise UnknownClientError(
                 f"client revoked: key {job.client[:20]}… was revoked by an administrator",
+                job=job.file,
+            )
+        if job.bucket != self.settings.aws.bucket:
+            raise IntegrityError(
+                f"the job names bucket {job.bucket!r}, not this deployment's"
+                f" {self.settings.aws.bucket!r}",
                 job=job.file,
             )
         if job.chunks != len(job.chunk_sha256) or job.chunks < 1:
@@ -410,6 +432,19 @@ class Fetcher:
                 held.job.file,
                 transitions.fail(held.processor, held.token, iso(utc_now()), reason, expires),
             )
+
+    def _end_unreadable(self, file_id: str, raw: dict[str, Any], reason: str) -> None:
+        """A claimed record that does not parse ends as ERROR at once: no retry can cure it."""
+        log.error("%s ends in ERROR: %s", file_id, reason)
+        expires = int(self.clock()) + self.fs.result_retention_seconds
+        try:
+            token = int(raw["attempts"]["N"])  # written by our own claim
+            self.table.apply_raw(
+                file_id,
+                transitions.fail(self.processor_id, token, iso(utc_now()), reason, expires),
+            )
+        except (FpwError, KeyError, TypeError, ValueError) as exc:
+            log.warning("could not end %s (the watcher will): %s", file_id, exc)
 
     def _give_back(self, held: Held, reason: str) -> None:
         log.warning("giving %s back to the queue: %s", held.job.file, reason, extra=held.extra())

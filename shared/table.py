@@ -7,17 +7,23 @@ holds the job now without a second read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from shared import transitions
-from shared.errors import ClaimLost, FpwError, TransientError
+from shared.errors import ClaimLost, FpwError, IntegrityError, TransientError
 from shared.record import Job, Status, from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+Malformed = Callable[[dict[str, Any], IntegrityError], None]
+"""Told of a job record that does not parse: the raw item and why."""
 
 QUEUE_INDEX = "queue-index"
 CLIENT_INDEX = "client-index"
@@ -112,7 +118,7 @@ class JobTable:
             {k: next(iter(v.values())) for k, v in item.items()} for item in answer.get("Items", [])
         ]
 
-    def of_client(self, client: str) -> Iterator[Job]:
+    def of_client(self, client: str, on_malformed: Malformed | None = None) -> Iterator[Job]:
         """Every job of one client key, oldest first (the client index projects all fields)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -121,19 +127,28 @@ class JobTable:
             "ExpressionAttributeNames": {"#client": "client"},
             "ExpressionAttributeValues": {":client": {"S": client}},
         }
-        yield from self._pages("query", kwargs)
+        yield from self._pages("query", kwargs, on_malformed or skip_malformed)
 
-    def scan(self, statuses: tuple[Status, ...] | None = None) -> Iterator[Job]:
-        """Every job (the watcher's sweep), optionally only some statuses."""
+    def scan(
+        self, statuses: tuple[Status, ...] | None = None, on_malformed: Malformed | None = None
+    ) -> Iterator[Job]:
+        """Every job (the watcher's sweep), optionally only some statuses.
+
+        A record that does not parse is handed to ``on_malformed`` (by default
+        logged and skipped) instead of ending the scan: one bad record must not
+        hide every other job from the sweep or from ``fpw status``.
+        """
         kwargs: dict[str, Any] = {"TableName": self.table}
         if statuses:
             placeholders = {f":s{i}": {"S": s.value} for i, s in enumerate(statuses)}
             kwargs["FilterExpression"] = f"#status IN ({', '.join(placeholders)})"
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             kwargs["ExpressionAttributeValues"] = placeholders
-        yield from self._pages("scan", kwargs)
+        yield from self._pages("scan", kwargs, on_malformed or skip_malformed)
 
-    def _pages(self, operation: str, kwargs: dict[str, Any]) -> Iterator[Job]:
+    def _pages(
+        self, operation: str, kwargs: dict[str, Any], on_malformed: Malformed
+    ) -> Iterator[Job]:
         call = getattr(self.dynamodb, operation)
         while True:
             try:
@@ -143,10 +158,19 @@ class JobTable:
             for item in answer.get("Items", []):
                 # The table also holds coordination items (stream leases).
                 if item.get("file", {}).get("S", "").startswith("file-"):
-                    yield from_item(item)
+                    try:
+                        job = from_item(item)
+                    except IntegrityError as exc:
+                        on_malformed(item, exc)
+                        continue
+                    yield job
             if "LastEvaluatedKey" not in answer:
                 return
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def skip_malformed(item: dict[str, Any], exc: IntegrityError) -> None:
+    log.warning("skipping a malformed job record: %s", exc)
 
 
 def _convert(exc: ClientError, file_id: str | None) -> FpwError:

@@ -222,6 +222,24 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
     )
 
 
+# A record that does not parse, not yet ended: nobody can hold it (a fetcher
+# that claims one ends it at once), so no holder's fence is at stake.
+IS_UNREADABLE_AND_OPEN = (
+    "attribute_exists(#file) AND (attribute_not_exists(#status) OR #status <> :error)"
+)
+
+
+def fail_unreadable(now: str, reason: str, expires: int) -> Update:
+    """End a malformed record as ERROR and take it out of the queue index."""
+    return Update(
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+        " REMOVE #queue",
+        IS_UNREADABLE_AND_OPEN,
+        _names("file", "status", "processed", "error", "expires", "queue"),
+        {":error": Status.ERROR.value, ":now": now, ":reason": reason, ":expires": expires},
+    )
+
+
 # A finished job of this client, not yet marked delivered: the only kind whose
 # result a receipt may delete (and only once, however many watchers sweep).
 IS_FINISHED_JOB_OF = (

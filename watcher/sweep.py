@@ -24,13 +24,13 @@ from shared import receipts, transitions
 from shared.config import Settings
 from shared.errors import ClaimLost, FpwError, IntegrityError
 from shared.record import (
-    RESULTS_POINTER_PREFIX,
     Job,
     Status,
     chunk_prefix,
     iso,
     parse_iso,
     queue_shard,
+    results_location,
 )
 from shared.table import JobTable
 from watcher import snapshot
@@ -119,7 +119,13 @@ class Sweeper:
     def sweep(self, now: dt.datetime) -> SweepReport:
         report = SweepReport()
         jobs: dict[str, Job] = {}
-        for job in self.table.scan():
+
+        def malformed(item: dict[str, Any], exc: IntegrityError) -> None:
+            report.seen += 1
+            what = str(item.get("file", {}).get("S", "?"))
+            self._guarded(report, what, lambda: self._end_unreadable(item, exc, now, report))
+
+        for job in self.table.scan(on_malformed=malformed):
             report.seen += 1
             jobs[job.file] = job
             self._guarded(report, job.file, lambda j=job: self._one(j, now, report))  # type: ignore[misc]
@@ -190,7 +196,7 @@ class Sweeper:
             return  # cannot happen for an honest client; look again next sweep
         ciphertext = job.results
         if ciphertext is None and job.results_ref:
-            ref_bucket, ref_key = _split_ref(job.results_ref)
+            ref_bucket, ref_key = results_location(job)
             try:
                 ciphertext = self.aws.s3.get_object(Bucket=ref_bucket, Key=ref_key)["Body"].read()
             except ClientError:
@@ -203,7 +209,7 @@ class Sweeper:
             self.aws.s3.delete_object(Bucket=bucket, Key=key)
             return
         if job.results_ref:
-            ref_bucket, ref_key = _split_ref(job.results_ref)
+            ref_bucket, ref_key = results_location(job)
             self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
         if job.delivered is None:
             self.table.apply(job.file, transitions.delivered(job.client, iso(now)))
@@ -297,7 +303,7 @@ class Sweeper:
         elif action is Action.EXPIRE:
             assert job.expires is not None
             if job.results_ref:
-                ref_bucket, ref_key = _split_ref(job.results_ref)
+                ref_bucket, ref_key = results_location(job)
                 self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
             self.table.apply(job.file, transitions.expired(job.expires, iso(now)))
             report.expired.append(job.file)
@@ -305,6 +311,18 @@ class Sweeper:
             log.info("%s: result never collected within its retention; deleted", job.file)
         elif action is Action.CLEAN:
             report.cleaned_objects += self._delete_chunks(job)
+
+    def _end_unreadable(
+        self, item: dict[str, Any], exc: IntegrityError, now: dt.datetime, report: SweepReport
+    ) -> None:
+        """A record no part can read ends as ERROR, once, and leaves the queue."""
+        file_id = str(item["file"]["S"])
+        if item.get("status") == {"S": Status.ERROR.value}:
+            return
+        expires = int(now.timestamp()) + self.settings.fetcher.result_retention_seconds
+        self.table.apply_raw(file_id, transitions.fail_unreadable(iso(now), exc.message, expires))
+        report.failed.append(file_id)
+        log.error("%s ends in ERROR: %s", file_id, exc.message)
 
     def _chunk_keys(self, job: Job) -> list[str]:
         keys: list[str] = []
@@ -325,8 +343,3 @@ class Sweeper:
         if keys:
             log.info("deleted %d leftover chunk(s) of %s %s", len(keys), job.status.value, job.file)
         return len(keys)
-
-
-def _split_ref(ref: str) -> tuple[str, str]:
-    bucket, _, key = ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
-    return bucket, key
