@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from client.staging import FileChanged, fingerprint, stage
-from client.state import Drop, Phase, State
+from client.state import Drop, Phase, State, StateError
 from shared import __version__, hpke, signing
 from shared.config import Settings
 from shared.errors import ClaimLost, FpwError, IntegrityError
 from shared.keys import load_or_create_key
 from shared.receipts import receipt_key, sign_receipt
 from shared.record import (
-    RESULTS_POINTER_PREFIX,
     Job,
     Status,
     chunk_key,
@@ -37,7 +36,9 @@ from shared.record import (
     new_file_id,
     queue_rank,
     queue_shard,
+    results_location,
     utc_now,
+    validate,
 )
 from shared.table import CLIENT_INDEX, JobTable
 
@@ -62,6 +63,7 @@ RESULT_SUFFIXES = {
     "application/zip": "zip",
 }
 NETWORK_ERRORS = (BotoCoreError, ConnectionError, TimeoutError)
+UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 # A drop that ``fpw submit`` started is that process's to finish; another
 # process sharing the state (the daemon) takes it over only once it has been
 # left alone this long (the submitting command was interrupted).
@@ -324,9 +326,10 @@ class Engine:
         finished = 0
         for drop in waiting:
             status = statuses.get(drop.file_id)
-            if status is None or not Status(status).finished:
+            if status is None or status in UNFINISHED:
                 self._note_remote(drop)
                 continue
+            # Finished, or a status no part writes: reading the record tells which.
             try:
                 self._collect(drop)
                 finished += 1
@@ -355,12 +358,9 @@ class Engine:
         while True:
             answer = self.aws.dynamodb.query(**kwargs)
             for item in answer.get("Items", []):
-                statuses[item["file"]["S"]] = item["status"]["S"]
-                progress = item.get("progress", {}).get("N")
-                self.remote[item["file"]["S"]] = (
-                    item["status"]["S"],
-                    int(float(progress)) if progress is not None else None,
-                )
+                file_id, status, progress = _remote_status(item)
+                statuses[file_id] = status
+                self.remote[file_id] = (status, progress)
             if "LastEvaluatedKey" not in answer:
                 self.offline = False
                 return statuses
@@ -368,24 +368,26 @@ class Engine:
 
     def _collect(self, drop: Drop) -> None:
         self._emit(drop, Phase.WAITING, "downloading the result", remote=Status.COMPLETED.value)
-        job = self.table.get(drop.file_id)
+        try:
+            job = self.table.get(drop.file_id)
+        except IntegrityError as exc:
+            self._fail(drop.file_id, f"the job record cannot be read: {exc.message}")
+            return
         if job is None:
             self._fail(drop.file_id, "the job record is gone (expired before its result was read)")
             return
         if job.status is Status.ERROR:
             self._fail(drop.file_id, job.error or "failed without a reason")
             return
+        if not job.status.finished:
+            return  # the index ran ahead of the record; look again next poll
         if job.expired:
             self._fail(drop.file_id, f"the result was deleted unread at {job.expired}")
             return
-        ciphertext = job.results
-        if ciphertext is None and job.results_ref:
-            bucket, _, key = job.results_ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
-            ciphertext = self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        if ciphertext is None:
-            self._fail(drop.file_id, "the job completed without a result")
-            return
         try:
+            ciphertext = self.sealed_result(job)
+            # Opened before anything is written: a result that does not open
+            # leaves no file and no receipt behind.
             result = hpke.open_result(ciphertext, self.key, job.file)
         except IntegrityError as exc:
             self._fail(drop.file_id, str(exc))
@@ -400,6 +402,23 @@ class Engine:
         self._emit(drop, Phase.DONE, str(target))
         log.info("%s: result saved to %s", drop.name, target)
         self._confirm(job, ciphertext)
+
+    def sealed_result(self, job: Job) -> bytes:
+        """The sealed result, from the record or from the job's own result object."""
+        if job.results is not None:
+            return job.results
+        if job.results_ref is None:
+            raise IntegrityError("the job completed without a result", job=job.file)
+        bucket, key = results_location(job)
+        try:
+            return bytes(self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "?")
+            if code not in ("NoSuchKey", "404", "AccessDenied", "403"):
+                raise
+            raise IntegrityError(
+                f"the result object is missing or unreadable ({code})", job=job.file
+            ) from exc
 
     def _confirm(self, job: Job, ciphertext: bytes) -> None:
         """Tell the watcher the result is safe here, so it deletes it from the cloud now.
@@ -422,7 +441,13 @@ class Engine:
             log.warning("could not confirm receipt of %s (it will expire): %s", job.file, exc)
 
     def _fail(self, file_id: str, reason: str) -> None:
-        drop = self.state.get(file_id)
+        try:
+            drop = self.state.get(file_id)
+        except StateError as exc:
+            # Too damaged to show or retire: at least it is not taken up again.
+            self.state.update(file_id, self.clock(), phase=Phase.FAILED, error=reason)
+            log.error("%s failed: %s (%s)", file_id, reason, exc)
+            return
         if drop is None:
             return
         self._retire_original(drop, self.failed_dir)
@@ -589,11 +614,37 @@ class Engine:
         return root / default.name
 
 
+def _remote_status(item: dict[str, Any]) -> tuple[str, str, int | None]:
+    """File id, status and progress of one index item; odd values pass as they are.
+
+    The record is written by fetchers: a status or progress no part writes
+    must not stop the poll (the record is then read in full, and refused).
+    """
+    file_id = str(item["file"]["S"])
+    status = str(item.get("status", {}).get("S", "?"))
+    progress: int | None = None
+    raw = item.get("progress", {}).get("N")
+    if raw is not None:
+        try:
+            progress = max(0, min(100, int(float(raw))))
+        except (TypeError, ValueError, OverflowError):
+            progress = None
+    return file_id, status, progress
+
+
 def _job_json(job: Job) -> dict[str, Any]:
     data = job.signed_fields()
     data.update(signature=job.signature, queue=job.queue, rank=job.rank, expires=job.expires)
     return data
 
 
-def _job_from_json(data: dict[str, Any]) -> Job:
-    return Job(**data)
+def _job_from_json(data: Any) -> Job:
+    """The signed job kept in the state database; a damaged copy fails its drop clearly."""
+    try:
+        job = Job(**data)
+        validate(job)
+    except (TypeError, ValueError, IntegrityError) as exc:
+        raise IntegrityError(
+            f"the local copy of this job is damaged ({exc}); send the file again"
+        ) from exc
+    return job

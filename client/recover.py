@@ -18,7 +18,7 @@ from client.engine import Engine, result_name, unique_path
 from client.state import Phase
 from shared import hpke
 from shared.errors import FpwError
-from shared.record import RESULTS_POINTER_PREFIX, Status
+from shared.record import Status
 from shared.table import CLIENT_INDEX
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,7 @@ def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
         raise FpwError("the job record is gone (expired or already delivered)", job=file_id)
     if job.status is not Status.COMPLETED:
         raise FpwError(f"the job is {job.status.value}, not completed", job=file_id)
-    ciphertext = job.results
-    if ciphertext is None and job.results_ref:
-        bucket, _, key = job.results_ref[len(RESULTS_POINTER_PREFIX) :].partition("/")
-        ciphertext = engine.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    if ciphertext is None:
-        raise FpwError("the job completed without a result", job=file_id)
-    return hpke.open_result(ciphertext, engine.key, file_id)
+    return hpke.open_result(engine.sealed_result(job), engine.key, file_id)
 
 
 def recover(engine: Engine, folder: Path | None = None) -> list[Path]:

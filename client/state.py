@@ -9,12 +9,17 @@ chunks not yet confirmed, or go on waiting for the result.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from shared.errors import FpwError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS drops (
@@ -45,6 +50,10 @@ CREATE TABLE IF NOT EXISTS hidden (
     file_id TEXT PRIMARY KEY
 );
 """
+
+
+class StateError(FpwError):
+    """A row of the state database cannot be read."""
 
 
 class Phase(StrEnum):
@@ -168,7 +177,7 @@ class State:
             f"SELECT * FROM drops WHERE phase IN ({marks}) ORDER BY created",
             tuple(p.value for p in phases),
         )
-        return [_drop(r) for r in rows]
+        return _readable(rows)
 
     def backlog_before(self, drop: Drop) -> int:
         """Unfinished drops taken before ``drop``: its place in this client's queue."""
@@ -188,7 +197,7 @@ class State:
 
     def all(self, limit: int = 1000) -> list[Drop]:
         rows = self._rows("SELECT * FROM drops ORDER BY created DESC LIMIT ?", (limit,))
-        return [_drop(r) for r in rows]
+        return _readable(rows)
 
     def visible(self, limit: int = 1000) -> list[Drop]:
         """Newest first, without the drops the user removed from the list."""
@@ -197,7 +206,7 @@ class State:
             " ORDER BY created DESC LIMIT ?",
             (limit,),
         )
-        return [_drop(r) for r in rows]
+        return _readable(rows)
 
     def hide(self, file_id: str) -> None:
         self._run("INSERT OR IGNORE INTO hidden VALUES (?)", (file_id,))
@@ -214,18 +223,49 @@ class State:
 
 
 def _drop(row: sqlite3.Row) -> Drop:
-    return Drop(
-        file_id=row["file_id"],
-        path=Path(row["path"]),
-        name=row["name"],
-        fingerprint=row["fingerprint"],
-        source=row["source"],
-        params=json.loads(row["params"]),
-        phase=Phase(row["phase"]),
-        job=json.loads(row["job"]) if row["job"] else None,
-        remote=row["remote"],
-        error=row["error"],
-        result_path=Path(row["result_path"]) if row["result_path"] else None,
-        created=row["created"],
-        updated=row["updated"],
-    )
+    """One row as a ``Drop``; a damaged row (disk fault, hand edit) raises ``StateError``."""
+    try:
+        params = json.loads(_text(row["params"]))
+        job = json.loads(_text(row["job"])) if row["job"] else None
+        if not isinstance(params, dict) or not (job is None or isinstance(job, dict)):
+            raise ValueError("params and job must be JSON objects")
+        for name in ("created", "updated"):
+            if isinstance(row[name], bool) or not isinstance(row[name], int | float):
+                raise ValueError(f"{name} is not a time")
+        return Drop(
+            file_id=_text(row["file_id"]),
+            path=Path(_text(row["path"])),
+            name=_text(row["name"]),
+            fingerprint=_text(row["fingerprint"]),
+            source=_text(row["source"]),
+            params=params,
+            phase=Phase(row["phase"]),
+            job=job,
+            remote=_text(row["remote"]) if row["remote"] is not None else None,
+            error=_text(row["error"]) if row["error"] is not None else None,
+            result_path=Path(_text(row["result_path"])) if row["result_path"] else None,
+            created=float(row["created"]),
+            updated=float(row["updated"]),
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StateError(
+            f"the local record of job {str(row['file_id'])[:64]} is damaged: {exc}",
+            hint="the other jobs go on; send this file again",
+        ) from exc
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{type(value).__name__} where text was stored")
+    return value
+
+
+def _readable(rows: list[sqlite3.Row]) -> list[Drop]:
+    """The rows that parse; a damaged one is logged and left out, so the rest go on."""
+    drops: list[Drop] = []
+    for row in rows:
+        try:
+            drops.append(_drop(row))
+        except StateError as exc:
+            log.warning("%s", exc)
+    return drops
