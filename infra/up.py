@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -135,10 +135,10 @@ class System:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _start(self, name: str, args: list[str], config: Path) -> Part:
+    def _start(self, name: str, args: list[str], config: Path, prefix: Sequence[str] = ()) -> Part:
         if name in self.parts and self.parts[name].alive():
             raise FpwError(f"{name} is already running")
-        argv = [sys.executable, "-m", "shared.cli", *args]
+        argv = [*prefix, sys.executable, "-m", "shared.cli", *args]
         part = Part(name, argv, self._env(config), self.home / "logs", self.echo)
         self.parts[name] = part
         return part
@@ -152,7 +152,17 @@ class System:
         wait_http(f"{self.processor_url}/health", part)
         return part
 
-    def start_fetcher(self, name: str = "fetcher-1", **settings: object) -> Part:
+    def start_fetcher(
+        self,
+        name: str = "fetcher-1",
+        *,
+        groups: Mapping[str, Mapping[str, object]] | None = None,
+        prefix: Sequence[str] = (),
+        **settings: object,
+    ) -> Part:
+        """A fetcher with ``settings`` for its ``[fetcher]`` group and ``groups`` for the
+        others (the attempts limit it honours is ``[watcher] max_attempts``); ``prefix``
+        is a command it runs under (a confined filesystem, say)."""
         fetcher = {
             "processor_url": self.processor_url,
             "work_dir": str(self.home / name),
@@ -163,10 +173,10 @@ class System:
             "shutdown_grace_seconds": 5.0,
             **settings,
         }
-        config = self.config_file("fetcher", {"fetcher": fetcher})
+        config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher})
         named = config.with_name(f"{name}.toml")
         config.replace(named)
-        return self._start(name, ["fetcher"], named)
+        return self._start(name, ["fetcher"], named, prefix)
 
     def start_watcher(self, name: str = "watcher", **settings: object) -> Part:
         watcher = {
@@ -199,8 +209,8 @@ class System:
         register_client(self.stack.admin_settings(), me, name)
         return me
 
-    def start_client(self, config: Path, name: str = "client") -> Part:
-        return self._start(name, ["client", "--headless"], config)
+    def start_client(self, config: Path, name: str = "client", prefix: Sequence[str] = ()) -> Part:
+        return self._start(name, ["client", "--headless"], config, prefix)
 
     def stop(self) -> None:
         # Clients first (nothing new arrives), then fetchers, then the rest.
