@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,6 +39,7 @@ from shared.errors import (
 from shared.record import (
     RESULTS_POINTER_PREFIX,
     Job,
+    Status,
     chunk_key,
     from_item,
     iso,
@@ -133,8 +134,15 @@ class Fetcher:
         update = transitions.claim(self.processor_id, iso(utc_now()))
         try:
             raw = self.table.apply_raw(file_id, update)
-        except ClaimLost:
-            return None
+        except ClaimLost as exc:
+            current = exc.current
+            if not held_by(current, self.processor_id):
+                return None
+            # Our own claim: its answer was lost on the way back and the SDK's
+            # retry found the job already ours. Dropping it here would leave it
+            # PROCESSING with nobody at work until the watcher reaps it.
+            log.info("%s: the answer to our claim was lost; the job is ours", file_id)
+            raw = current
         except FpwError as exc:
             # A record the claim itself cannot update (a field of the wrong
             # type): leave it to the watcher, which ends it, and go on.
@@ -406,9 +414,16 @@ class Fetcher:
             self.aws.s3.put_object(Bucket=job.bucket, Key=key, Body=sealed)
             stored = f"{RESULTS_POINTER_PREFIX}{job.bucket}/{key}"
         expires = int(self.clock()) + self.fs.result_retention_seconds
-        self._fenced(
-            held, transitions.complete(held.processor, held.token, iso(utc_now()), stored, expires)
-        )
+        try:
+            self._fenced(
+                held,
+                transitions.complete(held.processor, held.token, iso(utc_now()), stored, expires),
+            )
+        except ClaimLost as exc:
+            if not completed_by(exc.current, held.processor, held.token):
+                raise
+            # The write-back's answer was lost and the SDK's retry found it done.
+            log.info("the answer to the write-back was lost; it had succeeded", extra=held.extra())
 
     def _delete_chunks(self, job: Job) -> None:
         """Best effort: the watcher removes whatever is left."""
@@ -480,3 +495,24 @@ class Fetcher:
                 return
             except (FpwError, BotoCoreError, ClientError) as exc:
                 log.warning("heartbeat of %s failed: %s", held.job.file, exc)
+
+
+def held_by(raw: object, processor: str) -> TypeGuard[dict[str, Any]]:
+    """Whether a raw record (a lost claim's ``current``) is PROCESSING under ``processor``."""
+    if not isinstance(raw, dict):
+        return False
+    return (
+        raw.get("processor") == {"S": processor}
+        and raw.get("status") == {"S": Status.PROCESSING.value}
+        and "N" in raw.get("attempts", {})
+    )
+
+
+def completed_by(job: object, processor: str, token: int) -> bool:
+    """Whether a record (a lost write's ``current``) is this holder's own completion."""
+    return (
+        isinstance(job, Job)
+        and job.status is Status.COMPLETED
+        and job.processor == processor
+        and job.attempts == token
+    )
