@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.staging import stage
+from infra.localstack import LocalStack
 from shared import __version__, signing
 from shared.aws import Aws
 from shared.record import (
@@ -22,6 +24,7 @@ from shared.record import (
     utc_now,
 )
 from shared.table import JobTable
+from tests.helpers import wait_for
 
 
 @dataclass
@@ -40,8 +43,14 @@ def create_job(
     chunk_size: int = 8 * 1024 * 1024,
     version: str = __version__,
     backlog: int = 0,
+    params: dict[str, Any] | None = None,
+    lies: dict[str, Any] | None = None,
 ) -> HandMade:
-    """Stage ``path``, sign (with ``signer`` if given, to forge) and create the record."""
+    """Stage ``path``, sign (with ``signer`` if given, to forge) and create the record.
+
+    ``lies`` replaces signed fields before signing: a job its own client
+    signed but whose fields do not describe the chunks (a buggy or rogue client).
+    """
     file_id = new_file_id()
     staged = stage(path, spool / file_id, chunk_size, 3)
     created = iso(utc_now())
@@ -57,10 +66,12 @@ def create_job(
         chunk_sha256=staged.chunk_sha256,
         compression=staged.compression,
         content_type=staged.content_type,
-        params={},
+        params=dict(params or {}),
         queue=queue_shard(file_id, aws.settings.queue_shards),
         rank=queue_rank(backlog, created),
     )
+    for name, value in (lies or {}).items():
+        setattr(job, name, value)
     signing.sign_job(job, signer or key)
     JobTable(aws.dynamodb, aws.settings.table).create(job)
     return HandMade(job, spool / file_id)
@@ -73,3 +84,14 @@ def upload_chunks(aws: Aws, made: HandMade, replace: dict[int, bytes] | None = N
         aws.s3.put_object(
             Bucket=made.job.bucket, Key=chunk_key(made.job.client, made.job.file, n), Body=data
         )
+
+
+def ended(stack: LocalStack, file_id: str, timeout: float = 60) -> Job:
+    """The job once it is COMPLETED or ERROR, read with admin credentials."""
+    aws = Aws(stack.admin_settings(), "test-admin")
+    table = JobTable(aws.dynamodb, aws.settings.table)
+    return wait_for(
+        lambda: (j := table.get(file_id)) and j.status.finished and j,
+        timeout=timeout,
+        what=f"{file_id} to end",
+    )
