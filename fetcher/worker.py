@@ -180,8 +180,11 @@ class Fetcher:
                     log.warning("cannot read the queue, will retry: %s", exc)
                     busy = False
                 if not busy:
-                    # Jitter keeps a fleet from polling the index in lock-step.
-                    self._idle(self.fs.poll_seconds * random.uniform(0.5, 1.5))
+                    try:
+                        # Jitter keeps a fleet from polling the index in lock-step.
+                        self._idle(self.fs.poll_seconds * random.uniform(0.5, 1.5))
+                    except (TransientError, BotoCoreError, ClientError) as exc:
+                        log.warning("cannot claim an announced job, will retry: %s", exc)
         finally:
             if self.hints is not None:
                 self.hints.stop()
