@@ -7,6 +7,8 @@ retry may cure from the ones it never will.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class FpwError(Exception):
     """Base of every error fpw raises on purpose."""
@@ -63,3 +65,25 @@ class TransientError(FpwError):
 
 class PermanentError(FpwError):
     """The input can never be processed (a processor's 4xx, a malformed job)."""
+
+
+class DiskFullError(TransientError):
+    """A local folder has no room for what must be written there.
+
+    Nothing is lost: the work waits and goes on once space is freed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        directory: Path,
+        needed: int,
+        free: int,
+        job: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, job=job, hint=hint)
+        self.directory = directory
+        self.needed = needed
+        self.free = free
