@@ -68,6 +68,8 @@ def decompress_into(
     expands beyond it (a decompression bomb or a lie about ``size``) is
     rejected after writing no more than the limit.
     """
+    if limit < 0:
+        raise IntegrityError("the chunks are larger than the file's declared size", job=job)
     if compression == RAW:
         if len(stored) > limit:
             raise IntegrityError("chunk is larger than the file's declared size", job=job)
