@@ -25,7 +25,8 @@ from client.staging import FileChanged, fingerprint, stage
 from client.state import Drop, Phase, State, StateError
 from shared import __version__, hpke, signing
 from shared.config import Settings
-from shared.errors import ClaimLost, FpwError, IntegrityError
+from shared.disk import free_bytes, room_for
+from shared.errors import ClaimLost, DiskFullError, FpwError, IntegrityError
 from shared.keys import load_or_create_key
 from shared.receipts import receipt_key, sign_receipt
 from shared.record import (
@@ -68,6 +69,10 @@ UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 # process sharing the state (the daemon) takes it over only once it has been
 # left alone this long (the submitting command was interrupted).
 ABANDONED_SECONDS = 300.0
+# A drop that found no room on disk is tried again once this much more is
+# free, or after this long (space may have been freed and taken again).
+ROOM_GROWTH_BYTES = 1024 * 1024
+ROOM_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,15 @@ class Paused(FpwError):
     """Sending is paused; the drop waits where it is and resumes on unpause."""
 
     recoverable = True
+
+
+@dataclass(frozen=True)
+class NoRoom:
+    """A drop that a full disk stopped: where, and how much was free then."""
+
+    directory: Path
+    free: int
+    at: float
 
 
 def result_name(original: str, content_type: str) -> str:
@@ -150,6 +164,8 @@ class Engine:
         )
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
+        self._no_room: dict[str, NoRoom] = {}
+        """Drops a full disk stopped; they wait for room rather than retrying in a loop."""
         self.offline = False
 
     # -- submitting -----------------------------------------------------
@@ -185,11 +201,33 @@ class Engine:
         return drop.file_id
 
     def _schedule(self, file_id: str) -> None:
+        if not self._room_again(file_id):
+            return
         with self._active_lock:
             if file_id in self._active or self._stop.is_set() or self._paused.is_set():
                 return
             self._active.add(file_id)
         self._jobs.submit(self._advance, file_id)
+
+    def _room_again(self, file_id: str) -> bool:
+        """False while a drop stopped by a full disk should go on waiting for room."""
+        stopped = self._no_room.get(file_id)
+        if stopped is None:
+            return True
+        grown = free_bytes(stopped.directory) >= stopped.free + ROOM_GROWTH_BYTES
+        if grown or self.clock() - stopped.at >= ROOM_RETRY_SECONDS:
+            self._no_room.pop(file_id, None)
+            return True
+        return False
+
+    def _wait_for_room(self, file_id: str, exc: DiskFullError) -> None:
+        """Keep the drop where it is, say why where the user looks, and wait for room."""
+        self._no_room[file_id] = NoRoom(exc.directory, exc.free, self.clock())
+        log.warning("%s", exc)
+        drop = self.state.get(file_id)
+        if drop is not None:
+            self.state.update(file_id, self.clock(), error=str(exc))
+            self._emit(drop, drop.phase, str(exc))
 
     def _advance(self, file_id: str) -> None:
         """Move one drop as far as it can go now; failures leave it to be retried."""
@@ -206,6 +244,8 @@ class Engine:
             log.info("%s", exc)
         except Paused:
             log.info("%s: paused; it will go on when sending resumes", file_id)
+        except DiskFullError as exc:
+            self._wait_for_room(file_id, exc)
         except NETWORK_ERRORS as exc:
             self.offline = True
             log.warning("%s: network problem, will retry: %s", file_id, exc)
@@ -227,7 +267,16 @@ class Engine:
 
     def _stage(self, drop: Drop) -> Drop:
         cs = self.settings.client
-        staged = stage(drop.path, self.spool / drop.file_id, cs.chunk_size, cs.zstd_level)
+        spool = self.spool / drop.file_id
+        with room_for(
+            self.spool,
+            drop.path.stat().st_size,  # zstd never stores much more than the input
+            f"the chunks of {drop.name}",
+            job=drop.file_id,
+            setting="client.state_dir",
+            undo=lambda: shutil.rmtree(spool, ignore_errors=True),  # no half-staged chunks
+        ):
+            staged = stage(drop.path, spool, cs.chunk_size, cs.zstd_level)
         created = iso(utc_now())
         # Fairness: the job's place in this client's own backlog (unfinished
         # drops taken before it) orders the queue index, so fetchers serve
@@ -251,7 +300,9 @@ class Engine:
             expires=int(self.clock()) + QUEUED_TTL_SECONDS,
         )
         signing.sign_job(job, self.key)
-        self.state.update(drop.file_id, self.clock(), phase=Phase.UPLOADING, job=_job_json(job))
+        self.state.update(
+            drop.file_id, self.clock(), phase=Phase.UPLOADING, job=_job_json(job), error=None
+        )
         self._emit(drop, Phase.UPLOADING, f"{job.chunks} chunk(s), {job.size} bytes")
         updated = self.state.get(drop.file_id)
         assert updated is not None
@@ -317,7 +368,7 @@ class Engine:
         waiting = [
             d
             for d in self.state.in_phase(Phase.WAITING)
-            if (d.file_id == only if only else self._ours(d))
+            if (d.file_id == only if only else self._ours(d)) and self._room_again(d.file_id)
         ]
         if not waiting:
             return 0
@@ -336,6 +387,8 @@ class Engine:
             except NETWORK_ERRORS as exc:
                 self.offline = True
                 log.warning("%s: cannot fetch the result yet: %s", drop.name, exc)
+            except DiskFullError as exc:
+                self._wait_for_room(drop.file_id, exc)
         return finished
 
     def _remote_statuses(self, since: str) -> dict[str, str]:
@@ -395,10 +448,20 @@ class Engine:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         target = unique_path(self.results_dir, result_name(drop.name, result.content_type))
         tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(result.body)
+        with room_for(
+            self.results_dir,
+            len(result.body),
+            f"the result of {drop.name}",
+            job=drop.file_id,
+            setting="client.results",
+            undo=lambda: tmp.unlink(missing_ok=True),  # never a half-written result
+        ):
+            tmp.write_bytes(result.body)
         tmp.replace(target)
         self._retire_original(drop, self.done_dir)
-        self.state.update(drop.file_id, self.clock(), phase=Phase.DONE, result_path=target)
+        self.state.update(
+            drop.file_id, self.clock(), phase=Phase.DONE, result_path=target, error=None
+        )
         self._emit(drop, Phase.DONE, str(target))
         log.info("%s: result saved to %s", drop.name, target)
         self._confirm(job, ciphertext)
@@ -492,6 +555,9 @@ class Engine:
                 log.warning("cannot reach AWS, will retry: %s", exc)
             except ClientError as exc:
                 log.warning("result poll failed: %s", exc)
+            except Exception:
+                # This thread drives every result: it must outlive any one failure.
+                log.exception("result poll failed; will retry")
             if self.clock() >= retry_at:
                 self.resume()
                 retry_at = self.clock() + 10.0

@@ -8,15 +8,18 @@ chunks not yet confirmed, or go on waiting for the result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from shared.disk import disk_full
 from shared.errors import FpwError
 
 log = logging.getLogger(__name__)
@@ -88,11 +91,16 @@ class Drop:
     updated: float
 
 
+# What the state database asks of a full disk before it can write again.
+DB_ROOM_BYTES = 1024 * 1024
+
+
 class State:
     """Thread-safe access to the state database (one connection, one lock)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -110,12 +118,25 @@ class State:
             return cursor.fetchall()
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
-        with self._lock:
+        with self._lock, self._writing():
             return self._db.execute(sql, args).rowcount
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that a full disk refuses raises ``DiskFullError``; SQLite keeps the
+        database as it was, so the write can simply be tried again."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            raise disk_full(
+                self.path.parent, DB_ROOM_BYTES, "the state database", setting="client.state_dir"
+            ) from exc
 
     def add(self, drop: Drop) -> bool:
         """Record a new drop; False when an unfinished drop has the same fingerprint."""
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 clash = self._db.execute(
@@ -145,7 +166,8 @@ class State:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite ends it itself after some errors
+                    self._db.execute("ROLLBACK")
                 raise
         return True
 

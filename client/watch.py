@@ -29,6 +29,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from shared.errors import FpwError
+
 log = logging.getLogger(__name__)
 
 IGNORED = ("~$*", ".~lock*", "*.part", "*.tmp", "*.crdownload", "*.swp", ".DS_Store", "Thumbs.db")
@@ -174,6 +176,9 @@ class InboxWatcher:
             for path in ready:
                 try:
                     self.submit(path)
+                except FpwError as exc:
+                    # It stays in the folder and is taken at the next rescan.
+                    log.warning("could not take %s yet: %s", path.name, exc)
                 except Exception:
                     log.exception("could not take %s", path.name)
 
