@@ -28,6 +28,7 @@ from fetcher.processor_client import analyze, progress
 from fetcher.transfer import UploadAbandoned, merge
 from shared import __version__, hpke, presence, signing, transitions
 from shared.config import Settings
+from shared.disk import disk_full, free_bytes, room_for
 from shared.errors import (
     ClaimLost,
     FpwError,
@@ -54,6 +55,11 @@ if TYPE_CHECKING:
     from shared.aws import Aws
 
 log = logging.getLogger(__name__)
+
+# Room a merged file needs beyond its own size (the processor's scratch files).
+ROOM_MARGIN_BYTES = 1024 * 1024
+# A job that does not fit is mentioned again after this long, not at every poll.
+NO_ROOM_LOG_SECONDS = 60.0
 
 
 class Held:
@@ -111,6 +117,8 @@ class Fetcher:
         self.hints: StreamHints | None = None
         self.current: Held | None = None
         self._announced = float("-inf")
+        self._no_room: dict[str, float] = {}
+        """Jobs left queued for want of disk space, and when that was last logged."""
 
     # -- finding and claiming --------------------------------------------
 
@@ -130,7 +138,14 @@ class Fetcher:
             if satisfies(str(item.get("version", "")), self.fs.supported_versions)
         ]
 
+    @property
+    def merge_dir(self) -> Path:
+        """Where merged files are written: the volume shared with the processor, if any."""
+        return self.fs.processor_shared_dir or self.work_dir
+
     def claim(self, file_id: str) -> Held | None:
+        if not self._fits(file_id):
+            return None
         update = transitions.claim(self.processor_id, iso(utc_now()))
         try:
             raw = self.table.apply_raw(file_id, update)
@@ -156,6 +171,46 @@ class Fetcher:
         held = Held(job, self.processor_id)
         log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=held.extra())
         return held
+
+    def _fits(self, file_id: str) -> bool:
+        """Whether a queued job's merged file fits in ``merge_dir`` now (False too when
+        it is no longer queued).
+
+        Read before the claim: a claim spends one of the job's attempts, so a job
+        too big for this disk is left queued, for a fetcher with room or for this
+        one once space is freed, instead of ending in ERROR after a few claims.
+        """
+        try:
+            answer = self.aws.dynamodb.get_item(
+                TableName=self.settings.aws.table,
+                Key={"file": {"S": file_id}},
+                ProjectionExpression="#size, #status, #processor",
+                ExpressionAttributeNames={
+                    "#size": "size",
+                    "#status": "status",
+                    "#processor": "processor",
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("cannot read %s before claiming it: %s", file_id, exc)
+            return False
+        item = answer.get("Item") or {}
+        if item.get("status") != {"S": Status.QUEUED.value} or "processor" in item:
+            return False  # taken or ended since the index was read
+        try:
+            needed = int(item["size"]["N"]) + ROOM_MARGIN_BYTES
+        except (KeyError, TypeError, ValueError):
+            return True  # a record the claim will find unreadable, and end
+        if needed <= free_bytes(self.merge_dir):
+            self._no_room.pop(file_id, None)
+            return True
+        now = self.clock()
+        if now - self._no_room.get(file_id, float("-inf")) >= NO_ROOM_LOG_SECONDS:
+            self._no_room = {f: t for f, t in self._no_room.items() if now - t < 3600}
+            self._no_room[file_id] = now
+            error = disk_full(self.merge_dir, needed, f"job {file_id}", setting="fetcher.work_dir")
+            log.warning("%s; the job stays queued for a fetcher with room", error)
+        return False
 
     def run_once(self) -> bool:
         """Claim and finish at most one job; True if one was handled."""
@@ -281,13 +336,21 @@ class Fetcher:
         beat.start()
         # With a volume shared with the processor, the merged file is handed
         # over by name instead of streamed through HTTP (multi-gigabyte files).
-        merged = (self.fs.processor_shared_dir or self.work_dir) / f"{job.file}.data"
+        merged = self.merge_dir / f"{job.file}.data"
         try:
             with held.timed("verify"):
                 self._check_attempts(held)
                 self._verify(job)
             merged.parent.mkdir(parents=True, exist_ok=True)
-            with held.timed("download"):
+            # Room was there at the claim; something else may have taken it since.
+            room = room_for(
+                merged.parent,
+                job.size + ROOM_MARGIN_BYTES,
+                f"job {job.file}",
+                setting="fetcher.work_dir",
+                undo=lambda: merged.unlink(missing_ok=True),
+            )
+            with held.timed("download"), room:
                 merge(
                     self.aws.s3,
                     job,
@@ -440,15 +503,13 @@ class Fetcher:
     def _fenced(self, held: Held, update: transitions.Update) -> None:
         if held.lost.is_set():
             raise ClaimLost("the claim was lost", job=held.job.file)
-        # Raw: the answer is not needed, and a record someone else damaged
-        # meanwhile must not keep the holder from finishing its own write.
-        self.table.apply_raw(held.job.file, update)
+        self.table.apply(held.job.file, update)
 
     def _end_in_error(self, held: Held, reason: str) -> None:
         log.error("%s ends in ERROR: %s", held.job.file, reason, extra=held.extra())
         expires = int(self.clock()) + self.fs.result_retention_seconds
         with contextlib.suppress(ClaimLost):
-            self.table.apply_raw(
+            self.table.apply(
                 held.job.file,
                 transitions.fail(held.processor, held.token, iso(utc_now()), reason, expires),
             )
@@ -513,11 +574,19 @@ def held_by(raw: object, processor: str) -> TypeGuard[dict[str, Any]]:
     )
 
 
-def completed_by(job: object, processor: str, token: int) -> bool:
-    """Whether a record (a lost write's ``current``) is this holder's own completion."""
-    return (
-        isinstance(job, Job)
-        and job.status is Status.COMPLETED
-        and job.processor == processor
-        and job.attempts == token
-    )
+def completed_by(current: object, processor: str, token: int) -> bool:
+    """Whether a record (a lost write's ``current``, parsed or raw) is this holder's
+    own completion."""
+    if isinstance(current, Job):
+        return (
+            current.status is Status.COMPLETED
+            and current.processor == processor
+            and current.attempts == token
+        )
+    if isinstance(current, dict):
+        return (
+            current.get("status") == {"S": Status.COMPLETED.value}
+            and current.get("processor") == {"S": processor}
+            and current.get("attempts") == {"N": str(token)}
+        )
+    return False

@@ -29,12 +29,15 @@ import dataclasses
 import logging
 import random
 import select
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -364,3 +367,67 @@ def proxied(stack: LocalStack, proxy: FaultProxy) -> LocalStack:
     """The stack as seen through ``proxy``: settings and ``System`` built from it
     send every AWS call (STS included) through the faults."""
     return dataclasses.replace(stack, endpoint=proxy.url, process=None)
+
+
+# -- a small disk of its own for one part ---------------------------------
+
+SMALL_DISK_SCRIPT = (
+    'mount -t tmpfs -o size="$1" tmpfs "$2" && if [ -n "$3" ]; then cp -a "$3/." "$2/"; fi'
+    ' && shift 3 && exec "$@"'
+)
+
+
+def small_disk(mount: Path, size: int, seed: Path | None = None) -> list[str]:
+    """A command prefix that runs a part with a ``size``-byte filesystem of its own at
+    ``mount`` (a tmpfs in private user and mount namespaces: no root needed),
+    first filled with a copy of ``seed``. Only that process and its children see
+    it; a test reaches it through ``through_proc``."""
+    mount.mkdir(parents=True, exist_ok=True)
+    return [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        SMALL_DISK_SCRIPT,
+        "sh",
+        str(size),
+        str(mount),
+        str(seed or ""),
+    ]
+
+
+def through_proc(pid: int, path: Path) -> Path:
+    """``path`` as the process ``pid`` sees it (its own mounts included)."""
+    return Path(f"/proc/{pid}/root") / path.relative_to("/")
+
+
+def small_disks_unavailable(probe_dir: Path) -> str | None:
+    """None when ``small_disk`` works here; else why not, as a reason to skip.
+
+    A missing ``unshare`` command is a broken test machine, not a reason to
+    skip: that raises, with what to install.
+    """
+    if shutil.which("unshare") is None:
+        raise RuntimeError("the disk-full tests need the unshare command (util-linux): install it")
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    probe = subprocess.run(
+        [*small_disk(probe_dir, 1024 * 1024), "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode == 0:
+        return None
+    settings = {
+        "/proc/sys/user/max_user_namespaces": "0",
+        "/proc/sys/kernel/unprivileged_userns_clone": "0",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1",
+    }
+    for knob, off in settings.items():
+        knob_path = Path(knob)
+        if knob_path.exists() and knob_path.read_text().strip() == off:
+            return f"user namespaces are disabled on this machine ({knob} = {off})"
+    raise RuntimeError(f"cannot mount a small private filesystem: {probe.stderr.strip()}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,13 +22,16 @@ class RecordingProcessor(Loopback):
     """A fast analysis container on loopback that counts ``POST /analyze`` per job.
 
     Its result names the SHA-256 and size of the file it was given, so that a
-    test can check each decrypted result against the original.
+    test can check each decrypted result against the original; ``seconds`` is
+    how long each call takes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.0) -> None:
         self.calls: Counter[str] = Counter()
+        self.seconds = seconds
         lock = threading.Lock()
         calls = self.calls
+        outer = self
 
         class Handler(Quiet):
             protocol_version = "HTTP/1.1"
@@ -43,6 +47,7 @@ class RecordingProcessor(Loopback):
                 job = self.headers.get("X-Fpw-Job", "?")
                 with lock:
                     calls[job] += 1
+                time.sleep(outer.seconds)
                 result = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
                 self.answer(json.dumps(result).encode())
 
