@@ -503,13 +503,15 @@ class Fetcher:
     def _fenced(self, held: Held, update: transitions.Update) -> None:
         if held.lost.is_set():
             raise ClaimLost("the claim was lost", job=held.job.file)
-        self.table.apply(held.job.file, update)
+        # Raw: the answer is not needed, and a record someone else damaged
+        # meanwhile must not keep the holder from finishing its own write.
+        self.table.apply_raw(held.job.file, update)
 
     def _end_in_error(self, held: Held, reason: str) -> None:
         log.error("%s ends in ERROR: %s", held.job.file, reason, extra=held.extra())
         expires = int(self.clock()) + self.fs.result_retention_seconds
         with contextlib.suppress(ClaimLost):
-            self.table.apply(
+            self.table.apply_raw(
                 held.job.file,
                 transitions.fail(held.processor, held.token, iso(utc_now()), reason, expires),
             )
