@@ -189,6 +189,19 @@ class Analyzer:
             worker.stop()
 
 
+def parse_params(raw: str | None) -> dict[str, Any]:
+    """The job's params from their header; anything but a JSON object is a 422."""
+    if not raw:
+        return {}
+    try:
+        params = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise AnalysisError("X-Fpw-Params is not valid JSON", 422) from None
+    if not isinstance(params, dict):
+        raise AnalysisError("X-Fpw-Params must be a JSON object", 422)
+    return params
+
+
 class Handler(BaseHTTPRequestHandler):
     server: ProcessorServer
     protocol_version = "HTTP/1.1"
@@ -307,16 +320,7 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _params(self) -> dict[str, Any]:
-        raw = self.headers.get("X-Fpw-Params")
-        if not raw:
-            return {}
-        try:
-            params = json.loads(raw)
-        except ValueError:
-            raise AnalysisError("X-Fpw-Params is not valid JSON", 422) from None
-        if not isinstance(params, dict):
-            raise AnalysisError("X-Fpw-Params must be a JSON object", 422)
-        return params
+        return parse_params(self.headers.get("X-Fpw-Params"))
 
     def _receive(self, path: Path | None, size: int) -> None:
         """The body into ``path``, or read and dropped when ``path`` is None."""

@@ -5,6 +5,7 @@ jobs table, which every desktop can write to)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given
@@ -15,6 +16,7 @@ from fetcher.stream import Checkpoints, hints_from
 from processor.analysis import PROFILES, check_params
 from processor.errors import AnalysisError
 from processor.pdfs import parse_ranges
+from processor.server import parse_params
 from shared import presence
 from shared.versions import satisfies
 from tests.unit.fuzz.strategies import json_values, wire_attributes
@@ -41,6 +43,22 @@ def test_any_params_are_accepted_or_refused_with_a_4xx(params: dict[str, Any]) -
         assert 400 <= exc.status < 500, exc
         return
     assert profile in PROFILES
+
+
+@given(
+    st.none()
+    | st.text(max_size=60)
+    | json_values.map(json.dumps)
+    | st.integers(1, 60_000).map(lambda n: "[" * n)
+    | st.integers(1, 20_000).map(lambda n: '{"a":' * n)
+)
+def test_any_params_header_is_an_object_or_a_422(raw: str | None) -> None:
+    try:
+        params = parse_params(raw)
+    except AnalysisError as exc:
+        assert exc.status == 422
+        return
+    assert isinstance(params, dict)
 
 
 @given(json_values | ranges)
@@ -89,7 +107,7 @@ def test_any_lease_item_gives_checkpoints(item: dict[str, Any]) -> None:
     assert isinstance(checkpoints_of(item), Checkpoints)
 
 
-@given(json_values.map(lambda v: {"checkpoints": {"S": __import__("json").dumps(v)}}))
+@given(json_values.map(lambda v: {"checkpoints": {"S": json.dumps(v)}}))
 def test_any_json_in_a_lease_item_gives_checkpoints(item: dict[str, Any]) -> None:
     assert isinstance(checkpoints_of(item), Checkpoints)
 
