@@ -73,6 +73,9 @@ ABANDONED_SECONDS = 300.0
 # free, or after this long (space may have been freed and taken again).
 ROOM_GROWTH_BYTES = 1024 * 1024
 ROOM_RETRY_SECONDS = 60.0
+# A result poll reads the status of every waiting job: with many waiting,
+# polls are spaced so that a desktop reads about this many records a second.
+POLL_RECORDS_PER_SECOND = 200
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,17 @@ class NoRoom:
     directory: Path
     free: int
     at: float
+
+
+def poll_interval(waiting: int, base: float) -> float:
+    """Seconds between result polls: ``base``, or longer when a poll of ``waiting``
+    jobs would read more than ``POLL_RECORDS_PER_SECOND`` records a second.
+
+    A backlog of a thousand files takes minutes to process; noticing each result
+    five seconds late costs nothing, whereas reading a thousand records twice a
+    second costs the table's capacity and the desktop's CPU.
+    """
+    return max(base, waiting / POLL_RECORDS_PER_SECOND)
 
 
 def result_name(original: str, content_type: str) -> str:
@@ -165,6 +179,8 @@ class Engine:
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._no_room: dict[str, NoRoom] = {}
+        self._waiting = 0
+        """Drops the last full poll found waiting for their results."""
         """Drops a full disk stopped; they wait for room rather than retrying in a loop."""
         self.offline = False
 
@@ -370,6 +386,8 @@ class Engine:
             for d in self.state.in_phase(Phase.WAITING)
             if (d.file_id == only if only else self._ours(d)) and self._room_again(d.file_id)
         ]
+        if only is None:
+            self._waiting = len(waiting)
         if not waiting:
             return 0
         oldest = min(d.job["created"] for d in waiting if d.job)
@@ -548,6 +566,7 @@ class Engine:
         while not self._stop.is_set():
             if until is not None and until():
                 return
+            polled = time.monotonic()
             try:
                 self.poll_results()
             except NETWORK_ERRORS as exc:
@@ -561,8 +580,14 @@ class Engine:
             if self.clock() >= retry_at:
                 self.resume()
                 retry_at = self.clock() + 10.0
-            self._wake.wait(self.settings.client.poll_seconds)
+            base = self.settings.client.poll_seconds
+            spacing = poll_interval(self._waiting, base)
+            self._wake.wait(spacing)
             self._wake.clear()
+            # A wake (an upload just finished) brings a small backlog's poll forward;
+            # a large backlog keeps its spacing, as each poll reads all of it.
+            if spacing > base:
+                self._stop.wait(polled + spacing - time.monotonic())
 
     def wait(self, file_id: str, timeout: float | None = None) -> Drop:
         deadline = None if timeout is None else self.clock() + timeout
