@@ -118,6 +118,9 @@ class Fetcher:
         self.current: Held | None = None
         self._announced = float("-inf")
         self._no_room: dict[str, float] = {}
+        self._backlog: list[dict[str, Any]] = []
+        """The rest of the last index read, in rank order."""
+        self._backlog_read = float("-inf")
         """Jobs left queued for want of disk space, and when that was last logged."""
 
     # -- finding and claiming --------------------------------------------
@@ -213,11 +216,20 @@ class Fetcher:
         return False
 
     def run_once(self) -> bool:
-        """Claim and finish at most one job; True if one was handled."""
-        for item in self.candidates():
+        """Claim and finish at most one job; True if one was handled.
+
+        The index is read again only once the last read is used up or older than
+        ``poll_seconds``: a fetcher that finishes small jobs quickly takes the next
+        ones from that read instead of querying every shard after each job (the
+        claim's own check skips those others took meanwhile).
+        """
+        if not self._backlog or self.clock() - self._backlog_read > self.fs.poll_seconds:
+            self._backlog = self.candidates()
+            self._backlog_read = self.clock()
+        while self._backlog:
             if self.stopping.is_set():
                 return False
-            held = self.claim(str(item["file"]))
+            held = self.claim(str(self._backlog.pop(0)["file"]))
             if held is not None:
                 self.handle(held)
                 return True
