@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
 from fetcher.processor_client import analyze, progress
+from fetcher.scratch import Scratch
 from fetcher.transfer import UploadAbandoned, merge
 from shared import __version__, hpke, presence, signing, transitions
 from shared.config import Settings
@@ -114,6 +115,7 @@ class Fetcher:
         self.http = requests.Session()
         self.stopping = threading.Event()
         self.work_dir = self.fs.work_dir
+        self.scratch = Scratch(self.merge_dir, self.processor_id)
         self.hints: StreamHints | None = None
         self.current: Held | None = None
         self._announced = float("-inf")
@@ -237,6 +239,10 @@ class Fetcher:
 
     def run(self) -> None:
         log.info("fetcher %s started; processor at %s", self.processor_id, self.fs.processor_url)
+        try:
+            self.scratch.open()
+        except OSError as exc:
+            log.warning("cannot lock the scratch folder %s: %s", self.scratch.folder, exc)
         self.hints = self._start_hints()
         try:
             while not self.stopping.is_set():
@@ -255,6 +261,7 @@ class Fetcher:
         finally:
             if self.hints is not None:
                 self.hints.stop()
+            self.scratch.close()
 
     def _announce(self) -> None:
         """Tell ops (``fpw status``) this fetcher is alive and what it takes; best effort."""
@@ -348,7 +355,7 @@ class Fetcher:
         beat.start()
         # With a volume shared with the processor, the merged file is handed
         # over by name instead of streamed through HTTP (multi-gigabyte files).
-        merged = self.merge_dir / f"{job.file}.data"
+        merged = self.scratch.path(job.file)
         try:
             with held.timed("verify"):
                 self._check_attempts(held)
