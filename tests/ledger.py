@@ -4,6 +4,7 @@ table's stream (every write, as DynamoDB saw it) and the bucket's listing."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -49,7 +50,9 @@ class RecordingProcessor(Loopback):
                     calls[job] += 1
                 time.sleep(outer.seconds)
                 result = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
-                self.answer(json.dumps(result).encode())
+                # A fetcher killed while it waits is gone before the answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.answer(json.dumps(result).encode())
 
         super().__init__(Handler)
 

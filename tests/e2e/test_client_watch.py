@@ -1,11 +1,11 @@
 """Watching folders with the real agent against the local stack: files still
-being written, temporary files, files present at start, several folders with
-their own params, the same file dropped twice, and a burst of 200 files."""
+being written, temporary files, files present at start, and several folders
+with their own params. A thousand files dropped at once, and the same file
+dropped twice, are tests/e2e/test_load.py."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +16,6 @@ from client.agent import Agent
 from client.state import Drop, Phase
 from infra.admin import register_client
 from infra.localstack import LocalStack
-from infra.up import System
 from tests import samples
 from tests.helpers import client_settings, wait_for
 
@@ -91,44 +90,3 @@ def test_temporary_files_are_ignored_and_files_present_at_start_are_taken(
     assert by_name["page.txt"].params == {"profile": "default", "dpi": 300}
     job = by_name["page.txt"].job
     assert job is not None and job["params"] == {"profile": "default", "dpi": 300}
-
-
-@pytest.mark.slow  # about 65 s on two cores: the reference processor starts a process per file
-def test_two_hundred_files_dropped_at_once_all_complete_and_a_second_drop_is_a_new_job(
-    stack: LocalStack, system: System, start_agent: StartAgent, tmp_path: Path
-) -> None:
-    system.start_fetcher()
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    for i in range(200):
-        samples.make_text(staging / f"note {i:03}.txt", f"note number {i}\n")
-    agent = start_agent(stable_seconds=0.5, upload_concurrency=8)
-    inbox = tmp_path / "inbox"
-    started = time.monotonic()
-    for path in staging.iterdir():
-        path.rename(inbox / path.name)
-    wait_for(
-        lambda: (
-            sum(d.phase is Phase.DONE for d in drops(agent)) == 200
-            or [d.error for d in drops(agent) if d.phase is Phase.FAILED]
-        ),
-        timeout=240,
-        interval=1.0,
-        what="200 results",
-    )
-    took = time.monotonic() - started
-    assert not [d for d in drops(agent) if d.phase is Phase.FAILED]
-    results = list((inbox / "results").glob("*.result.json"))
-    assert len(results) == 200 and len(list((inbox / "done").iterdir())) == 200
-    assert not [p for p in inbox.iterdir() if p.is_file()]
-    print(f"200 files in {took:.0f} s")
-
-    # The same file dropped again is a new drop, processed once more.
-    shutil.copy2(inbox / "done" / "note 007.txt", inbox / "note 007.txt")
-    wait_for(
-        lambda: sum(d.phase is Phase.DONE for d in drops(agent)) == 201,
-        timeout=60,
-        what="the second drop's result",
-    )
-    assert len([d for d in drops(agent) if d.name == "note 007.txt"]) == 2
-    assert len(list((inbox / "results").glob("note 007*.result.json"))) == 2
