@@ -41,10 +41,19 @@ class Scratch:
         return self.folder / f".{owner}{LOCK_SUFFIX}"
 
     def open(self) -> list[Path]:
-        """Hold this run's lock, then remove what runs that are gone left; returns those files."""
+        """Hold this run's lock, then remove what runs that are gone left; returns those files.
+
+        Once per run: later calls do nothing.
+        """
+        if self._lock_fd is not None:
+            return []
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lock_path(self.owner), os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            raise
         self._lock_fd = fd
         removed: list[Path] = []
         for lock in self.folder.glob(f".*{LOCK_SUFFIX}"):

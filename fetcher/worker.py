@@ -239,10 +239,7 @@ class Fetcher:
 
     def run(self) -> None:
         log.info("fetcher %s started; processor at %s", self.processor_id, self.fs.processor_url)
-        try:
-            self.scratch.open()
-        except OSError as exc:
-            log.warning("cannot lock the scratch folder %s: %s", self.scratch.folder, exc)
+        self._open_scratch()
         self.hints = self._start_hints()
         try:
             while not self.stopping.is_set():
@@ -262,6 +259,13 @@ class Fetcher:
             if self.hints is not None:
                 self.hints.stop()
             self.scratch.close()
+
+    def _open_scratch(self) -> None:
+        """Lock this run's merged files and remove those of fetchers that died (once)."""
+        try:
+            self.scratch.open()
+        except OSError as exc:
+            log.warning("cannot lock the scratch folder %s: %s", self.scratch.folder, exc)
 
     def _announce(self) -> None:
         """Tell ops (``fpw status``) this fetcher is alive and what it takes; best effort."""
@@ -360,6 +364,7 @@ class Fetcher:
             with held.timed("verify"):
                 self._check_attempts(held)
                 self._verify(job)
+            self._open_scratch()  # a run of one job (fetcher --once) locks its files too
             merged.parent.mkdir(parents=True, exist_ok=True)
             # Room was there at the claim; something else may have taken it since.
             room = room_for(
