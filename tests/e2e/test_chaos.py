@@ -101,7 +101,7 @@ class Chaos:
 
 
 @pytest.mark.slow  # about 100 s on two cores
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(max(480, JOBS * 3))
 def test_killed_fetchers_and_watchers_lose_no_job_and_do_none_twice(
     stack: LocalStack, engine: Engine, tmp_path: Path
 ) -> None:
@@ -131,7 +131,7 @@ def test_killed_fetchers_and_watchers_lose_no_job_and_do_none_twice(
             lambda: all(
                 (d := engine.state.get(f)) is not None and d.phase.finished for f in digests
             ),
-            timeout=300,
+            timeout=max(300, JOBS * 1.5),
             interval=1.0,
             what=f"{JOBS} results",
         )
