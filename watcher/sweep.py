@@ -49,7 +49,6 @@ class Action(StrEnum):
     REQUEUE = "requeue"
     FAIL_STALLED = "fail-stalled"
     FAIL_UPLOAD = "fail-upload"
-    CLEAN = "clean"
     EXPIRE = "expire"
 
 
@@ -80,31 +79,46 @@ def decide(job: Job, now: dt.datetime, settings: Settings) -> Action:
     holds_result = job.results is not None or job.results_ref is not None
     if holds_result and job.expires is not None and job.expires <= now.timestamp():
         return Action.EXPIRE
-    return Action.CLEAN
+    return Action.NOTHING
 
 
-def orphan(
+def owner(key: str) -> str | None:
+    """The file id a chunk (``<client>/<file>/<n>``) or result
+    (``results/<client>/<file>``) key belongs to; None for any other object."""
+    parts = key.split("/")
+    if len(parts) != 3:
+        return None
+    if parts[0] == "results":
+        return parts[2]
+    if parts[0].startswith("client-") and parts[1].startswith("file-"):
+        return parts[1]
+    return None
+
+
+def unwanted(
     key: str, modified: dt.datetime, jobs: Mapping[str, Job], now: dt.datetime, grace: float
 ) -> bool:
-    """Whether a bucket object belongs to no live job (pure).
+    """Whether a bucket object should be deleted (pure).
 
-    Chunks (``<client>/<file>/<n>``) and results (``results/<client>/<file>``)
-    of a job that no longer exists are orphans once older than ``grace``
-    (younger ones may belong to a job this sweep has not seen); a result
-    whose job was delivered or expired is one at once.
+    The sweep lists the bucket once and judges every object here, rather than
+    listing each finished job's chunks: finished records stay for the whole
+    retention, and a LIST per record per sweep would cost far more than the
+    jobs themselves. Chunks of a finished job are leftovers (the fetcher
+    normally deletes them as it merges); a result whose job was delivered or
+    expired is unwanted at once. Chunks and results of a job that no longer
+    exists are orphans once older than ``grace``: younger ones may belong to
+    a job this sweep's scan did not see. Receipts and anything else are not
+    this pass's.
     """
-    parts = key.split("/")
-    if parts[0] == "results" and len(parts) == 3:
-        job = jobs.get(parts[2])
-        if job is not None:
-            return bool(job.delivered or job.expired)
-    elif len(parts) == 3 and parts[0].startswith("client-") and parts[1].startswith("file-"):
-        job = jobs.get(parts[1])
-        if job is not None:
-            return False  # finished jobs' chunks are the CLEAN action's
-    else:
-        return False  # receipts and anything else are not the orphan pass's
-    return (now - modified).total_seconds() > grace
+    file_id = owner(key)
+    if file_id is None:
+        return False
+    job = jobs.get(file_id)
+    if job is None:
+        return (now - modified).total_seconds() > grace
+    if key.startswith("results/"):
+        return bool(job.delivered or job.expired)
+    return job.status.finished
 
 
 class Sweeper:
@@ -130,7 +144,7 @@ class Sweeper:
             jobs[job.file] = job
             self._guarded(report, job.file, lambda j=job: self._one(j, now, report))  # type: ignore[misc]
         self._guarded(report, "receipts", lambda: self._receipts(jobs, now, report))
-        self._guarded(report, "orphans", lambda: self._orphans(jobs, now, report))
+        self._guarded(report, "bucket", lambda: self._unwanted(jobs, now, report))
         snap = snapshot.take(jobs.values(), now, self.settings.watcher.stall_seconds)
         if self.settings.watcher.metrics:
             self._guarded(report, "metrics", lambda: self._publish(snap))
@@ -218,20 +232,25 @@ class Sweeper:
         report.cleaned_objects += self._delete_chunks(job)
         self.aws.s3.delete_object(Bucket=bucket, Key=key)
 
-    # -- orphans ----------------------------------------------------------
+    # -- leftovers and orphans --------------------------------------------
 
-    def _orphans(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
+    def _unwanted(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
         bucket = self.settings.aws.bucket
         grace = self.settings.watcher.orphan_grace_seconds
         paginator = self.aws.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
                 key, modified = obj["Key"], obj["LastModified"]
-                if not orphan(key, modified, jobs, now, grace):
+                if not unwanted(key, modified, jobs, now, grace):
                     continue
                 self.aws.s3.delete_object(Bucket=bucket, Key=key)
-                report.orphans += 1
-                log.info("deleted orphaned object %s", key)
+                job = jobs.get(owner(key) or "")
+                if job is None:
+                    report.orphans += 1
+                    log.info("deleted orphaned object %s", key)
+                else:
+                    report.cleaned_objects += 1
+                    log.info("deleted leftover %s of %s job %s", key, job.status.value, job.file)
 
     # -- metrics ----------------------------------------------------------
 
@@ -309,8 +328,6 @@ class Sweeper:
             report.expired.append(job.file)
             report.cleaned_objects += self._delete_chunks(job)
             log.info("%s: result never collected within its retention; deleted", job.file)
-        elif action is Action.CLEAN:
-            report.cleaned_objects += self._delete_chunks(job)
 
     def _end_unreadable(
         self, item: dict[str, Any], exc: IntegrityError, now: dt.datetime, report: SweepReport

@@ -178,6 +178,40 @@ def test_orphans_are_removed_and_live_chunks_are_never_touched(
         aws.dynamodb.delete_item(TableName=aws.settings.table, Key={"file": {"S": live.job.file}})
 
 
+def test_a_finished_jobs_leftover_chunks_go_and_a_sweep_lists_the_bucket_not_each_job(
+    stack: LocalStack, engine: Engine, tmp_path: Path
+) -> None:
+    """Finished records stay for the whole retention: a sweep that listed each
+    one's chunks would cost a LIST per record per sweep."""
+    table = jobs(stack)
+    ended = []
+    for n in range(6):
+        path = tmp_path / f"given up {n}.txt"
+        samples.make_text(path, f"a job that ended with its chunks still stored {n}\n" * 50)
+        made = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+        upload_chunks(engine.aws, made)
+        table.apply(
+            made.job.file,
+            transitions.fail_queued(made.job.created, iso(utc_now()), "given up", 2**31),
+        )
+        ended.append(made.job)
+    one = sweeper(stack)
+    lists: list[str] = []
+    one.aws.s3.meta.events.register(
+        "before-call.s3.ListObjectsV2",
+        lambda params, **_: lists.append(str(params.get("Prefix", ""))),
+    )
+    report = one.sweep(utc_now())
+    for job in ended:
+        assert not keys(stack, chunk_prefix(job.client, job.file)), job.file
+    assert report.cleaned_objects >= sum(job.chunks for job in ended)
+    finished = sum(1 for job in table.scan() if job.status.finished)
+    assert finished >= len(ended)
+    # One pass over the bucket (a page per 1,000 objects) and one over the
+    # receipts, however many finished records the table holds.
+    assert len(lists) <= 4 < finished, lists
+
+
 class Webhook(Loopback):
     """A chat webhook on loopback that keeps what it was sent."""
 

@@ -51,9 +51,10 @@ def test_a_queued_job_is_failed_only_after_the_upload_timeout() -> None:
     assert decide(job(), NOW, settings) is Action.FAIL_UPLOAD
 
 
-def test_finished_jobs_are_cleaned() -> None:
-    assert decide(job(status=Status.COMPLETED), NOW, Settings()) is Action.CLEAN
-    assert decide(job(status=Status.ERROR), NOW, Settings()) is Action.CLEAN
+def test_finished_jobs_need_nothing_of_their_own() -> None:
+    """Their leftover chunks are found by the sweep's one pass over the bucket."""
+    assert decide(job(status=Status.COMPLETED), NOW, Settings()) is Action.NOTHING
+    assert decide(job(status=Status.ERROR), NOW, Settings()) is Action.NOTHING
 
 
 def test_a_finished_result_past_its_retention_expires_once() -> None:
@@ -61,6 +62,6 @@ def test_a_finished_result_past_its_retention_expires_once() -> None:
     lapsed = job(status=Status.COMPLETED, results=b"sealed", expires=past)
     assert decide(lapsed, NOW, Settings()) is Action.EXPIRE
     gone = job(status=Status.COMPLETED, results=None, expires=past, expired="2026-11-22T11:59Z")
-    assert decide(gone, NOW, Settings()) is Action.CLEAN
+    assert decide(gone, NOW, Settings()) is Action.NOTHING
     kept = job(status=Status.COMPLETED, results=b"sealed", expires=past + 3600)
-    assert decide(kept, NOW, Settings()) is Action.CLEAN
+    assert decide(kept, NOW, Settings()) is Action.NOTHING

@@ -9,21 +9,38 @@ from shared.presence import Presence
 from shared.record import Status
 from tests.unit.watcher.test_decide import NOW, job
 from watcher import alerts, ops, snapshot
-from watcher.sweep import orphan
+from watcher.sweep import owner, unwanted
 
 OLD = NOW - dt.timedelta(hours=2)
 
 
 def test_objects_without_a_job_are_orphans_only_once_older_than_the_grace() -> None:
     known = {"file-1": job(status=Status.QUEUED)}
-    assert orphan("client-04/file-2/0", OLD, known, NOW, 3600)
-    assert not orphan("client-04/file-2/0", NOW, known, NOW, 3600)
-    assert not orphan("client-04/file-1/0", OLD, known, NOW, 3600)
-    assert orphan("results/client-04/file-2", OLD, known, NOW, 3600)
+    assert unwanted("client-04/file-2/0", OLD, known, NOW, 3600)
+    assert not unwanted("client-04/file-2/0", NOW, known, NOW, 3600)
+    assert not unwanted("client-04/file-1/0", OLD, known, NOW, 3600)
+    assert unwanted("results/client-04/file-2", OLD, known, NOW, 3600)
     delivered = {"file-1": job(status=Status.COMPLETED, delivered="2026-11-22T11:00:00.000Z")}
-    assert orphan("results/client-04/file-1", NOW, delivered, NOW, 3600)
-    assert not orphan("receipts/client-04/file-2", OLD, known, NOW, 3600)
-    assert not orphan("something/else", OLD, known, NOW, 3600)
+    assert unwanted("results/client-04/file-1", NOW, delivered, NOW, 3600)
+    assert not unwanted("receipts/client-04/file-2", OLD, known, NOW, 3600)
+    assert not unwanted("something/else", OLD, known, NOW, 3600)
+
+
+def test_a_finished_jobs_chunks_are_leftovers_at_once_and_its_result_waits_for_delivery() -> None:
+    for status in (Status.COMPLETED, Status.ERROR):
+        finished = {"file-1": job(status=status)}
+        assert unwanted("client-04/file-1/3", NOW, finished, NOW, 3600)
+        assert not unwanted("results/client-04/file-1", OLD, finished, NOW, 3600)
+    for status in (Status.QUEUED, Status.PROCESSING):
+        assert not unwanted("client-04/file-1/3", OLD, {"file-1": job(status=status)}, NOW, 3600)
+
+
+def test_only_chunk_and_result_keys_have_an_owner() -> None:
+    assert owner("client-04/file-1/0") == "file-1"
+    assert owner("results/client-04/file-1") == "file-1"
+    assert owner("receipts/client-04/file-1") is None
+    assert owner("client-04/file-1") is None
+    assert owner("other/file-1/0") is None
 
 
 def snap_of(*jobs: object, fetchers: tuple[Presence, ...] = ()) -> snapshot.Snapshot:
