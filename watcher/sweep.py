@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -184,10 +185,22 @@ class Sweeper:
     # -- receipts ---------------------------------------------------------
 
     def _receipts(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
+        """Act on receipts for at most ``interval_seconds`` of this sweep.
+
+        A watcher that was down finds every receipt written meanwhile (a
+        thousand take about half a minute on the local stack); working them
+        all off in one sweep would hold back the next look at stalled jobs by
+        as long. The rest wait for the next sweeps; handled ones are deleted,
+        so each sweep starts where the last one stopped.
+        """
         bucket = self.settings.aws.bucket
+        until = time.monotonic() + max(1.0, self.settings.watcher.interval_seconds)
         paginator = self.aws.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=receipts.PREFIX):
             for obj in page.get("Contents", []):
+                if time.monotonic() > until:
+                    log.info("more receipts than one sweep has time for; the rest next sweep")
+                    return
                 key = obj["Key"]
                 self._guarded(report, key, lambda k=key: self._receipt(k, jobs, now, report))  # type: ignore[misc]
 
@@ -228,8 +241,8 @@ class Sweeper:
         if job.delivered is None:
             self.table.apply(job.file, transitions.delivered(job.client, iso(now)))
             report.delivered.append(job.file)
-            log.info("%s delivered; its result and data are deleted", job.file)
-        report.cleaned_objects += self._delete_chunks(job)
+            log.info("%s delivered; its result is deleted", job.file)
+        # Chunks left behind, if any, go in this sweep's pass over the bucket.
         self.aws.s3.delete_object(Bucket=bucket, Key=key)
 
     # -- leftovers and orphans --------------------------------------------
@@ -326,7 +339,6 @@ class Sweeper:
                 self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
             self.table.apply(job.file, transitions.expired(job.expires, iso(now)))
             report.expired.append(job.file)
-            report.cleaned_objects += self._delete_chunks(job)
             log.info("%s: result never collected within its retention; deleted", job.file)
 
     def _end_unreadable(
@@ -341,22 +353,11 @@ class Sweeper:
         report.failed.append(file_id)
         log.error("%s ends in ERROR: %s", file_id, exc.message)
 
-    def _chunk_keys(self, job: Job) -> list[str]:
-        keys: list[str] = []
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(
-            Bucket=job.bucket, Prefix=chunk_prefix(job.client, job.file)
-        ):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return keys
-
     def _chunks_present(self, job: Job) -> int:
-        return len(self._chunk_keys(job))
-
-    def _delete_chunks(self, job: Job) -> int:
-        keys = self._chunk_keys(job)
-        for key in keys:
-            self.aws.s3.delete_object(Bucket=job.bucket, Key=key)
-        if keys:
-            log.info("deleted %d leftover chunk(s) of %s %s", len(keys), job.status.value, job.file)
-        return len(keys)
+        paginator = self.aws.s3.get_paginator("list_objects_v2")
+        return sum(
+            len(page.get("Contents", []))
+            for page in paginator.paginate(
+                Bucket=job.bucket, Prefix=chunk_prefix(job.client, job.file)
+            )
+        )
