@@ -217,17 +217,18 @@ def test_a_client_killed_while_its_network_is_down_resumes_the_upload_as_one_job
     halfway = confirmed_chunks(state_dir)
     proxy.pass_through()
     client = behind.start_client(config)
+    original = inbox / "done" / staged.name
     (result,) = wait_for(
         lambda: (
-            list((inbox / "results").glob("recording.csv.result.*"))
+            (original.exists() and list((inbox / "results").glob("recording.csv.result.*")))
             or (not client.alive() and "client died")
         ),
         timeout=90,
-        what="the result",
+        what="the result and the original moved to done/",
     )
     assert client.alive(), client.output()
     data = result_of(result)
-    assert data["sha256"] == hashlib.sha256((inbox / "done" / staged.name).read_bytes()).hexdigest()
+    assert data["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
     assert 4 <= halfway < 20, "the client died midway through the upload"
     (job,) = table(stack).of_client(me)
     assert recorder.calls[job.file] == 1

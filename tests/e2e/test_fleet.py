@@ -311,7 +311,8 @@ def test_a_fetcher_hands_a_file_over_by_path_on_a_shared_volume(
         answer = json.loads(hpke.open_result(done.results, engine.key, done.file).body)
         assert answer["sha256"] == made.job.sha256
         assert processor.bodies == [0], "the file must not travel through HTTP"
-        # Only the running fetcher's lock stays (fetcher.scratch).
-        assert not list(shared.glob("*.data")), "the merged file is removed afterwards"
+        # The merged file goes once the result is written back; only the
+        # running fetcher's lock stays (fetcher.scratch).
+        wait_for(lambda: not list(shared.glob("*.data")), timeout=10, what="the merged file gone")
     finally:
         processor.close()
