@@ -61,6 +61,16 @@ log = logging.getLogger(__name__)
 ROOM_MARGIN_BYTES = 1024 * 1024
 # A job that does not fit is mentioned again after this long, not at every poll.
 NO_ROOM_LOG_SECONDS = 60.0
+# A fetcher claims one of the first few candidates at random, not the first:
+# fetchers that read the index together would otherwise all race for the same
+# job, every loser spending a write and a round trip. Rank order stays fair to
+# within a few jobs.
+CLAIM_SPREAD = 4
+
+
+def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
+    """Which of ``backlog`` candidates, in rank order, to try next."""
+    return random.randrange(min(backlog, spread))
 
 
 class Held:
@@ -231,7 +241,7 @@ class Fetcher:
         while self._backlog:
             if self.stopping.is_set():
                 return False
-            held = self.claim(str(self._backlog.pop(0)["file"]))
+            held = self.claim(str(self._backlog.pop(pick(len(self._backlog)))["file"]))
             if held is not None:
                 self.handle(held)
                 return True
