@@ -56,8 +56,8 @@ class Made:
 def make_backlog(aws: Aws, key: ec.EllipticCurvePrivateKey, count: int, home: Path) -> list[Made]:
     """Stage, sign and upload ``count`` small jobs; their records are not created yet."""
     from client.staging import stage
-    from shared import __version__, signing
-    from shared.record import Job, chunk_key, iso, new_file_id, queue_rank, queue_shard, utc_now
+    from shared import signing
+    from shared.record import chunk_key, new_file_id
 
     text = Text(seed=11)
     me = signing.client_id(key.public_key())
@@ -67,23 +67,7 @@ def make_backlog(aws: Aws, key: ec.EllipticCurvePrivateKey, count: int, home: Pa
         source.write_bytes(text.block(FILE_BYTES))
         file_id = new_file_id()
         staged = stage(source, home / "spool" / file_id, 8 * 1024 * 1024, 3)
-        created = iso(utc_now())
-        job = Job(
-            file=file_id,
-            client=me,
-            version=__version__,
-            created=created,
-            bucket=aws.settings.bucket,
-            chunks=len(staged.chunk_sha256),
-            size=staged.size,
-            sha256=staged.sha256,
-            chunk_sha256=staged.chunk_sha256,
-            compression=staged.compression,
-            content_type=staged.content_type,
-            params={},
-            queue=queue_shard(file_id, aws.settings.queue_shards),
-            rank=queue_rank(n, created),
-        )
+        job = staged.job(file_id, me, aws.settings.bucket, aws.settings.queue_shards, n, {})
         signing.sign_job(job, key)
         for c in range(job.chunks):
             aws.s3.put_object(

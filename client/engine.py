@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from client.staging import FileChanged, fingerprint, stage
 from client.state import Drop, Phase, State, StateError
-from shared import __version__, hpke, signing
+from shared import hpke, signing
 from shared.config import Settings
 from shared.disk import free_bytes, room_for
 from shared.errors import ClaimLost, DiskFullError, FpwError, IntegrityError
@@ -35,8 +35,6 @@ from shared.record import (
     chunk_key,
     iso,
     new_file_id,
-    queue_rank,
-    queue_shard,
     results_location,
     utc_now,
     validate,
@@ -293,28 +291,15 @@ class Engine:
             undo=lambda: shutil.rmtree(spool, ignore_errors=True),  # no half-staged chunks
         ):
             staged = stage(drop.path, spool, cs.chunk_size, cs.zstd_level)
-        created = iso(utc_now())
-        # Fairness: the job's place in this client's own backlog (unfinished
-        # drops taken before it) orders the queue index, so fetchers serve
-        # clients round-robin.
-        backlog = self.state.backlog_before(drop)
-        job = Job(
-            file=drop.file_id,
-            client=self.client_id,
-            version=__version__,
-            created=created,
-            bucket=self.settings.aws.bucket,
-            chunks=len(staged.chunk_sha256),
-            size=staged.size,
-            sha256=staged.sha256,
-            chunk_sha256=staged.chunk_sha256,
-            compression=staged.compression,
-            content_type=staged.content_type,
-            params=drop.params,
-            queue=queue_shard(drop.file_id, self.settings.aws.queue_shards),
-            rank=queue_rank(backlog, created),
-            expires=int(self.clock()) + QUEUED_TTL_SECONDS,
+        job = staged.job(
+            drop.file_id,
+            self.client_id,
+            self.settings.aws.bucket,
+            self.settings.aws.queue_shards,
+            self.state.backlog_before(drop),
+            drop.params,
         )
+        job.expires = int(self.clock()) + QUEUED_TTL_SECONDS
         signing.sign_job(job, self.key)
         self.state.update(
             drop.file_id, self.clock(), phase=Phase.UPLOADING, job=_job_json(job), error=None

@@ -13,9 +13,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from shared import chunks
+from shared import __version__, chunks
 from shared.errors import FpwError
+from shared.record import Job, iso, queue_rank, queue_shard, utc_now
 
 # Content types the reference processor knows by name; others fall back to
 # Python's table, then to octet-stream (the processor sniffs those).
@@ -35,6 +37,40 @@ class Staged:
     chunk_sha256: list[str]
     compression: str
     content_type: str
+
+    def job(
+        self,
+        file_id: str,
+        client: str,
+        bucket: str,
+        queue_shards: int,
+        backlog: int,
+        params: dict[str, Any],
+        version: str = __version__,
+    ) -> Job:
+        """The unsigned record of a job for these chunks.
+
+        ``backlog`` is the job's place in its client's own backlog (unfinished
+        drops taken before it); with the creation time it makes the rank that
+        orders the queue index, so fetchers serve clients round-robin.
+        """
+        created = iso(utc_now())
+        return Job(
+            file=file_id,
+            client=client,
+            version=version,
+            created=created,
+            bucket=bucket,
+            chunks=len(self.chunk_sha256),
+            size=self.size,
+            sha256=self.sha256,
+            chunk_sha256=self.chunk_sha256,
+            compression=self.compression,
+            content_type=self.content_type,
+            params=params,
+            queue=queue_shard(file_id, queue_shards),
+            rank=queue_rank(backlog, created),
+        )
 
 
 def content_type_of(name: str) -> str:

@@ -17,11 +17,7 @@ from shared.aws import Aws
 from shared.record import (
     Job,
     chunk_key,
-    iso,
     new_file_id,
-    queue_rank,
-    queue_shard,
-    utc_now,
 )
 from shared.table import JobTable
 from tests.helpers import wait_for
@@ -53,22 +49,14 @@ def create_job(
     """
     file_id = new_file_id()
     staged = stage(path, spool / file_id, chunk_size, 3)
-    created = iso(utc_now())
-    job = Job(
-        file=file_id,
-        client=signing.client_id(key.public_key()),
-        version=version,
-        created=created,
-        bucket=aws.settings.bucket,
-        chunks=len(staged.chunk_sha256),
-        size=staged.size,
-        sha256=staged.sha256,
-        chunk_sha256=staged.chunk_sha256,
-        compression=staged.compression,
-        content_type=staged.content_type,
-        params=dict(params or {}),
-        queue=queue_shard(file_id, aws.settings.queue_shards),
-        rank=queue_rank(backlog, created),
+    job = staged.job(
+        file_id,
+        signing.client_id(key.public_key()),
+        aws.settings.bucket,
+        aws.settings.queue_shards,
+        backlog,
+        dict(params or {}),
+        version,
     )
     for name, value in (lies or {}).items():
         setattr(job, name, value)
