@@ -76,12 +76,8 @@ def _units_less(window: Units, idle: Units, factor: float) -> Units:
 
 
 def run(ctx: Context) -> Outcome:
-    from bench.latency import Timeline, _wait_for_reader
-    from client.agent import Agent
-    from infra.admin import register_client
+    from bench.latency import start_agent, wait_for_reader
     from infra.up import System
-    from shared.config import Settings
-    from shared.keys import load_or_create_key
 
     stack = ctx.stack()
     home = ctx.folder("cost")
@@ -99,16 +95,11 @@ def run(ctx: Context) -> Outcome:
         fetcher = start_fetcher(
             system, "fetcher", {"processor_url": system.processor_url, "work_dir": str(home / "w")}
         )
-        settings = Settings()
-        settings.aws = via(stack, proxy.endpoint("client")).role_settings("client")
-        settings.client.inbox = home / "inbox"
-        settings.client.state_dir = home / "state"
-        agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
-        register_client(stack.admin_settings(), agent.client_id, "bench cost")
-        timeline = Timeline()
-        agent.engine.add_listener(timeline.on_event)
-        agent.start()
-        _wait_for_reader(fetcher.output, fetcher.alive)
+        agent, timeline = start_agent(
+            via(stack, proxy.endpoint("client")), stack, home, "bench cost"
+        )
+        settings = agent.settings
+        wait_for_reader(fetcher.output, fetcher.alive)
         say(f"cost: idle client and fetcher for {idle_s:.0f} s")
         mark = counts.mark()
         time.sleep(idle_s)

@@ -37,7 +37,11 @@ from bench.common import (
 from bench.data import Text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from client.agent import Agent
     from client.engine import Event
+    from infra.localstack import LocalStack
     from shared.config import Settings
 
 P50_TARGET = 1.0
@@ -141,12 +145,8 @@ def fetcher_durations(log: str) -> dict[str, dict[str, float]]:
 
 
 def run(ctx: Context) -> Outcome:
-    from client.agent import Agent
-    from infra.admin import register_client
     from infra.up import System
     from shared.aws import Aws
-    from shared.config import Settings
-    from shared.keys import load_or_create_key
     from shared.record import parse_iso
     from shared.table import JobTable
 
@@ -164,16 +164,9 @@ def run(ctx: Context) -> Outcome:
             "fetcher-1",
             {"processor_url": system.processor_url, "work_dir": str(home / "work")},
         )
-        settings = Settings()
-        settings.aws = stack.role_settings("client")
-        settings.client.inbox = home / "inbox"
-        settings.client.state_dir = home / "state"
-        agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
-        register_client(stack.admin_settings(), agent.client_id, "bench latency")
-        timeline = Timeline()
-        agent.engine.add_listener(timeline.on_event)
-        agent.start()
-        _wait_for_reader(fetcher.output, fetcher.alive)
+        agent, timeline = start_agent(stack, stack, home, "bench latency")
+        settings = agent.settings
+        wait_for_reader(fetcher.output, fetcher.alive)
         table = JobTable(
             Aws(stack.admin_settings(), "bench-admin").dynamodb, stack.outputs["JobsTable"]
         )
@@ -224,7 +217,32 @@ def run(ctx: Context) -> Outcome:
     return summarize(samples, settings)
 
 
-def _wait_for_reader(output: Callable[[], str], alive: Callable[[], bool]) -> None:
+def start_agent(
+    client_stack: LocalStack, admin_stack: LocalStack, home: Path, label: str
+) -> tuple[Agent, Timeline]:
+    """A registered desktop agent in-process, watching ``home/inbox``, its events timed.
+
+    ``client_stack`` is the stack as the client sees it (through a counting
+    proxy, say); ``admin_stack`` registers the client's key.
+    """
+    from client.agent import Agent
+    from infra.admin import register_client
+    from shared.config import Settings
+    from shared.keys import load_or_create_key
+
+    settings = Settings()
+    settings.aws = client_stack.role_settings("client")
+    settings.client.inbox = home / "inbox"
+    settings.client.state_dir = home / "state"
+    agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
+    register_client(admin_stack.admin_settings(), agent.client_id, label)
+    timeline = Timeline()
+    agent.engine.add_listener(timeline.on_event)
+    agent.start()
+    return agent, timeline
+
+
+def wait_for_reader(output: Callable[[], str], alive: Callable[[], bool]) -> None:
     """The fetcher is ready once it holds the stream lease (its first read follows)."""
     deadline = time.monotonic() + 60
     while "reading the job stream" not in output():
