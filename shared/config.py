@@ -136,7 +136,9 @@ class FetcherSettings:
 @dataclass
 class WatcherSettings:
     interval_seconds: float = 30.0
-    """Time between sweeps when looping."""
+    """Time between sweeps when looping; also the most a sweep spends on
+    delivery receipts, so a backlog never holds back the stalled-job pass for
+    longer."""
     stall_seconds: float = 60.0
     """A PROCESSING job whose heartbeat is older than this is stalled."""
     max_attempts: int = 3
