@@ -27,7 +27,36 @@ CSV_SAMPLE_ROWS = 5
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-MARKDOWN_MARKUP = re.compile(r"[#*_`>]+|!?\[([^\]]*)\]\([^)]*\)")
+# Emphasis and code marks, and link syntax (its text kept); an underscore
+# inside a word (``poll_seconds``) is part of the word.
+MARKDOWN_MARKUP = re.compile(
+    r"\*+|`+|(?<!\w)_+(?=\w)|(?<=\w)_+(?!\w)|^\s*[#>]+|!?\[([^\]]*)\]\([^)]*\)", re.M
+)
+MARKDOWN_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
+MARKDOWN_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+HTML_TAG = re.compile(r"<[^>\n]+>")
+
+
+def markdown_prose(text: str) -> str:
+    """The running text of a Markdown document, for its summary.
+
+    Code blocks, tables and raw HTML are not prose, and headings are reported
+    on their own: left in, a table row or a heading glued to the paragraph
+    below it would read as a sentence and crowd the summary. Each list item
+    becomes a paragraph of its own; link and emphasis text is kept.
+    """
+    paragraphs: list[str] = []
+    for line in MARKDOWN_FENCE.sub("\n", text).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|") or MARKDOWN_HEADING.match(stripped):
+            paragraphs.append("")
+            continue
+        if MARKDOWN_LIST_ITEM.match(line):
+            paragraphs.append("")
+            stripped = MARKDOWN_LIST_ITEM.sub("", line).strip()
+        paragraphs.append(HTML_TAG.sub(" ", stripped))
+    prose = "\n".join(paragraphs)
+    return MARKDOWN_MARKUP.sub(lambda m: m.group(1) or "", prose)
 
 
 def text_format(declared: str) -> str:
@@ -85,7 +114,7 @@ def analyze_text(
         info["headings"] = [
             {"level": len(m.group(1)), "text": m.group(2)} for m in MARKDOWN_HEADING.finditer(text)
         ][:200]
-        prose = MARKDOWN_MARKUP.sub(lambda m: m.group(1) or "", text)
+        prose = markdown_prose(text)
     info.update(_document(text, keep_text=keep_text, summary=False))
     if summary:
         info["summary"] = summarize(prose)

@@ -18,6 +18,9 @@ SUMMARY_SENTENCES = 3
 SUMMARY_INPUT_CHARS = 200_000
 """Only this much text is scored: enough to find a document's theme, bounded in time."""
 MAX_SENTENCE_CHARS = 600
+FULL_SENTENCE_WORDS = 8
+"""Shorter candidates (captions, list items, link lines) are used only when a
+text has too few full sentences: they score high on frequent words alone."""
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been
     before being below between both but by can could did do does doing down during each
@@ -55,13 +58,16 @@ def sentences(text: str) -> list[str]:
 def summarize(text: str, count: int = SUMMARY_SENTENCES) -> dict[str, Any]:
     """The ``count`` best sentences, in document order."""
     candidates = sentences(text[:SUMMARY_INPUT_CHARS])
+    full = [c for c in candidates if len(WORD.findall(c)) >= FULL_SENTENCE_WORDS]
+    if len(full) >= count:
+        candidates = full
     if not candidates:
         return {"method": "extractive", "sentences": [], "text": ""}
     frequency = collections.Counter(
         w.lower()
         for s in candidates
         for w in WORD.findall(s)
-        if w.lower() not in STOPWORDS and not w.isdigit()
+        if len(w) > 2 and w.lower() not in STOPWORDS and not w.isdigit()
     )
     top = max(frequency.values(), default=1)
 

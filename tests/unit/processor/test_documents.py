@@ -72,6 +72,40 @@ def test_a_markdown_file_gives_its_headings_and_a_summary_without_markup(tmp_pat
     assert analysis["text"] == text
 
 
+def test_a_markdown_summary_skips_code_tables_and_headings_and_keeps_words_whole(
+    tmp_path: Path,
+) -> None:
+    """A README-like file: left in, table rows and link lines crowd out its sentences."""
+    text = (
+        "# Heron survey\n\n"
+        "The survey counts herons at every pond in the valley twice a year.\n\n"
+        "```sh\nsurvey --count herons --ponds all --output herons.csv\n```\n\n"
+        "| pond | herons | herons seen last year |\n| --- | --- | --- |\n"
+        "| north pond by the survey hut | 4 | 3 herons seen at the survey |\n\n"
+        "- [survey.md](survey.md): the survey\n- [herons.md](herons.md): herons\n\n"
+        "Volunteers walk the ponds at dawn, when the herons are feeding.\n\n"
+        "Each pond's heron count goes into the survey's shared sheet, set by `max_ponds`.\n"
+    )
+    summary = run(samples.make_text(tmp_path / "survey.md", text), "text/markdown")["analysis"][
+        "summary"
+    ]
+    assert summary["sentences"] == [
+        "The survey counts herons at every pond in the valley twice a year.",
+        "Volunteers walk the ponds at dawn, when the herons are feeding.",
+        "Each pond's heron count goes into the survey's shared sheet, set by max_ponds.",
+    ]
+
+
+def test_markdown_prose_drops_what_is_not_running_text() -> None:
+    prose = documents.markdown_prose(
+        "# Title\n> a _quoted_ **line** with poll_seconds and [a link](http://x)\n"
+        "~~~\ncode\n~~~\n<div>html</div>\n1. first item\n2. second item\n"
+    )
+    assert "Title" not in prose and "code" not in prose and "<div>" not in prose
+    assert "a quoted line with poll_seconds and a link" in prose
+    assert "\n\nfirst item" in prose and "\n\nsecond item" in prose
+
+
 def test_plain_text_gives_stats_and_a_summary(tmp_path: Path) -> None:
     text = "Bees make honey in summer. Honey bees need flowers. The bus was late.\n"
     analysis = run(samples.make_text(tmp_path / "t.txt", text), "text/plain")["analysis"]
