@@ -17,14 +17,17 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from client.agent import Agent
+    from client.engine import Event
     from infra.localstack import LocalStack
     from infra.up import Part, System
 
@@ -250,3 +253,78 @@ def process_memory_mib(pid: int) -> tuple[float, float]:
             if key in ("VmRSS", "VmHWM"):
                 found[key] = int(value.split()[0]) / 1024
     return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
+# -- a desktop agent in-process ----------------------------------------------
+
+
+class Timeline:
+    """The agent's events by file name, each with the time it happened."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[str, dict[str, float]] = {}
+        self.ids: dict[str, str] = {}
+        self.finished = threading.Condition(self.lock)
+
+    def on_event(self, event: Event) -> None:
+        from client.state import Phase
+
+        now = time.time()
+        with self.lock:
+            marks = self.seen.setdefault(event.name, {})
+            self.ids[event.name] = event.file_id
+            if event.phase is Phase.WAITING and event.detail == "downloading the result":
+                marks.setdefault("notice", now)
+            else:
+                marks.setdefault(event.phase.value, now)
+            if event.phase.finished:
+                self.finished.notify_all()
+
+    def wait(self, name: str, timeout: float) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not {"DONE", "FAILED"} & set(self.seen.get(name, {})):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SystemExit(f"no result for {name} within {timeout:.0f} s")
+                self.finished.wait(left)
+            marks = dict(self.seen[name])
+        if "FAILED" in marks:
+            raise SystemExit(f"{name} failed")
+        return marks
+
+
+def start_agent(
+    client_stack: LocalStack, admin_stack: LocalStack, home: Path, label: str
+) -> tuple[Agent, Timeline]:
+    """A registered desktop agent in-process, watching ``home/inbox``, its events timed.
+
+    ``client_stack`` is the stack as the client sees it (through a counting
+    proxy, say); ``admin_stack`` registers the client's key.
+    """
+    from client.agent import Agent
+    from infra.admin import register_client
+    from shared.config import Settings
+    from shared.keys import load_or_create_key
+
+    settings = Settings()
+    settings.aws = client_stack.role_settings("client")
+    settings.client.inbox = home / "inbox"
+    settings.client.state_dir = home / "state"
+    agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
+    register_client(admin_stack.admin_settings(), agent.client_id, label)
+    timeline = Timeline()
+    agent.engine.add_listener(timeline.on_event)
+    agent.start()
+    return agent, timeline
+
+
+def wait_for_reader(output: Callable[[], str], alive: Callable[[], bool]) -> None:
+    """The fetcher is ready once it holds the stream lease (its first read follows)."""
+    deadline = time.monotonic() + 60
+    while "reading the job stream" not in output():
+        if time.monotonic() > deadline or not alive():
+            raise SystemExit(f"the fetcher did not start:\n{output()[-2000:]}")
+        time.sleep(0.2)
+    time.sleep(2.0)

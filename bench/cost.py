@@ -36,9 +36,11 @@ from bench.common import (
     json_lines,
     part_env,
     say,
+    start_agent,
     start_fetcher,
     start_instant_processor,
     via,
+    wait_for_reader,
 )
 from bench.data import Text, write_mixed
 from bench.prices import PRICES, PRICES_SOURCE, Units, item_size, storage_dollars, total
@@ -76,7 +78,6 @@ def _units_less(window: Units, idle: Units, factor: float) -> Units:
 
 
 def run(ctx: Context) -> Outcome:
-    from bench.latency import start_agent, wait_for_reader
     from infra.up import System
 
     stack = ctx.stack()

@@ -17,9 +17,7 @@ They follow each other, so the phases add up to the total.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,18 +28,15 @@ from bench.common import (
     median,
     percentile,
     say,
+    start_agent,
     start_fetcher,
     start_instant_processor,
     verdict,
+    wait_for_reader,
 )
 from bench.data import Text
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from client.agent import Agent
-    from client.engine import Event
-    from infra.localstack import LocalStack
     from shared.config import Settings
 
 P50_TARGET = 1.0
@@ -58,43 +53,6 @@ PHASES = (
     "client notices result",
     "download+decrypt",
 )
-
-
-class Timeline:
-    """The agent's events by file name, each with the time it happened."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: dict[str, dict[str, float]] = {}
-        self.ids: dict[str, str] = {}
-        self.finished = threading.Condition(self.lock)
-
-    def on_event(self, event: Event) -> None:
-        from client.state import Phase
-
-        now = time.time()
-        with self.lock:
-            marks = self.seen.setdefault(event.name, {})
-            self.ids[event.name] = event.file_id
-            if event.phase is Phase.WAITING and event.detail == "downloading the result":
-                marks.setdefault("notice", now)
-            else:
-                marks.setdefault(event.phase.value, now)
-            if event.phase.finished:
-                self.finished.notify_all()
-
-    def wait(self, name: str, timeout: float) -> dict[str, float]:
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while not {"DONE", "FAILED"} & set(self.seen.get(name, {})):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise SystemExit(f"latency: no result for {name} within {timeout:.0f} s")
-                self.finished.wait(left)
-            marks = dict(self.seen[name])
-        if "FAILED" in marks:
-            raise SystemExit(f"latency: {name} failed")
-        return marks
 
 
 @dataclass
@@ -215,41 +173,6 @@ def run(ctx: Context) -> Outcome:
         for file_id, marks, assigned, downloaded in moments
     ]
     return summarize(samples, settings)
-
-
-def start_agent(
-    client_stack: LocalStack, admin_stack: LocalStack, home: Path, label: str
-) -> tuple[Agent, Timeline]:
-    """A registered desktop agent in-process, watching ``home/inbox``, its events timed.
-
-    ``client_stack`` is the stack as the client sees it (through a counting
-    proxy, say); ``admin_stack`` registers the client's key.
-    """
-    from client.agent import Agent
-    from infra.admin import register_client
-    from shared.config import Settings
-    from shared.keys import load_or_create_key
-
-    settings = Settings()
-    settings.aws = client_stack.role_settings("client")
-    settings.client.inbox = home / "inbox"
-    settings.client.state_dir = home / "state"
-    agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
-    register_client(admin_stack.admin_settings(), agent.client_id, label)
-    timeline = Timeline()
-    agent.engine.add_listener(timeline.on_event)
-    agent.start()
-    return agent, timeline
-
-
-def wait_for_reader(output: Callable[[], str], alive: Callable[[], bool]) -> None:
-    """The fetcher is ready once it holds the stream lease (its first read follows)."""
-    deadline = time.monotonic() + 60
-    while "reading the job stream" not in output():
-        if time.monotonic() > deadline or not alive():
-            raise SystemExit(f"latency: the fetcher did not start:\n{output()[-2000:]}")
-        time.sleep(0.2)
-    time.sleep(2.0)
 
 
 def summarize(samples: list[Sample], settings: Settings) -> Outcome:
