@@ -1,0 +1,788 @@
+"""A result as a page a person reads: the summary and key facts first, then
+tables, the text page by page, and for images the picture with the OCR boxes.
+
+Pure (no Qt), so the tray app's viewer shows the same page the headless agent
+can write beside a result (``client.html_reports``). Results come from an
+analysis container the desktop does not control: every string taken from one
+is escaped, every field may be missing or of another type, and nothing in a
+page refers to anything outside it (the standalone page forbids it with a
+Content-Security-Policy; pictures are inlined as ``data:`` URIs). A shape this
+module does not know is still shown, field by field.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 200_000
+"""Characters of extracted text shown in one page; the raw result keeps the rest."""
+MAX_ITEMS = 200
+"""Items of one list (lines, pages, rows, fields) shown; the rest are counted."""
+MAX_DEPTH = 6
+"""Nesting shown by the generic renderer; deeper values are summarised."""
+MAX_VALUE_CHARS = 2_000
+"""Characters of one value shown by the generic renderer."""
+MAX_PICTURE_BYTES = 25 * 1024 * 1024
+"""Originals larger than this are not inlined into a report."""
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+PICTURE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+# The standalone page loads nothing: no scripts, no fonts, no remote pictures.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body { font-family: sans-serif; color: #212121; margin: 1.5em auto; max-width: 60em; }
+h1 { font-size: 1.5em; margin-bottom: 0.1em; }
+h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 1.4em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+.sub { color: #616161; margin-top: 0; }
+.summary { font-size: 1.05em; background: #f1f8e9; padding: 0.6em 0.8em; }
+.note { color: #8d6e63; }
+.warn { color: #c62828; }
+table { border-collapse: collapse; margin: 0.4em 0; }
+th, td { border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; }
+table.facts th { width: 11em; }
+td.num { text-align: right; }
+pre { white-space: pre-wrap; word-wrap: break-word; background: #fafafa;
+      border: 1px solid #eee; padding: 0.5em; font-size: 0.92em; }
+.swatch { display: inline-block; width: 1.4em; height: 1em; border: 1px solid #999;
+          vertical-align: middle; }
+figure { margin: 0.5em 0; }
+figure svg { max-width: 100%; height: auto; border: 1px solid #ddd; }
+.page { page-break-inside: avoid; }
+@media print {
+  body { max-width: none; margin: 0; }
+  h2 { page-break-after: avoid; }
+  pre { border: none; background: none; }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The original image a result describes, to draw its OCR boxes over."""
+
+    data: bytes
+    mime: str
+
+
+def picture_mime(data: bytes) -> str | None:
+    """The media type of a picture a browser shows, from its first bytes."""
+    for magic, mime in PICTURE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def load(data: bytes) -> Any | None:
+    """The result's JSON, or None when it is not JSON."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def find_picture(result: Any, candidates: Iterable[Path | None]) -> Picture | None:
+    """The original image among ``candidates`` (e.g. where it was moved to ``done/``).
+
+    Only a file with the analysed file's SHA-256 is taken (when the result
+    says it), so a file replaced since never gets the old boxes drawn on it.
+    """
+    if not isinstance(result, dict) or result.get("kind") != "image":
+        return None
+    wanted = result.get("sha256")
+    for path in candidates:
+        if path is None:
+            continue
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_PICTURE_BYTES:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        mime = picture_mime(data)
+        if mime is None:
+            continue
+        if isinstance(wanted, str) and hashlib.sha256(data).hexdigest() != wanted:
+            continue
+        return Picture(data, mime)
+    return None
+
+
+# -- small safe readers of untrusted values -----------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> str | None:
+    number = _num(value)
+    return None if number is None else f"{number:,.0f}"
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def human_size(size: Any) -> str | None:
+    number = _num(size)
+    if number is None:
+        return None
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if number < 1024 or unit == "GB":
+            return f"{number:.0f} {unit}" if unit == "bytes" else f"{number:.1f} {unit}"
+        number /= 1024
+    return None
+
+
+def clip(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to ``limit`` characters, and how many were left out."""
+    if len(text) <= limit:
+        return text, 0
+    return text[:limit], len(text) - limit
+
+
+# -- pieces of a page -----------------------------------------------------------
+
+
+def _facts_table(rows: list[tuple[str, str | None]]) -> str:
+    shown = [(k, v) for k, v in rows if v]
+    if not shown:
+        return ""
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in shown)
+    return f'<table class="facts">{body}</table>'
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows[:MAX_ITEMS]:
+        cells = "".join(
+            f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    more = _more(len(rows))
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+
+
+def _more(total: int, shown: int = MAX_ITEMS, what: str = "more") -> str:
+    if total <= shown:
+        return ""
+    return f'<p class="note">… and {total - shown:,} {what} (see the raw result).</p>'
+
+
+def _pre(text: str, limit: int) -> str:
+    shown, left = clip(text, limit)
+    note = (
+        f'<p class="note">The text goes on for {left:,} more characters;'
+        " the raw result has all of it.</p>"
+        if left
+        else ""
+    )
+    return f"<pre>{_e(shown)}</pre>{note}"
+
+
+def facts(result: Any) -> list[tuple[str, str]]:
+    """The key facts of a result, in the order a reader wants them (label, value)."""
+    top = _dict(result)
+    a = _dict(top.get("analysis"))
+    exif = _dict(a.get("exif"))
+    table = _dict(a.get("table"))
+    rows: list[tuple[str, str | None]] = [
+        ("Kind", _text(top.get("kind"))),
+        ("Type", _text(top.get("content_type"))),
+        ("Size", human_size(top.get("size"))),
+        ("Pages", _int(a.get("pages")) if not isinstance(a.get("pages"), list) else None),
+        ("Words", _int(a.get("words"))),
+        ("Lines", _int(a.get("lines"))),
+        ("Characters", _int(a.get("characters"))),
+        ("Paragraphs", _int(a.get("paragraphs"))),
+        ("Tables", _int(a.get("tables"))),
+        ("Rows", _int(table.get("rows"))),
+        ("Columns", _int(table.get("column_count"))),
+        ("Language", _text(a.get("language")) or _text(top.get("language"))),
+        ("Format", _text(a.get("format"))),
+        ("Encoding", _text(a.get("encoding"))),
+    ]
+    width, height = _num(a.get("width")), _num(a.get("height"))
+    if width is not None and height is not None:
+        rows.append(("Dimensions", f"{width:.0f} × {height:.0f} pixels"))
+    rows += [
+        ("Colour mode", _text(a.get("mode"))),
+        ("Frames", _int(a.get("frames")) if _num(a.get("frames")) not in (None, 1.0) else None),
+        ("Camera", " ".join(filter(None, (_text(exif.get("make")), _text(exif.get("model")))))),
+        ("Taken", _text(exif.get("taken"))),
+        ("Location", _gps(exif.get("gps"))),
+        ("Perceptual hash", _text(a.get("perceptual_hash"))),
+        ("Profile", _text(top.get("profile"))),
+        ("Processed by", _processor(top)),
+        ("SHA-256", _text(top.get("sha256"))),
+    ]
+    if a.get("truncated") is True:
+        rows.append(("Cut short", "yes: the file was longer than the analysis reads"))
+    return [(k, v) for k, v in rows if v]
+
+
+def _gps(value: Any) -> str | None:
+    gps = _dict(value)
+    lat, lon = _num(gps.get("latitude")), _num(gps.get("longitude"))
+    if lat is None or lon is None:
+        return None
+    return f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}"
+
+
+def _processor(top: dict[str, Any]) -> str | None:
+    proc = _dict(top.get("processor"))
+    name = " ".join(filter(None, (_text(proc.get("name")), _text(proc.get("version")))))
+    ms = _num(top.get("duration_ms"))
+    took = f"in {ms / 1000:.1f} s" if ms is not None else ""
+    return " ".join(filter(None, (name, took))) or None
+
+
+def _summary(a: dict[str, Any]) -> str:
+    parts: list[str] = []
+    summary = a.get("summary")
+    text = _text(summary) if not isinstance(summary, dict) else _text(summary.get("text"))
+    if text is None and isinstance(summary, dict):
+        text = " ".join(str(s) for s in _list(summary.get("sentences"))) or None
+    if text:
+        parts.append(f'<p class="summary">{_e(clip(text, 5_000)[0])}</p>')
+    llm = _dict(a.get("llm"))
+    answer = _text(llm.get("answer"))
+    if answer:
+        model = _text(llm.get("model"))
+        by = f" ({_e(model)})" if model else ""
+        parts.append(f"<h3>The language model's answer{by}</h3>{_pre(answer, 20_000)}")
+    if not parts:
+        return ""
+    return "<h2>Summary</h2>" + "".join(parts)
+
+
+def _top_words(a: dict[str, Any]) -> str:
+    if a.get("format") == "csv":
+        return ""  # a table's cells are no vocabulary
+    rows = [
+        [_text(w.get("word")) or "", _int(w.get("count")) or ""]
+        for w in (_dict(x) for x in _list(a.get("top_words")))
+    ]
+    if not rows:
+        return ""
+    return "<h3>Most frequent words</h3>" + _table(["word", "count"], rows, {1})
+
+
+def _headings(a: dict[str, Any]) -> str:
+    items = []
+    for h in (_dict(x) for x in _list(a.get("headings"))[:MAX_ITEMS]):
+        text = _text(h.get("text"))
+        if not text:
+            continue
+        level = _num(h.get("level")) or 1
+        indent = "&nbsp;" * 4 * max(0, min(int(level), 6) - 1)
+        items.append(f"<li>{indent}{_e(text)}</li>")
+    if not items:
+        return ""
+    return "<h2>Outline</h2><ul>" + "".join(items) + "</ul>" + _more(len(_list(a.get("headings"))))
+
+
+def _metadata(a: dict[str, Any]) -> str:
+    meta = _dict(a.get("metadata"))
+    rows = [(str(k), _text(v)) for k, v in meta.items()]
+    table = _facts_table(rows)
+    return f"<h2>Document properties</h2>{table}" if table else ""
+
+
+def _csv(a: dict[str, Any]) -> str:
+    table = _dict(a.get("table"))
+    if not table:
+        return ""
+    out = ["<h2>Table</h2>"]
+    delimiter = _text(table.get("delimiter"))
+    if delimiter:
+        shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "bar"}.get(delimiter, delimiter)
+        out.append(f'<p class="sub">Separated by {_e(shown)}.</p>')
+    columns = [_dict(c) for c in _list(table.get("columns"))]
+    if columns:
+        out.append("<h3>Columns</h3>")
+        out.append(
+            _table(
+                ["column", "holds", "filled rows"],
+                [
+                    [
+                        _text(c.get("name")) or "",
+                        "numbers" if c.get("numeric") is True else "text",
+                        _int(c.get("filled")) or "",
+                    ]
+                    for c in columns
+                ],
+                {2},
+            )
+        )
+    sample = [[_text(cell) or "" for cell in _list(r)] for r in _list(table.get("sample_rows"))]
+    if sample:
+        out.append("<h3>First rows</h3>")
+        header = [_text(c.get("name")) or "" for c in columns]
+        width = max([len(header), *(len(r) for r in sample)])
+        header += [""] * (width - len(header))
+        out.append(_table(header, [r + [""] * (width - len(r)) for r in sample]))
+    return "".join(out)
+
+
+def _colours(a: dict[str, Any]) -> str:
+    rows = []
+    for c in (_dict(x) for x in _list(a.get("dominant_colours"))[:20]):
+        hexa = _text(c.get("hex")) or ""
+        share = _num(c.get("fraction"))
+        swatch = (
+            f'<span class="swatch" style="background-color: {hexa}">&nbsp;&nbsp;&nbsp;</span> '
+            if HEX_COLOUR.match(hexa)
+            else ""
+        )
+        cell = f"{swatch}{_e(hexa)}"
+        rows.append(f'<tr><td>{cell}</td><td class="num">{_share(share)}</td></tr>')
+    if not rows:
+        return ""
+    return (
+        "<h3>Main colours</h3><table><tr><th>colour</th><th>share</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f} %"
+
+
+def _ocr_state(ocr: dict[str, Any]) -> str:
+    if not ocr:
+        return ""
+    if ocr.get("available") is False:
+        reason = _text(ocr.get("reason")) or "no reason given"
+        return f'<p class="note">No text recognition: {_e(reason)}</p>'
+    if _text(ocr.get("error")):
+        return f'<p class="warn">Text recognition failed: {_e(ocr.get("error"))}</p>'
+    if _text(ocr.get("skipped")):
+        return f'<p class="note">{_e(ocr.get("skipped"))}</p>'
+    return ""
+
+
+def _box_points(box: Any) -> list[tuple[float, float]] | None:
+    points = []
+    for point in _list(box)[:16]:
+        pair = _list(point)
+        if len(pair) != 2:
+            return None
+        x, y = _num(pair[0]), _num(pair[1])
+        if x is None or y is None:
+            return None
+        points.append((x, y))
+    return points if len(points) >= 3 else None
+
+
+def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, float]] | None]]:
+    """(text, confidence, box) of each recognised line of an image result."""
+    ocr = _dict(_dict(_dict(result).get("analysis")).get("ocr"))
+    lines = []
+    for line in (_dict(x) for x in _list(ocr.get("lines"))):
+        lines.append(
+            (
+                _text(line.get("text")) or "",
+                _num(line.get("confidence")),
+                _box_points(line.get("box")),
+            )
+        )
+    return lines
+
+
+def _figure(result: Any, picture: Picture | None) -> str:
+    """The picture with the OCR boxes over it, as one inline SVG."""
+    a = _dict(_dict(result).get("analysis"))
+    width, height = _num(a.get("width")), _num(a.get("height"))
+    lines = ocr_lines(result)
+    if width is None or height is None or width <= 0 or height <= 0:
+        return ""
+    shapes = []
+    for number, (text, _conf, box) in enumerate(lines[:MAX_ITEMS], start=1):
+        if box is None:
+            continue
+        points = " ".join(f"{x:.0f},{y:.0f}" for x, y in box)
+        shapes.append(
+            f'<polygon points="{points}" fill="#ffeb3b" fill-opacity="0.25" stroke="#e53935"'
+            f' stroke-width="{max(1.0, width / 400):.1f}">'
+            f"<title>{number}: {_e(text)}</title></polygon>"
+        )
+    if picture is not None:
+        uri = f"data:{picture.mime};base64,{base64.b64encode(picture.data).decode('ascii')}"
+        back = f'<image href="{_e(uri)}" x="0" y="0" width="{width:.0f}" height="{height:.0f}"/>'
+        note = ""
+    else:
+        back = f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#eeeeee"/>'
+        note = (
+            '<p class="note">The original image is not here (it is looked for where the file'
+            " was moved after sending, e.g. <code>done/</code>); the boxes are drawn alone.</p>"
+        )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}"'
+        f' width="{min(width, 900):.0f}" role="img" aria-label="the image with the text boxes">'
+        f"{back}{''.join(shapes)}</svg>"
+    )
+    return f"<figure>{svg}</figure>{note}"
+
+
+def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
+    a = _dict(_dict(result).get("analysis"))
+    out = [_colours(a)]
+    ocr = _dict(a.get("ocr"))
+    lines = ocr_lines(result)
+    if ocr or lines:
+        out.append("<h2>Text in the image</h2>")
+        out.append(_ocr_state(ocr))
+        if standalone:
+            out.append(_figure(result, picture))
+        elif lines:
+            out.append('<p class="note">The Picture tab shows where each line is.</p>')
+        if lines:
+            rows = [
+                [n, text, "" if conf is None else f"{conf * 100:.0f} %"]
+                for n, (text, conf, _box) in enumerate(lines, start=1)
+            ]
+            out.append(_table(["#", "line", "confidence"], rows, {0, 2}))
+        elif not _ocr_state(ocr):
+            out.append('<p class="note">No text was found.</p>')
+        engine = ", ".join(
+            filter(None, (_text(ocr.get("engine")), _text(ocr.get("device")), _ms(ocr)))
+        )
+        if engine:
+            out.append(f'<p class="sub">Read by {_e(engine)}.</p>')
+    return "".join(out)
+
+
+def _ms(part: dict[str, Any]) -> str | None:
+    ms = _num(part.get("duration_ms"))
+    return None if ms is None else f"{ms / 1000:.2f} s"
+
+
+def _pdf(a: dict[str, Any], limit: int) -> str:
+    out: list[str] = []
+    ocr = _dict(a.get("ocr"))
+    read = [_int(p) for p in _list(ocr.get("pages"))]
+    if ocr.get("available") is False:
+        out.append(_ocr_state(ocr))
+    elif read:
+        where = ", ".join(filter(None, (_text(ocr.get("device")), _ms(ocr))))
+        out.append(
+            f'<p class="sub">Pages read by text recognition: {_e(", ".join(filter(None, read)))}'
+            f"{f' ({_e(where)})' if where else ''}.</p>"
+        )
+    skipped = [_int(p) for p in _list(ocr.get("skipped"))]
+    if skipped:
+        out.append(
+            f'<p class="note">Not read by text recognition (over the page limit): pages'
+            f" {_e(', '.join(filter(None, skipped)))}.</p>"
+        )
+    parts = [_dict(p) for p in _list(a.get("parts"))]
+    if parts:
+        out.append("<h2>Parts</h2>")
+        out.append(
+            _table(
+                ["range", "pages", "size"],
+                [
+                    [
+                        _text(p.get("range")) or "",
+                        len(_list(p.get("pages"))),
+                        human_size(p.get("size")) or "",
+                    ]
+                    for p in parts
+                ],
+                {1, 2},
+            )
+        )
+    pages = [_dict(p) for p in _list(a.get("text_pages"))]
+    if pages:
+        out.append("<h2>Pages</h2>")
+    budget = limit
+    sources = {"text-layer": "text layer", "ocr": "text recognition", "none": "no text"}
+    for index, page in enumerate(pages[:MAX_ITEMS], start=1):
+        number = _int(page.get("page")) or str(index)
+        source = _text(page.get("source"))
+        words = _int(page.get("words"))
+        bits = [sources.get(source or "", source or "")] + ([f"{words} words"] if words else [])
+        detail = ", ".join(b for b in bits if b)
+        out.append(f'<div class="page"><h3>Page {_e(number)}</h3>')
+        if detail:
+            out.append(f'<p class="sub">{_e(detail)}</p>')
+        out.append(_ocr_state(_dict(page.get("ocr"))))
+        text = page.get("text")
+        if isinstance(text, str) and text.strip():
+            if budget > 0:
+                out.append(_pre(text, budget))
+            budget -= len(text)
+        ocr_text = page.get("ocr_text")
+        if isinstance(ocr_text, str) and ocr_text.strip() and budget > 0:
+            out.append(f'<p class="sub">As read by text recognition:</p>{_pre(ocr_text, budget)}')
+            budget -= len(ocr_text)
+        out.append("</div>")
+    if budget < 0:
+        out.append(
+            '<p class="note">Later pages\' text is left out here to keep the page readable;'
+            " the raw result has all of it.</p>"
+        )
+    out.append(_more(len(pages), what="more pages"))
+    return "".join(out)
+
+
+# Fields each kind's own sections already show; the rest go to "Other details".
+SHOWN_TOP = {
+    "job",
+    "kind",
+    "content_type",
+    "size",
+    "sha256",
+    "profile",
+    "analysis",
+    "processor",
+    "duration_ms",
+    "notes",
+    "language",
+}
+SHOWN_ANALYSIS = {
+    "pages",
+    "words",
+    "lines",
+    "characters",
+    "paragraphs",
+    "tables",
+    "table",
+    "language",
+    "format",
+    "encoding",
+    "width",
+    "height",
+    "mode",
+    "frames",
+    "exif",
+    "perceptual_hash",
+    "truncated",
+    "summary",
+    "llm",
+    "top_words",
+    "headings",
+    "metadata",
+    "dominant_colours",
+    "ocr",
+    "text",
+    "text_pages",
+    "parts",
+}
+
+
+def generic(value: Any, depth: int = 0) -> str:
+    """Any JSON value as nested tables and lists, bounded in depth, items and characters."""
+    if depth >= MAX_DEPTH:
+        return f'<span class="note">{_e(_shape(value))}</span>'
+    if isinstance(value, dict):
+        if not value:
+            return '<span class="note">(empty)</span>'
+        rows = [
+            f"<tr><th>{_e(clip(str(k), 200)[0])}</th><td>{generic(v, depth + 1)}</td></tr>"
+            for k, v in list(value.items())[:MAX_ITEMS]
+        ]
+        return f"<table>{''.join(rows)}</table>{_more(len(value), what='more fields')}"
+    if isinstance(value, list):
+        if not value:
+            return '<span class="note">(none)</span>'
+        if all(not isinstance(v, dict | list) for v in value):
+            shown = ", ".join(str(v) for v in value[:MAX_ITEMS])
+            return _e(clip(shown, MAX_VALUE_CHARS)[0]) + _more(len(value))
+        items = "".join(f"<li>{generic(v, depth + 1)}</li>" for v in value[:MAX_ITEMS])
+        return f"<ol>{items}</ol>{_more(len(value))}"
+    if value is None:
+        return '<span class="note">none</span>'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    if "\n" in text or len(text) > 200:
+        return _pre(text, MAX_VALUE_CHARS)
+    return _e(text)
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"({len(value)} fields)"
+    if isinstance(value, list):
+        return f"({len(value)} items)"
+    return clip(str(value), 200)[0]
+
+
+def _others(top: dict[str, Any], a: dict[str, Any]) -> str:
+    rest: dict[str, Any] = {k: v for k, v in top.items() if k not in SHOWN_TOP}
+    if "analysis" in top and not isinstance(top.get("analysis"), dict):
+        rest["analysis"] = top["analysis"]
+    rest.update({k: v for k, v in a.items() if k not in SHOWN_ANALYSIS})
+    image_exif = _dict(a.get("exif"))
+    extra_exif = {k: v for k, v in image_exif.items() if k not in ("make", "model", "taken", "gps")}
+    if extra_exif:
+        rest["exif"] = extra_exif
+    if not rest:
+        return ""
+    return "<h2>Other details</h2>" + generic(rest)
+
+
+def _sections(
+    result: Any, picture: Picture | None, standalone: bool, limit: int
+) -> list[Callable[[], str]]:
+    top = _dict(result)
+    a = _dict(top.get("analysis"))
+    kind = _text(top.get("kind"))
+
+    def notes() -> str:
+        items = [_text(n) for n in _list(top.get("notes"))]
+        shown = "".join(f"<li>{_e(n)}</li>" for n in items if n)
+        return f'<ul class="note">{shown}</ul>' if shown else ""
+
+    def key_facts() -> str:
+        table = _facts_table(list(facts(result)))
+        return f"<h2>Key facts</h2>{table}" if table else ""
+
+    def text() -> str:
+        body = a.get("text")
+        if not isinstance(body, str) or kind == "pdf":
+            return ""
+        if not body.strip():
+            return '<h2>Text</h2><p class="note">The file holds no text.</p>'
+        return "<h2>Text</h2>" + _pre(body, limit)
+
+    def by_kind() -> str:
+        if kind == "image":
+            return _image(result, picture, standalone)
+        if kind == "pdf":
+            return _pdf(a, limit)
+        return _csv(a)
+
+    return [
+        lambda: _summary(a),
+        notes,
+        key_facts,
+        lambda: _metadata(a),
+        lambda: _headings(a),
+        by_kind,
+        lambda: _top_words(a),
+        text,
+        lambda: _others(top, a),
+    ]
+
+
+def body(
+    result: Any,
+    *,
+    name: str,
+    picture: Picture | None = None,
+    standalone: bool = True,
+    max_text: int = MAX_TEXT_CHARS,
+) -> str:
+    """The page's body (title, sections); one broken section never hides the others."""
+    top = _dict(result)
+    out = [f"<h1>{_e(name)}</h1>"]
+    kind = _text(top.get("kind"))
+    ctype = _text(top.get("content_type"))
+    what = {"image": "An image", "pdf": "A PDF document", "text": "A text document"}.get(
+        kind or "", f"A result of kind {kind}" if kind else "A result"
+    )
+    out.append(f'<p class="sub">{_e(what)}{f" ({_e(ctype)})" if ctype else ""}</p>')
+    if result is None:
+        out.append(
+            '<p class="warn">This result is not valid JSON; the raw result shows it as it is.</p>'
+        )
+        return "".join(out)
+    if not isinstance(result, dict):
+        return "".join(out) + "<h2>Result</h2>" + generic(result)
+    for section in _sections(result, picture, standalone, max_text):
+        try:
+            out.append(section())
+        except Exception:  # an odd shape must not hide the rest of the result
+            log.exception("a part of the result could not be shown")
+            out.append(
+                '<p class="warn">A part of this result could not be shown; see the raw result.</p>'
+            )
+    return "".join(out)
+
+
+def render(
+    result: Any,
+    *,
+    name: str,
+    picture: Picture | None = None,
+    standalone: bool = True,
+    max_text: int = MAX_TEXT_CHARS,
+) -> str:
+    """A whole HTML page: self-contained and printable when ``standalone``.
+
+    Without ``standalone`` (the tray app's viewer, whose widget shows a subset
+    of HTML) the picture is left to the viewer's own Picture tab.
+    """
+    inner = body(result, name=name, picture=picture, standalone=standalone, max_text=max_text)
+    head = f"<title>{_e(name)}</title><style>{STYLE}</style>"
+    if standalone:
+        head = (
+            '<meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">' + head
+        )
+        return f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>{inner}</body></html>\n'
+    return f"<html><head>{head}</head><body>{inner}</body></html>"
+
+
+def report_path(result_path: Path) -> Path:
+    """Where a result's report goes: beside it, ``.html`` in place of its suffix."""
+    return result_path.with_suffix(".html")
+
+
+def write_report(result_path: Path, originals: Iterable[Path | None] = ()) -> Path | None:
+    """Write the report of a JSON result beside it; None when the result is not JSON."""
+    result = load(result_path.read_bytes())
+    if result is None:
+        return None
+    picture = find_picture(result, originals)
+    page = render(result, name=result_path.name.removesuffix(".result.json"), picture=picture)
+    target = report_path(result_path)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(target)
+    return target
