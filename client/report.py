@@ -468,7 +468,7 @@ def _figure(result: Any, picture: Picture | None) -> str:
 
 def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
     a = _dict(_dict(result).get("analysis"))
-    out = [_colours(a)]
+    out: list[str] = []
     ocr = _dict(a.get("ocr"))
     lines = ocr_lines(result)
     if ocr or lines:
@@ -491,6 +491,7 @@ def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
         )
         if engine:
             out.append(f'<p class="sub">Read by {_e(engine)}.</p>')
+    out.append(_colours(a))
     return "".join(out)
 
 
