@@ -91,6 +91,10 @@ def run_client(args: argparse.Namespace) -> int:
         print(client_id(key.public_key()))
         return 0
     agent = Agent(settings)
+    if settings.client.html_reports:
+        from client.report import write_reports
+
+        write_reports(agent)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

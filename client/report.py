@@ -21,7 +21,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from client.agent import Agent
+    from client.tracker import JobView
 
 log = logging.getLogger(__name__)
 
@@ -787,3 +791,35 @@ def write_report(result_path: Path, originals: Iterable[Path | None] = ()) -> Pa
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def originals(agent: Agent | None, view: JobView) -> list[Path | None]:
+    """Where the original of a job may be now: where the agent last moved it
+    (``done/``), then where it was dropped."""
+    drop = agent.engine.state.get(view.file_id) if agent is not None else None
+    return [drop.path if drop is not None else None, view.path]
+
+
+def write_reports(agent: Agent) -> None:
+    """Have ``agent`` write a report beside each JSON result it saves (``client.html_reports``).
+
+    Runs in the agent's threads after the result is written; a report that
+    cannot be written is logged and the result stays as it is.
+    """
+    from client.state import Phase
+
+    def on_view(view: JobView) -> None:
+        path = view.result_path
+        if view.phase is not Phase.DONE or view.stage != "done" or path is None:
+            return
+        if path.suffix.lower() != ".json":
+            return
+        try:
+            target = write_report(path, originals(agent, view))
+        except (OSError, ValueError) as exc:
+            log.warning("%s: the HTML report could not be written: %s", view.name, exc)
+            return
+        if target is not None:
+            log.info("%s: report saved to %s", view.name, target)
+
+    agent.add_listener(on_view)

@@ -43,6 +43,9 @@ class JobView:
     result_path: Path | None = None
     seen: bool = True
     """False for a failure the user has not looked at yet (the tray shows it)."""
+    steps: tuple[tuple[str, float], ...] = ()
+    """(step, when it began) as this run of the agent saw them: upload, queue,
+    processing, download; empty for a job finished before it started."""
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,41 @@ def stage_text(phase: Phase, remote: str | None, step: float | None) -> str:
     return "done" if phase is Phase.DONE else "failed"
 
 
+STEPS = ("upload", "queue", "processing", "download")
+
+
+def step_of(phase: Phase, remote: str | None) -> str | None:
+    """Which of ``STEPS`` a job is in (None once finished)."""
+    if phase in (Phase.STAGING, Phase.UPLOADING):
+        return "upload"
+    if phase is Phase.WAITING:
+        return {"PROCESSING": "processing", "COMPLETED": "download"}.get(remote or "", "queue")
+    return None
+
+
+def step_times(view: JobView) -> list[tuple[str, float]]:
+    """How long each step took, in order (a finished job's steps end when it did)."""
+    end = view.finished
+    times: list[tuple[str, float]] = []
+    for (name, began), after in zip(view.steps, [*view.steps[1:], None], strict=True):
+        until = after[1] if after is not None else end
+        if until is None:
+            break
+        times.append((name, max(0.0, until - began)))
+    return times
+
+
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
 def from_drop(drop: Drop) -> JobView:
     """A row for a drop read from the state database (at start-up)."""
     size = drop.job.get("size") if drop.job else None
@@ -116,6 +154,9 @@ def apply(view: JobView | None, event: Event, now: float) -> JobView:
         "stage": stage_text(event.phase, event.remote, event.progress),
         "progress": overall(event.phase, event.remote, event.progress, view.progress),
     }
+    step = step_of(event.phase, event.remote)
+    if step is not None and (not view.steps or view.steps[-1][0] != step):
+        changes["steps"] = (*view.steps, (step, now))
     if event.phase is Phase.DONE:
         changes.update(finished=now, result_path=Path(event.detail) if event.detail else None)
     elif event.phase is Phase.FAILED:
@@ -152,6 +193,48 @@ def summary(views: list[JobView], paused: bool, offline: bool) -> tuple[TrayStat
     if waiting:
         return TrayState.WAITING, f"waiting for results ({_files(waiting)})"
     return TrayState.IDLE, "idle"
+
+
+def counts(views: list[JobView]) -> str:
+    """The tooltip's second line: how many files are being sent, waited for, failed."""
+    sending = sum(1 for v in views if v.phase in (Phase.STAGING, Phase.UPLOADING))
+    waiting = sum(1 for v in views if v.phase is Phase.WAITING)
+    failed = sum(1 for v in views if v.phase is Phase.FAILED)
+    return f"{sending} sending, {waiting} waiting, {failed} failed"
+
+
+NOTICE_NAMES = 3
+"""Names a notification lists before it says "and n more"."""
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NOTICE_NAMES])
+    more = len(names) - NOTICE_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def notice(ready: list[str], failed: list[tuple[str, str]]) -> tuple[str, str, bool]:
+    """One notification (title, text, is it an error) for results and failures
+    that arrived together: one file is named, many are counted."""
+    if len(failed) == 1 and not ready:
+        name, reason = failed[0]
+        return f"{name} failed", reason or "no reason given", True
+    if len(ready) == 1 and not failed:
+        return "Result ready", ready[0], False
+    if not failed:
+        return f"{len(ready)} results ready", _names(ready), False
+    failed_names = _names([name for name, _ in failed])
+    if not ready:
+        return (
+            f"{len(failed)} files failed",
+            f"{failed_names}: the jobs window says why",
+            True,
+        )
+    return (
+        f"{_files(len(ready)).replace('file', 'result')} ready, {len(failed)} failed",
+        f"Failed: {failed_names}. Ready: {_names(ready)}.",
+        True,
+    )
 
 
 def _files(n: int) -> str:

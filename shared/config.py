@@ -94,6 +94,10 @@ class ClientSettings:
     install_dir: Path | None = None
     """Where updates are installed (``versions/``, ``current``); default: beside the
     running bundle's ``versions`` folder, else ``<state_dir>/app``."""
+    html_reports: bool = False
+    """Also write each JSON result as a readable HTML page beside it (``<name>.result.html``:
+    one file, pictures inlined, nothing fetched); the tray app's viewer shows the same page
+    and writes it on request."""
 
 
 @dataclass

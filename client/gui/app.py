@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from client import autostart, updates
+from client import autostart, report, updates
 from client.agent import Agent, watched_folders
 from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
@@ -30,7 +30,7 @@ from client.gui.update import UpdateDialog
 from client.gui.viewer import ResultViewer
 from client.keystore import KeyStore
 from client.state import Phase
-from client.tracker import JobView, TrayState
+from client.tracker import JobView, TrayState, counts
 from client.userconfig import Preferences, settings_file, write
 from shared import __version__
 from shared.config import Settings, load_settings
@@ -117,8 +117,11 @@ class TrayApp(QObject):
         self.bridge.call(self._make_agent, self._agent_ready, self._agent_failed)
 
     def _make_agent(self) -> Agent:
-        agent = Agent(self.settings())
+        settings = self.settings()
+        agent = Agent(settings)
         agent.add_listener(self.bridge.on_view)
+        if settings.client.html_reports:
+            report.write_reports(agent)
         agent.start()
         return agent
 
@@ -162,16 +165,14 @@ class TrayApp(QObject):
 
     def _on_view(self, view: JobView) -> None:
         self.jobs.model.update(view)
-        if view.phase is Phase.DONE and view.stage == "done":
-            self.tray.notify("Result ready", view.name)
-        elif view.phase is Phase.FAILED:
-            self.tray.notify(f"{view.name} failed", view.error or "no reason given", error=True)
+        if (view.phase is Phase.DONE and view.stage == "done") or view.phase is Phase.FAILED:
+            self.tray.announce(view)
 
     def refresh(self) -> None:
         if self.agent is None:
             return
         state, text = self.agent.status()
-        self.tray.set_state(state, text)
+        self.tray.set_state(state, text, counts(self.agent.tracker.views()))
         self.tray.set_paused(self.agent.engine.paused)
         self.jobs.status.setText(text)
 
@@ -272,15 +273,38 @@ class TrayApp(QObject):
         path = view.result_path
         if path is None:
             return
-        self.bridge.call(path.read_bytes, lambda data: self._show_viewer(path, data), self._warn)
+        agent = self.agent
 
-    def _show_viewer(self, path: Path, data: bytes) -> None:
-        viewer = ResultViewer(path, data)
+        def read() -> tuple[bytes, report.Picture | None]:
+            data = path.read_bytes()
+            if path.suffix.lower() != ".json":
+                return data, None
+            return data, report.find_picture(report.load(data), report.originals(agent, view))
+
+        self.bridge.call(read, lambda found: self._show_viewer(path, *found), self._warn)
+
+    def _show_viewer(
+        self, path: Path, data: bytes, picture: report.Picture | None = None
+    ) -> ResultViewer:
+        viewer = ResultViewer(path, data, picture=picture)
         viewer.open_file.connect(self.opener)
         viewer.show_in_folder.connect(self.show_in_folder)
+        viewer.save_report.connect(self.save_report)
         viewer.finished.connect(lambda _code: self.viewers.remove(viewer))
         self.viewers.append(viewer)
         viewer.show()
+        return viewer
+
+    def save_report(self, target: Path, page: str) -> None:
+        """Write a viewer's report beside its result (off the GUI thread), then open it."""
+        tmp = target.with_name(target.name + ".part")
+
+        def write() -> Path:
+            tmp.write_text(page, encoding="utf-8")
+            tmp.replace(target)
+            return target
+
+        self.bridge.call(write, self.opener, lambda text: self.show_error("Report", text))
 
     def show_in_folder(self, path: Path | None) -> None:
         if path is not None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from client.state import Phase
-from client.tracker import JobView
+from client.tracker import JobView, duration, step_times
 
 COLUMNS = ("Name", "Size", "Status", "Progress", "Added", "Finished", "Error")
 PROGRESS = COLUMNS.index("Progress")
@@ -57,11 +57,25 @@ def clock_time(when: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when)) if when else ""
 
 
+FAILED_TEXT = QColor("#c62828")
+FAILED_BACKGROUND = QColor("#ffebee")
+FAILED_BAR = QColor("#e53935")
+
+
 def took(view: JobView) -> str:
     if view.finished is None or view.created is None:
         return ""
     seconds = max(0.0, view.finished - view.created)
     return f"{clock_time(view.finished)} ({seconds:.0f} s)"
+
+
+def status_text(view: JobView) -> str:
+    """The Status cell: what happens now; for a done job, how long each step took
+    (a failure's reason has its own column)."""
+    times = step_times(view)
+    if view.phase is Phase.DONE and times:
+        return "done: " + ", ".join(f"{name} {duration(s)}" for name, s in times)
+    return view.stage
 
 
 class JobsModel(QAbstractTableModel):
@@ -91,18 +105,23 @@ class JobsModel(QAbstractTableModel):
             return (
                 view.name,
                 human_size(view.size),
-                view.stage,
-                f"{view.progress:.0f} %",
+                status_text(view),
+                "failed" if view.phase is Phase.FAILED else f"{view.progress:.0f} %",
                 clock_time(view.created),
                 took(view),
                 view.error or "",
             )[column]
         if role == Qt.ItemDataRole.UserRole:
             return view
-        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 6):
-            return view.error if column == 6 else str(view.path or view.name)
-        if role == Qt.ItemDataRole.ForegroundRole and view.phase is Phase.FAILED:
-            return QColor("#c62828")
+        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 2, 6):
+            if column == 0:
+                return str(view.path or view.name)
+            return view.error if column == 6 else status_text(view)
+        if view.phase is Phase.FAILED:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return FAILED_TEXT
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return FAILED_BACKGROUND
         return None
 
     def row_of(self, file_id: str) -> int:
@@ -150,6 +169,14 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.progress = int(view.progress)
         bar.text = f"{view.progress:.0f} %"
         bar.textVisible = True
+        if view.phase is Phase.FAILED:
+            # A failure's bar is red and says so, never a blue bar stuck part-way.
+            bar.progress = 100
+            bar.text = "failed"
+            palette = QPalette(option.palette)
+            palette.setColor(QPalette.ColorRole.Highlight, FAILED_BAR)
+            palette.setColor(QPalette.ColorRole.HighlightedText, QColor("white"))
+            bar.palette = palette
         style = QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 

@@ -1,5 +1,6 @@
 """The tray icon: its picture and tooltip say the agent's state; its menu
-holds every action the app has.
+holds every action the app has; its notifications say when results arrive
+and files fail, one notification for a batch of files rather than one each.
 
 Icons are drawn at run time (a coloured disc with a sign), so the bundle
 carries no image files and each state is obvious at a glance.
@@ -7,11 +8,12 @@ carries no image files and each state is obvious at a glance.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, SignalInstance
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from client.tracker import TrayState
+from client.state import Phase
+from client.tracker import JobView, TrayState, notice
 
 LOOK: dict[TrayState, tuple[str, str]] = {
     TrayState.IDLE: ("#2e7d32", "✓"),
@@ -21,6 +23,12 @@ LOOK: dict[TrayState, tuple[str, str]] = {
     TrayState.PAUSED: ("#757575", "⏸"),
     TrayState.OFFLINE: ("#ef6c00", "×"),
 }
+
+
+QUIET_MS = 1500
+"""A result or failure waits this long for others before it is announced..."""
+HOLD_MS = 8000
+"""...but never longer than this, however many keep coming."""
 
 
 def state_icon(state: TrayState, size: int = 64) -> QIcon:
@@ -77,6 +85,17 @@ class Tray(QObject):
         self.quit_action = self._add("Quit", self.quit)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        self.ready: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+        """Results and failures not announced yet (``announce`` gathers them)."""
+        self._quiet = QTimer(self)
+        self._quiet.setSingleShot(True)
+        self._quiet.setInterval(QUIET_MS)
+        self._quiet.timeout.connect(self.flush)
+        self._hold = QTimer(self)
+        self._hold.setSingleShot(True)
+        self._hold.setInterval(HOLD_MS)
+        self._hold.timeout.connect(self.flush)
         self.set_state(TrayState.IDLE, "starting…")
 
     def _add(self, text: str, signal: SignalInstance | None) -> QAction:
@@ -98,14 +117,16 @@ class Tray(QObject):
     def hide(self) -> None:
         self.icon.hide()
 
-    def set_state(self, state: TrayState, text: str) -> None:
+    def set_state(self, state: TrayState, text: str, counts: str = "") -> None:
+        """The icon and tooltip: the state in words, then ``counts`` (sending, waiting, failed)."""
         if state is not self.state:
             self.icon.setIcon(state_icon(state))
             self.state = state
-        self.tooltip = f"fpw: {text}"
+        first = f"fpw: {text}"
+        self.tooltip = f"{first}\n{counts}" if counts else first
         self.icon.setToolTip(self.tooltip)
         # The menu's first line stays short; the tooltip has the whole text.
-        short = self.tooltip if len(self.tooltip) <= 48 else self.tooltip[:47] + "…"
+        short = first if len(first) <= 48 else first[:47] + "…"
         self.status_action.setText(short)
 
     def set_paused(self, paused: bool) -> None:
@@ -119,3 +140,25 @@ class Tray(QObject):
         )
         self.messages = [*self.messages[-19:], (title, text)]
         self.icon.showMessage(title, text, kind, 8000)
+
+    def announce(self, view: JobView) -> None:
+        """Note a result or a failure; files finishing together get one notification."""
+        if view.phase is Phase.DONE:
+            self.ready.append(view.name)
+        elif view.phase is Phase.FAILED:
+            self.failed.append((view.name, view.error or ""))
+        else:
+            return
+        self._quiet.start()
+        if not self._hold.isActive():
+            self._hold.start()
+
+    def flush(self) -> None:
+        """Show what was gathered as one notification."""
+        self._quiet.stop()
+        self._hold.stop()
+        if not self.ready and not self.failed:
+            return
+        title, text, error = notice(self.ready, self.failed)
+        self.ready, self.failed = [], []
+        self.notify(title, text, error=error)
