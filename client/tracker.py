@@ -103,15 +103,16 @@ def step_of(phase: Phase, remote: str | None) -> str | None:
 
 
 def step_times(view: JobView) -> list[tuple[str, float]]:
-    """How long each step took, in order (a finished job's steps end when it did)."""
+    """How long each step took, in order of first use (a finished job's steps end
+    when it did; a job requeued after a stall adds its second wait to the first)."""
     end = view.finished
-    times: list[tuple[str, float]] = []
+    times: dict[str, float] = {}
     for (name, began), after in zip(view.steps, [*view.steps[1:], None], strict=True):
         until = after[1] if after is not None else end
         if until is None:
             break
-        times.append((name, max(0.0, until - began)))
-    return times
+        times[name] = times.get(name, 0.0) + max(0.0, until - began)
+    return list(times.items())
 
 
 def duration(seconds: float) -> str:
@@ -123,6 +124,15 @@ def duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{int(seconds // 60)} min {int(seconds % 60)} s"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def status_line(view: JobView) -> str:
+    """The jobs window's Status cell: what happens now; for a done job, how long
+    each step took (a failure's reason has its own column)."""
+    times = step_times(view)
+    if view.phase is Phase.DONE and times:
+        return "done: " + ", ".join(f"{name} {duration(s)}" for name, s in times)
+    return view.stage
 
 
 def from_drop(drop: Drop) -> JobView:

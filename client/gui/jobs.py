@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from client.state import Phase
-from client.tracker import JobView, duration, step_times
+from client.tracker import JobView, status_line
 
 COLUMNS = ("Name", "Size", "Status", "Progress", "Added", "Finished", "Error")
 PROGRESS = COLUMNS.index("Progress")
@@ -69,15 +69,6 @@ def took(view: JobView) -> str:
     return f"{clock_time(view.finished)} ({seconds:.0f} s)"
 
 
-def status_text(view: JobView) -> str:
-    """The Status cell: what happens now; for a done job, how long each step took
-    (a failure's reason has its own column)."""
-    times = step_times(view)
-    if view.phase is Phase.DONE and times:
-        return "done: " + ", ".join(f"{name} {duration(s)}" for name, s in times)
-    return view.stage
-
-
 class JobsModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +96,7 @@ class JobsModel(QAbstractTableModel):
             return (
                 view.name,
                 human_size(view.size),
-                status_text(view),
+                status_line(view),
                 "failed" if view.phase is Phase.FAILED else f"{view.progress:.0f} %",
                 clock_time(view.created),
                 took(view),
@@ -116,7 +107,7 @@ class JobsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and column in (0, 2, 6):
             if column == 0:
                 return str(view.path or view.name)
-            return view.error if column == 6 else status_text(view)
+            return view.error if column == 6 else status_line(view)
         if view.phase is Phase.FAILED:
             if role == Qt.ItemDataRole.ForegroundRole:
                 return FAILED_TEXT
