@@ -23,7 +23,7 @@ from tests.gui.conftest import MakeApp, Opened, write_config
 def test_a_dropped_file_moves_through_the_jobs_window_to_a_viewed_result(
     qtbot: QtBot, stack: LocalStack, pipeline: System, make_app: MakeApp, tmp_path: Path
 ) -> None:
-    app = make_app(write_config(stack, tmp_path, chunk_size=4096))
+    app = make_app(write_config(stack, tmp_path, chunk_size=4096, html_reports=True))
     assert app.agent is not None
     register_client(stack.admin_settings(), app.agent.client_id, "gui jobs test")
     seen: list[JobView] = []
@@ -35,17 +35,27 @@ def test_a_dropped_file_moves_through_the_jobs_window_to_a_viewed_result(
     qtbot.waitUntil(lambda: bool(model.rows) and model.rows[0].phase is Phase.DONE, timeout=60_000)
     row = model.rows[0]
     assert row.name == "field notes.txt" and row.size == 34000 and row.progress == 100.0
+    # (each slot of a queued signal is its own event: ``seen`` may hear of it just after)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1].stage == "done")
     stages = [v.stage for v in seen]
     assert any(s.startswith("uploading") for s in stages), stages
     assert "downloading the result" in stages and stages[-1] == "done"
     assert [v.progress for v in seen] == sorted(v.progress for v in seen)
-    assert model.data(model.index(0, 2)) == "done"
+    assert model.data(model.index(0, 2)).startswith("done: upload ")
+    for step in ("queue", "processing", "download"):
+        assert f", {step} " in model.data(model.index(0, 2))
     assert model.data(model.index(0, PROGRESS)) == "100 %"
     assert model.data(model.index(0, 5)).endswith(" s)")  # finished at ..., took n s
     qtbot.waitUntil(lambda: ("Result ready", "field notes.txt") in app.tray.messages)
     qtbot.waitUntil(lambda: app.tray.state is TrayState.IDLE)
+    assert app.tray.tooltip == "fpw: idle\n0 sending, 0 waiting, 0 failed"
+    # client.html_reports: the readable report lies beside the result.
+    assert row.result_path is not None
+    page = row.result_path.with_name("field notes.txt.result.html").read_text(encoding="utf-8")
+    assert "<h1>field notes.txt</h1>" in page and "34,000 bytes" not in page
 
-    # Double-click the row: the viewer shows the JSON, pretty and searchable.
+    # Double-click the row: the viewer opens on the readable page, the raw JSON
+    # (pretty and searchable) a tab away.
     rect = app.jobs.table.visualRect(model.index(0, 0))
     # (a press first: an item view takes a double-click only after one)
     viewport = app.jobs.table.viewport()
@@ -53,7 +63,11 @@ def test_a_dropped_file_moves_through_the_jobs_window_to_a_viewed_result(
     qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: bool(app.viewers), timeout=10_000)
     viewer = app.viewers[-1]
-    assert viewer.kind == "json" and viewer.text is not None
+    assert viewer.kind == "json" and viewer.text is not None and viewer.page is not None
+    readable = viewer.page.toPlainText()
+    assert "Key facts" in readable and "\nWords\n6,000\n" in readable
+    assert viewer.tabs is not None
+    viewer.tabs.setCurrentWidget(viewer.text)
     shown = viewer.text.toPlainText()
     assert json.loads(shown)["kind"] == "text" and '\n  "kind": "text"' in shown
     assert viewer.highlight('"words"') == 1 and viewer.found.text() == "1 found"
@@ -87,10 +101,10 @@ def test_a_failed_job_shows_its_reason_and_a_retry_after_fixing_the_file_succeed
     failed = model.rows[0]
     assert failed.error and "pdf" in failed.error.lower()
     assert model.data(model.index(0, 6)) == failed.error
-    title, text = app.tray.messages[-1]
-    assert title == "scan.pdf failed" and text == failed.error
+    qtbot.waitUntil(lambda: ("scan.pdf failed", failed.error) in app.tray.messages)
     qtbot.waitUntil(lambda: app.tray.state is TrayState.ERROR)
     assert failed.error in app.tray.tooltip
+    assert app.tray.tooltip.endswith("\n0 sending, 0 waiting, 1 failed")
     moved = tmp_path / "inbox" / "failed" / "scan.pdf"
     assert moved.exists()
 
