@@ -194,6 +194,10 @@ class JobsWindow(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        # A done row's status names each step's time: show it whole.
+        header.setSectionResizeMode(
+            COLUMNS.index("Status"), QHeaderView.ResizeMode.ResizeToContents
+        )
         self.table.setColumnWidth(PROGRESS, 140)
         self.table.doubleClicked.connect(self._double_clicked)
         self.status = QLabel("")

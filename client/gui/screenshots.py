@@ -3,7 +3,8 @@
 Runs the whole system on this machine (local stack, reference processor,
 one fetcher), starts the tray app on the offscreen platform, drops a few
 files (one of them a broken PDF, so a failure shows), waits for them to
-finish and grabs the jobs window, the tray menu, a result and the settings.
+finish and grabs the jobs window, the tray menu, two results (a text's page,
+an image's OCR boxes) and the settings.
 Needs the ``local`` extra; nothing here is part of the bundle.
 """
 
@@ -41,15 +42,18 @@ def _grab(app: QApplication, widget: QWidget, target: Path) -> None:
 
 
 def _drop_files(inbox: Path) -> None:
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     inbox.mkdir(parents=True, exist_ok=True)
     staging = inbox.parent / "staging"
     staging.mkdir(exist_ok=True)
     image = Image.new("RGB", (640, 400), "white")
     draw = ImageDraw.Draw(image)
-    draw.rectangle((40, 40, 300, 200), fill="#1565c0")
-    draw.ellipse((320, 120, 600, 360), fill="#ef6c00")
+    draw.rectangle((40, 150, 300, 330), fill="#1565c0")
+    draw.ellipse((340, 170, 600, 380), fill="#ef6c00")
+    font = ImageFont.load_default(size=36)
+    draw.text((40, 30), "Plate 12: growth at 37 C", font=font, fill="black")
+    draw.text((40, 85), "Batch 7, read 30 November", font=font, fill="black")
     image.save(staging / "plate 12.png")
     (staging / "meeting notes.txt").write_text(
         "Samples 1 to 12 were measured twice.\nThe second run agrees with the first.\n" * 40,
@@ -116,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             tray_app.refresh()
             tray_app.jobs.resize(1000, 260)
             tray_app.jobs.show()
-            failed = next(r for r in rows if r.error)
-            tray_app.jobs.select(failed.file_id)
+            # A done row selected: the failed one shows in its own red.
+            tray_app.jobs.select(next(r for r in rows if r.name == "plate 12.png").file_id)
             _grab(app, tray_app.jobs, out / "jobs-window.png")
             menu = tray_app.tray.menu
             menu.adjustSize()
@@ -126,10 +130,18 @@ def main(argv: list[str] | None = None) -> int:
             tray_app.open_result(done)
             _wait(app, lambda: tray_app is not None and tray_app.viewers, 30, "the viewer")
             viewer = tray_app.viewers[-1]
-            viewer.resize(720, 420)
+            viewer.resize(760, 560)
             if viewer.search is not None:
-                viewer.search.setText("words")
+                viewer.search.setText("second run")
             _grab(app, viewer, out / "result-viewer.png")
+            plate = next(r for r in rows if r.name == "plate 12.png")
+            tray_app.open_result(plate)
+            _wait(app, lambda: tray_app is not None and len(tray_app.viewers) > 1, 30, "a viewer")
+            viewer = tray_app.viewers[-1]
+            viewer.resize(900, 460)
+            if viewer.tabs is not None:
+                viewer.tabs.setCurrentIndex(1)
+            _grab(app, viewer, out / "result-picture.png")
             dialog = tray_app.show_settings()
             _grab(app, dialog, out / "settings.png")
             dialog.reject()

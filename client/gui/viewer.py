@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QPolygonF,
+    QResizeEvent,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QTextBrowser,
@@ -124,6 +126,34 @@ def boxes_pixmap(result: Any, picture: report.Picture | None) -> QPixmap | None:
     return pixmap
 
 
+class FitPicture(QLabel):
+    """A picture scaled down to the room it has (never up); ``full`` keeps every pixel."""
+
+    def __init__(self, full: QPixmap, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = full
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(1, 1)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.full.isNull():
+            return
+        room = self.size().boundedTo(self.full.size())
+        self.setPixmap(
+            self.full.scaled(
+                room,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+
+
 class ResultViewer(QDialog):
     open_file = Signal(object)
     show_in_folder = Signal(object)
@@ -152,7 +182,7 @@ class ResultViewer(QDialog):
         self.page: SafeBrowser | None = None
         """The rendered page of a JSON result."""
         self.tabs: QTabWidget | None = None
-        self.picture_label: QLabel | None = None
+        self.picture_label: FitPicture | None = None
         self.picture_note: QLabel | None = None
         self.lines_text: QPlainTextEdit | None = None
         self.search: QLineEdit | None = None
@@ -243,17 +273,10 @@ class ResultViewer(QDialog):
         self.picture_note.setWordWrap(True)
         layout.addWidget(self.picture_note)
         split = QSplitter(Qt.Orientation.Horizontal)
-        self.picture_label = QLabel()
-        self.picture_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        pixmap = boxes_pixmap(self.result, self.picture)
-        if pixmap is not None:
-            self.picture_label.setPixmap(pixmap)
-        else:
+        self.picture_label = FitPicture(boxes_pixmap(self.result, self.picture) or QPixmap())
+        if self.picture_label.full.isNull():
             self.picture_label.setText("The result does not say the picture's size.")
-        scroll = QScrollArea()
-        scroll.setWidget(self.picture_label)
-        scroll.setWidgetResizable(True)
-        split.addWidget(scroll)
+        split.addWidget(self.picture_label)
         lines = report.ocr_lines(self.result)
         self.lines_text = QPlainTextEdit(
             "\n".join(

@@ -128,7 +128,7 @@ def test_an_image_shows_its_facts_and_the_ocr_boxes_over_the_picture(
         "Raw JSON",
     ]
     assert viewer.picture_label is not None and viewer.lines_text is not None
-    pixmap = viewer.picture_label.pixmap()
+    pixmap = viewer.picture_label.full
     assert (pixmap.width(), pixmap.height()) == (720, 200)
     image = pixmap.toImage()
     (left, top), _, (right, bottom), _ = lines[0]["box"]
@@ -146,7 +146,7 @@ def test_without_the_original_the_boxes_are_drawn_alone_and_it_says_so(
     viewer = open_viewer("png", with_picture=False)
     assert viewer.picture_note is not None and "not here" in viewer.picture_note.text()
     assert viewer.picture_label is not None
-    pixmap = viewer.picture_label.pixmap()
+    pixmap = viewer.picture_label.full
     assert (pixmap.width(), pixmap.height()) == (720, 200)
     assert pixmap.toImage().pixelColor(700, 190) == QColor("#eeeeee")  # a blank canvas
     standalone = viewer.report_html()
