@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,8 +39,12 @@ MAX_DEPTH = 6
 """Nesting shown by the generic renderer; deeper values are summarised."""
 MAX_VALUE_CHARS = 2_000
 """Characters of one value shown by the generic renderer."""
+MAX_VALUES = 3_000
+"""Values the generic renderer shows in all; the raw result has the rest."""
 MAX_PICTURE_BYTES = 25 * 1024 * 1024
 """Originals larger than this are not inlined into a report."""
+MAX_PICTURE_PIXELS = 64_000_000
+"""Pixels of an original converted for a page (the processor's own limit)."""
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 PICTURE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -122,13 +128,30 @@ def find_picture(result: Any, candidates: Iterable[Path | None]) -> Picture | No
             data = path.read_bytes()
         except OSError:
             continue
-        mime = picture_mime(data)
-        if mime is None:
-            continue
         if isinstance(wanted, str) and hashlib.sha256(data).hexdigest() != wanted:
+            continue
+        mime = picture_mime(data)
+        if mime is None and data[:4] in (b"II*\x00", b"MM\x00*"):
+            data, mime = _png_of(data), "image/png"  # browsers show no TIFF
+        if mime is None or not data:
             continue
         return Picture(data, mime)
     return None
+
+
+def _png_of(picture: bytes) -> bytes:
+    """A TIFF's first frame as PNG (empty when it cannot be read or is too large)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(picture)) as image:
+            if image.width * image.height > MAX_PICTURE_PIXELS:
+                return b""
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "PNG")
+            return out.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return b""
 
 
 # -- small safe readers of untrusted values -----------------------------------
@@ -146,14 +169,19 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _num(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """A finite number, or None (JSON from Python may hold NaN and Infinity)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return result if math.isfinite(result) else None
 
 
 def _int(value: Any) -> str | None:
-    number = _num(value)
+    number = finite(value)
     return None if number is None else f"{number:,.0f}"
 
 
@@ -165,7 +193,7 @@ def _text(value: Any) -> str | None:
 
 
 def human_size(size: Any) -> str | None:
-    number = _num(size)
+    number = finite(size)
     if number is None:
         return None
     for unit in ("bytes", "KB", "MB", "GB"):
@@ -246,12 +274,12 @@ def facts(result: Any) -> list[tuple[str, str]]:
         ("Format", _text(a.get("format"))),
         ("Encoding", _text(a.get("encoding"))),
     ]
-    width, height = _num(a.get("width")), _num(a.get("height"))
+    width, height = finite(a.get("width")), finite(a.get("height"))
     if width is not None and height is not None:
         rows.append(("Dimensions", f"{width:.0f} × {height:.0f} pixels"))
     rows += [
         ("Colour mode", _text(a.get("mode"))),
-        ("Frames", _int(a.get("frames")) if _num(a.get("frames")) not in (None, 1.0) else None),
+        ("Frames", _int(a.get("frames")) if finite(a.get("frames")) not in (None, 1.0) else None),
         ("Camera", " ".join(filter(None, (_text(exif.get("make")), _text(exif.get("model")))))),
         ("Taken", _text(exif.get("taken"))),
         ("Location", _gps(exif.get("gps"))),
@@ -267,7 +295,7 @@ def facts(result: Any) -> list[tuple[str, str]]:
 
 def _gps(value: Any) -> str | None:
     gps = _dict(value)
-    lat, lon = _num(gps.get("latitude")), _num(gps.get("longitude"))
+    lat, lon = finite(gps.get("latitude")), finite(gps.get("longitude"))
     if lat is None or lon is None:
         return None
     return f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}"
@@ -276,7 +304,7 @@ def _gps(value: Any) -> str | None:
 def _processor(top: dict[str, Any]) -> str | None:
     proc = _dict(top.get("processor"))
     name = " ".join(filter(None, (_text(proc.get("name")), _text(proc.get("version")))))
-    ms = _num(top.get("duration_ms"))
+    ms = finite(top.get("duration_ms"))
     took = f"in {ms / 1000:.1f} s" if ms is not None else ""
     return " ".join(filter(None, (name, took))) or None
 
@@ -318,7 +346,7 @@ def _headings(a: dict[str, Any]) -> str:
         text = _text(h.get("text"))
         if not text:
             continue
-        level = _num(h.get("level")) or 1
+        level = finite(h.get("level")) or 1
         indent = "&nbsp;" * 4 * max(0, min(int(level), 6) - 1)
         items.append(f"<li>{indent}{_e(text)}</li>")
     if not items:
@@ -373,7 +401,7 @@ def _colours(a: dict[str, Any]) -> str:
     rows = []
     for c in (_dict(x) for x in _list(a.get("dominant_colours"))[:20]):
         hexa = _text(c.get("hex")) or ""
-        share = _num(c.get("fraction"))
+        share = finite(c.get("fraction"))
         swatch = (
             f'<span class="swatch" style="background-color: {hexa}">&nbsp;&nbsp;&nbsp;</span> '
             if HEX_COLOUR.match(hexa)
@@ -413,7 +441,7 @@ def _box_points(box: Any) -> list[tuple[float, float]] | None:
         pair = _list(point)
         if len(pair) != 2:
             return None
-        x, y = _num(pair[0]), _num(pair[1])
+        x, y = finite(pair[0]), finite(pair[1])
         if x is None or y is None:
             return None
         points.append((x, y))
@@ -428,7 +456,7 @@ def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, fl
         lines.append(
             (
                 _text(line.get("text")) or "",
-                _num(line.get("confidence")),
+                finite(line.get("confidence")),
                 _box_points(line.get("box")),
             )
         )
@@ -438,7 +466,7 @@ def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, fl
 def _figure(result: Any, picture: Picture | None) -> str:
     """The picture with the OCR boxes over it, as one inline SVG."""
     a = _dict(_dict(result).get("analysis"))
-    width, height = _num(a.get("width")), _num(a.get("height"))
+    width, height = finite(a.get("width")), finite(a.get("height"))
     lines = ocr_lines(result)
     if width is None or height is None or width <= 0 or height <= 0:
         return ""
@@ -500,7 +528,7 @@ def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
 
 
 def _ms(part: dict[str, Any]) -> str | None:
-    ms = _num(part.get("duration_ms"))
+    ms = finite(part.get("duration_ms"))
     return None if ms is None else f"{ms / 1000:.2f} s"
 
 
@@ -618,15 +646,20 @@ SHOWN_ANALYSIS = {
 }
 
 
-def generic(value: Any, depth: int = 0) -> str:
-    """Any JSON value as nested tables and lists, bounded in depth, items and characters."""
+def generic(value: Any, depth: int = 0, budget: list[int] | None = None) -> str:
+    """Any JSON value as nested tables and lists, bounded in depth, items, characters
+    and in values shown altogether (``MAX_VALUES``: wide and deep at once stays small)."""
+    budget = [MAX_VALUES] if budget is None else budget
+    if budget[0] <= 0:
+        return '<span class="note">…</span>'
+    budget[0] -= 1
     if depth >= MAX_DEPTH:
         return f'<span class="note">{_e(_shape(value))}</span>'
     if isinstance(value, dict):
         if not value:
             return '<span class="note">(empty)</span>'
         rows = [
-            f"<tr><th>{_e(clip(str(k), 200)[0])}</th><td>{generic(v, depth + 1)}</td></tr>"
+            f"<tr><th>{_e(clip(str(k), 200)[0])}</th><td>{generic(v, depth + 1, budget)}</td></tr>"
             for k, v in list(value.items())[:MAX_ITEMS]
         ]
         return f"<table>{''.join(rows)}</table>{_more(len(value), what='more fields')}"
@@ -634,9 +667,9 @@ def generic(value: Any, depth: int = 0) -> str:
         if not value:
             return '<span class="note">(none)</span>'
         if all(not isinstance(v, dict | list) for v in value):
-            shown = ", ".join(str(v) for v in value[:MAX_ITEMS])
+            shown = ", ".join(clip(str(v), MAX_VALUE_CHARS)[0] for v in value[:MAX_ITEMS])
             return _e(clip(shown, MAX_VALUE_CHARS)[0]) + _more(len(value))
-        items = "".join(f"<li>{generic(v, depth + 1)}</li>" for v in value[:MAX_ITEMS])
+        items = "".join(f"<li>{generic(v, depth + 1, budget)}</li>" for v in value[:MAX_ITEMS])
         return f"<ol>{items}</ol>{_more(len(value))}"
     if value is None:
         return '<span class="note">none</span>'

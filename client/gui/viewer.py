@@ -89,18 +89,18 @@ class SafeBrowser(QTextBrowser):
         return None
 
 
-def boxes_pixmap(result: Any, picture: report.Picture | None) -> QPixmap | None:
-    """The picture (or a blank canvas of its size) with each OCR line's box and number."""
+def boxes_pixmap(result: Any, picture: report.Picture | None) -> tuple[QPixmap | None, bool]:
+    """The picture (or a blank canvas of its size) with each OCR line's box and
+    number, and whether it is the picture (False: the canvas)."""
     analysis = result.get("analysis") if isinstance(result, dict) else None
-    width = analysis.get("width") if isinstance(analysis, dict) else None
-    height = analysis.get("height") if isinstance(analysis, dict) else None
+    width = report.finite(analysis.get("width")) if isinstance(analysis, dict) else None
+    height = report.finite(analysis.get("height")) if isinstance(analysis, dict) else None
     pixmap = QPixmap()
     scale = 1.0
-    if picture is None or not pixmap.loadFromData(picture.data):
-        if not isinstance(width, int | float) or not isinstance(height, int | float):
-            return None
-        if width <= 0 or height <= 0:
-            return None
+    drawn_over = picture is not None and pixmap.loadFromData(picture.data)
+    if not drawn_over:
+        if width is None or height is None or width <= 0 or height <= 0:
+            return None, False
         scale = min(1.0, MAX_CANVAS_SIDE / max(width, height))
         pixmap = QPixmap(max(1, int(width * scale)), max(1, int(height * scale)))
         pixmap.fill(QColor("#eeeeee"))
@@ -123,7 +123,7 @@ def boxes_pixmap(result: Any, picture: report.Picture | None) -> QPixmap | None:
         label = QRectF(corner.x(), max(0.0, corner.y() - font.pixelSize() - 2), 200, 200)
         painter.drawText(label, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, str(number))
     painter.end()
-    return pixmap
+    return pixmap, drawn_over
 
 
 class FitPicture(QLabel):
@@ -262,19 +262,22 @@ class ResultViewer(QDialog):
     def _picture_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        if self.picture is None:
+        pixmap, drawn_over = boxes_pixmap(self.result, self.picture)
+        if drawn_over:
+            note = "The boxes show where each numbered line was read."
+        elif self.picture is not None:
+            note = "The original image cannot be shown here; the boxes are drawn alone."
+        else:
             note = (
                 "The original image is not here (it is looked for where the file was moved"
                 " after sending, e.g. done/); the boxes are drawn alone."
             )
-        else:
-            note = "The boxes show where each numbered line was read."
         self.picture_note = QLabel(note)
         self.picture_note.setWordWrap(True)
         layout.addWidget(self.picture_note)
         split = QSplitter(Qt.Orientation.Horizontal)
-        self.picture_label = FitPicture(boxes_pixmap(self.result, self.picture) or QPixmap())
-        if self.picture_label.full.isNull():
+        self.picture_label = FitPicture(pixmap or QPixmap())
+        if pixmap is None:
             self.picture_label.setText("The result does not say the picture's size.")
         split.addWidget(self.picture_label)
         lines = report.ocr_lines(self.result)

@@ -221,6 +221,12 @@ def test_a_malformed_or_unknown_result_still_opens(qtbot: QtBot, tmp_path: Path)
     text = page_text(viewer)
     assert "<script>alert(1)</script>" in text and "Other details" in text
     assert viewer.page is not None and "<script>" not in viewer.page.toHtml()
+    # Sizes no picture has: the Picture tab says so instead of drawing.
+    nan = b'{"kind": "image", "analysis": {"width": NaN, "height": 1e999, "ocr": {"lines": []}}}'
+    image = ResultViewer(tmp_path / "odd.png.result.json", nan)
+    qtbot.addWidget(image)
+    assert image.picture_label is not None and image.picture_label.full.isNull()
+    assert "does not say the picture's size" in image.picture_label.text()
 
 
 def test_open_as_report_hands_over_the_standalone_page(

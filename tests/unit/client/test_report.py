@@ -179,3 +179,33 @@ def test_a_report_is_written_beside_its_result(tmp_path: Path) -> None:
     broken = tmp_path / "x.result.json"
     broken.write_bytes(b"\xff not json")
     assert report.write_report(broken) is None and not (tmp_path / "x.result.html").exists()
+
+
+def test_nan_infinity_and_huge_numbers_are_not_facts() -> None:
+    result = json.loads(
+        '{"kind": "image", "size": Infinity, "analysis": {"width": NaN, "height": -Infinity,'
+        ' "words": 1e400, "pages": 123456789012345678901234567890123456789e300,'
+        ' "ocr": {"lines": [{"text": "a", "confidence": NaN, "box": [[0, 0], [NaN, 1], [2, 2]]}]}}}'
+    )
+    page = report.render(result, name="odd.png")
+    assert "nan" not in page.lower() and "inf" not in page.lower()
+    assert "Dimensions" not in page and ">a<" in page
+
+
+def test_a_result_both_wide_and_deep_stays_small() -> None:
+    wide: Any = "leaf"
+    for _ in range(report.MAX_DEPTH):
+        wide = {f"k{n}": wide for n in range(50)}  # 50**6 leaves if shown in full
+    page = report.render({"kind": "x", "analysis": {"tree": wide}}, name="tree")
+    assert len(page) < 2_000_000
+
+
+def test_a_tiff_original_is_inlined_as_png(tmp_path: Path) -> None:
+    from PIL import Image
+
+    tiff = tmp_path / "scan.tif"
+    Image.new("RGB", (30, 20), (200, 10, 10)).save(tiff, "TIFF")
+    result = {"kind": "image", "sha256": hashlib.sha256(tiff.read_bytes()).hexdigest()}
+    found = report.find_picture(result, [tiff])
+    assert found is not None and found.mime == "image/png"
+    assert found.data.startswith(b"\x89PNG")
