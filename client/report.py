@@ -14,16 +14,31 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import io
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from client.markup import (
+    MAX_ITEMS,
+    as_dict,
+    as_list,
+    clip,
+    esc,
+    facts_table,
+    finite,
+    generic,
+    grid,
+    human_size,
+    more_note,
+    preformatted,
+    text_of,
+    whole,
+)
 
 if TYPE_CHECKING:
     from client.agent import Agent
@@ -33,14 +48,6 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 200_000
 """Characters of extracted text shown in one page; the raw result keeps the rest."""
-MAX_ITEMS = 200
-"""Items of one list (lines, pages, rows, fields) shown; the rest are counted."""
-MAX_DEPTH = 6
-"""Nesting shown by the generic renderer; deeper values are summarised."""
-MAX_VALUE_CHARS = 2_000
-"""Characters of one value shown by the generic renderer."""
-MAX_VALUES = 3_000
-"""Values the generic renderer shows in all; the raw result has the rest."""
 MAX_PICTURE_BYTES = 25 * 1024 * 1024
 """Originals larger than this are not inlined into a report."""
 MAX_PICTURE_PIXELS = 64_000_000
@@ -154,139 +161,41 @@ def _png_of(picture: bytes) -> bytes:
         return b""
 
 
-# -- small safe readers of untrusted values -----------------------------------
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def finite(value: Any) -> float | None:
-    """A finite number, or None (JSON from Python may hold NaN and Infinity)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        result = float(value)
-    except OverflowError:  # an integer too large for a float
-        return None
-    return result if math.isfinite(result) else None
-
-
-def _int(value: Any) -> str | None:
-    number = finite(value)
-    return None if number is None else f"{number:,.0f}"
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def human_size(size: Any) -> str | None:
-    number = finite(size)
-    if number is None:
-        return None
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if number < 1024 or unit == "GB":
-            return f"{number:.0f} {unit}" if unit == "bytes" else f"{number:.1f} {unit}"
-        number /= 1024
-    return None
-
-
-def clip(text: str, limit: int) -> tuple[str, int]:
-    """``text`` cut to ``limit`` characters, and how many were left out."""
-    if len(text) <= limit:
-        return text, 0
-    return text[:limit], len(text) - limit
-
-
-# -- pieces of a page -----------------------------------------------------------
-
-
-def _facts_table(rows: list[tuple[str, str | None]]) -> str:
-    shown = [(k, v) for k, v in rows if v]
-    if not shown:
-        return ""
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in shown)
-    return f'<table class="facts">{body}</table>'
-
-
-def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for row in rows[:MAX_ITEMS]:
-        cells = "".join(
-            f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    more = _more(len(rows))
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
-
-
-def _more(total: int, shown: int = MAX_ITEMS, what: str = "more") -> str:
-    if total <= shown:
-        return ""
-    return f'<p class="note">… and {total - shown:,} {what} (see the raw result).</p>'
-
-
-def _pre(text: str, limit: int) -> str:
-    shown, left = clip(text, limit)
-    note = (
-        f'<p class="note">The text goes on for {left:,} more characters;'
-        " the raw result has all of it.</p>"
-        if left
-        else ""
-    )
-    return f"<pre>{_e(shown)}</pre>{note}"
-
-
 def facts(result: Any) -> list[tuple[str, str]]:
     """The key facts of a result, in the order a reader wants them (label, value)."""
-    top = _dict(result)
-    a = _dict(top.get("analysis"))
-    exif = _dict(a.get("exif"))
-    table = _dict(a.get("table"))
+    top = as_dict(result)
+    a = as_dict(top.get("analysis"))
+    exif = as_dict(a.get("exif"))
+    table = as_dict(a.get("table"))
     rows: list[tuple[str, str | None]] = [
-        ("Kind", _text(top.get("kind"))),
-        ("Type", _text(top.get("content_type"))),
+        ("Kind", text_of(top.get("kind"))),
+        ("Type", text_of(top.get("content_type"))),
         ("Size", human_size(top.get("size"))),
-        ("Pages", _int(a.get("pages")) if not isinstance(a.get("pages"), list) else None),
-        ("Words", _int(a.get("words"))),
-        ("Lines", _int(a.get("lines"))),
-        ("Characters", _int(a.get("characters"))),
-        ("Paragraphs", _int(a.get("paragraphs"))),
-        ("Tables", _int(a.get("tables"))),
-        ("Rows", _int(table.get("rows"))),
-        ("Columns", _int(table.get("column_count"))),
-        ("Language", _text(a.get("language")) or _text(top.get("language"))),
-        ("Format", _text(a.get("format"))),
-        ("Encoding", _text(a.get("encoding"))),
+        ("Pages", whole(a.get("pages")) if not isinstance(a.get("pages"), list) else None),
+        ("Words", whole(a.get("words"))),
+        ("Lines", whole(a.get("lines"))),
+        ("Characters", whole(a.get("characters"))),
+        ("Paragraphs", whole(a.get("paragraphs"))),
+        ("Tables", whole(a.get("tables"))),
+        ("Rows", whole(table.get("rows"))),
+        ("Columns", whole(table.get("column_count"))),
+        ("Language", text_of(a.get("language")) or text_of(top.get("language"))),
+        ("Format", text_of(a.get("format"))),
+        ("Encoding", text_of(a.get("encoding"))),
     ]
     width, height = finite(a.get("width")), finite(a.get("height"))
     if width is not None and height is not None:
         rows.append(("Dimensions", f"{width:.0f} × {height:.0f} pixels"))
     rows += [
-        ("Colour mode", _text(a.get("mode"))),
-        ("Frames", _int(a.get("frames")) if finite(a.get("frames")) not in (None, 1.0) else None),
-        ("Camera", " ".join(filter(None, (_text(exif.get("make")), _text(exif.get("model")))))),
-        ("Taken", _text(exif.get("taken"))),
+        ("Colour mode", text_of(a.get("mode"))),
+        ("Frames", whole(a.get("frames")) if finite(a.get("frames")) not in (None, 1.0) else None),
+        ("Camera", " ".join(filter(None, (text_of(exif.get("make")), text_of(exif.get("model")))))),
+        ("Taken", text_of(exif.get("taken"))),
         ("Location", _gps(exif.get("gps"))),
-        ("Perceptual hash", _text(a.get("perceptual_hash"))),
-        ("Profile", _text(top.get("profile"))),
+        ("Perceptual hash", text_of(a.get("perceptual_hash"))),
+        ("Profile", text_of(top.get("profile"))),
         ("Processed by", _processor(top)),
-        ("SHA-256", _text(top.get("sha256"))),
+        ("SHA-256", text_of(top.get("sha256"))),
     ]
     if a.get("truncated") is True:
         rows.append(("Cut short", "yes: the file was longer than the analysis reads"))
@@ -294,7 +203,7 @@ def facts(result: Any) -> list[tuple[str, str]]:
 
 
 def _gps(value: Any) -> str | None:
-    gps = _dict(value)
+    gps = as_dict(value)
     lat, lon = finite(gps.get("latitude")), finite(gps.get("longitude"))
     if lat is None or lon is None:
         return None
@@ -302,8 +211,8 @@ def _gps(value: Any) -> str | None:
 
 
 def _processor(top: dict[str, Any]) -> str | None:
-    proc = _dict(top.get("processor"))
-    name = " ".join(filter(None, (_text(proc.get("name")), _text(proc.get("version")))))
+    proc = as_dict(top.get("processor"))
+    name = " ".join(filter(None, (text_of(proc.get("name")), text_of(proc.get("version")))))
     ms = finite(top.get("duration_ms"))
     took = f"in {ms / 1000:.1f} s" if ms is not None else ""
     return " ".join(filter(None, (name, took))) or None
@@ -312,17 +221,17 @@ def _processor(top: dict[str, Any]) -> str | None:
 def _summary(a: dict[str, Any]) -> str:
     parts: list[str] = []
     summary = a.get("summary")
-    text = _text(summary) if not isinstance(summary, dict) else _text(summary.get("text"))
+    text = text_of(summary) if not isinstance(summary, dict) else text_of(summary.get("text"))
     if text is None and isinstance(summary, dict):
-        text = " ".join(str(s) for s in _list(summary.get("sentences"))) or None
+        text = " ".join(str(s) for s in as_list(summary.get("sentences"))) or None
     if text:
-        parts.append(f'<p class="summary">{_e(clip(text, 5_000)[0])}</p>')
-    llm = _dict(a.get("llm"))
-    answer = _text(llm.get("answer"))
+        parts.append(f'<p class="summary">{esc(clip(text, 5_000)[0])}</p>')
+    llm = as_dict(a.get("llm"))
+    answer = text_of(llm.get("answer"))
     if answer:
-        model = _text(llm.get("model"))
-        by = f" ({_e(model)})" if model else ""
-        parts.append(f"<h3>The language model's answer{by}</h3>{_pre(answer, 20_000)}")
+        model = text_of(llm.get("model"))
+        by = f" ({esc(model)})" if model else ""
+        parts.append(f"<h3>The language model's answer{by}</h3>{preformatted(answer, 20_000)}")
     if not parts:
         return ""
     return "<h2>Summary</h2>" + "".join(parts)
@@ -332,82 +241,89 @@ def _top_words(a: dict[str, Any]) -> str:
     if a.get("format") == "csv":
         return ""  # a table's cells are no vocabulary
     rows = [
-        [_text(w.get("word")) or "", _int(w.get("count")) or ""]
-        for w in (_dict(x) for x in _list(a.get("top_words")))
+        [text_of(w.get("word")) or "", whole(w.get("count")) or ""]
+        for w in (as_dict(x) for x in as_list(a.get("top_words")))
     ]
     if not rows:
         return ""
-    return "<h3>Most frequent words</h3>" + _table(["word", "count"], rows, {1})
+    return "<h3>Most frequent words</h3>" + grid(["word", "count"], rows, {1})
 
 
 def _headings(a: dict[str, Any]) -> str:
     items = []
-    for h in (_dict(x) for x in _list(a.get("headings"))[:MAX_ITEMS]):
-        text = _text(h.get("text"))
+    for h in (as_dict(x) for x in as_list(a.get("headings"))[:MAX_ITEMS]):
+        text = text_of(h.get("text"))
         if not text:
             continue
         level = finite(h.get("level")) or 1
         indent = "&nbsp;" * 4 * max(0, min(int(level), 6) - 1)
-        items.append(f"<li>{indent}{_e(text)}</li>")
+        items.append(f"<li>{indent}{esc(text)}</li>")
     if not items:
         return ""
-    return "<h2>Outline</h2><ul>" + "".join(items) + "</ul>" + _more(len(_list(a.get("headings"))))
+    return (
+        "<h2>Outline</h2><ul>"
+        + "".join(items)
+        + "</ul>"
+        + more_note(len(as_list(a.get("headings"))))
+    )
 
 
 def _metadata(a: dict[str, Any]) -> str:
-    meta = _dict(a.get("metadata"))
-    rows = [(str(k), _text(v)) for k, v in meta.items()]
-    table = _facts_table(rows)
+    meta = as_dict(a.get("metadata"))
+    rows = [(str(k), text_of(v)) for k, v in meta.items()]
+    table = facts_table(rows)
     return f"<h2>Document properties</h2>{table}" if table else ""
 
 
 def _csv(a: dict[str, Any]) -> str:
-    table = _dict(a.get("table"))
+    table = as_dict(a.get("table"))
     if not table:
         return ""
     out = ["<h2>Table</h2>"]
-    delimiter = _text(table.get("delimiter"))
+    delimiter = text_of(table.get("delimiter"))
     if delimiter:
         shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "bar"}.get(delimiter, delimiter)
-        out.append(f'<p class="sub">Separated by {_e(shown)}.</p>')
-    columns = [_dict(c) for c in _list(table.get("columns"))]
+        out.append(f'<p class="sub">Separated by {esc(shown)}.</p>')
+    columns = [as_dict(c) for c in as_list(table.get("columns"))]
     if columns:
         out.append("<h3>Columns</h3>")
         out.append(
-            _table(
+            grid(
                 ["column", "holds", "filled rows"],
                 [
                     [
-                        _text(c.get("name")) or "",
+                        text_of(c.get("name")) or "",
                         "numbers" if c.get("numeric") is True else "text",
-                        _int(c.get("filled")) or "",
+                        whole(c.get("filled")) or "",
                     ]
                     for c in columns
                 ],
                 {2},
             )
         )
-    sample = [[_text(cell) or "" for cell in _list(r)] for r in _list(table.get("sample_rows"))]
+    sample = [
+        [text_of(cell) or "" for cell in as_list(r)] for r in as_list(table.get("sample_rows"))
+    ]
     if sample:
         out.append("<h3>First rows</h3>")
-        header = [_text(c.get("name")) or "" for c in columns]
+        header = [text_of(c.get("name")) or "" for c in columns]
         width = max([len(header), *(len(r) for r in sample)])
         header += [""] * (width - len(header))
-        out.append(_table(header, [r + [""] * (width - len(r)) for r in sample]))
+        out.append(grid(header, [r + [""] * (width - len(r)) for r in sample]))
     return "".join(out)
 
 
 def _colours(a: dict[str, Any]) -> str:
     rows = []
-    for c in (_dict(x) for x in _list(a.get("dominant_colours"))[:20]):
-        hexa = _text(c.get("hex")) or ""
+    for c in (as_dict(x) for x in as_list(a.get("dominant_colours"))[:20]):
+        hexa = text_of(c.get("hex")) or ""
         share = finite(c.get("fraction"))
         swatch = (
             f'<span class="swatch" style="background-color: {hexa}">&nbsp;&nbsp;&nbsp;</span> '
             if HEX_COLOUR.match(hexa)
             else ""
         )
-        cell = f"{swatch}{_e(hexa)}"
+        cell = f"{swatch}{esc(hexa)}"
         rows.append(f'<tr><td>{cell}</td><td class="num">{_share(share)}</td></tr>')
     if not rows:
         return ""
@@ -426,19 +342,19 @@ def _ocr_state(ocr: dict[str, Any]) -> str:
     if not ocr:
         return ""
     if ocr.get("available") is False:
-        reason = _text(ocr.get("reason")) or "no reason given"
-        return f'<p class="note">No text recognition: {_e(reason)}</p>'
-    if _text(ocr.get("error")):
-        return f'<p class="warn">Text recognition failed: {_e(ocr.get("error"))}</p>'
-    if _text(ocr.get("skipped")):
-        return f'<p class="note">{_e(ocr.get("skipped"))}</p>'
+        reason = text_of(ocr.get("reason")) or "no reason given"
+        return f'<p class="note">No text recognition: {esc(reason)}</p>'
+    if text_of(ocr.get("error")):
+        return f'<p class="warn">Text recognition failed: {esc(ocr.get("error"))}</p>'
+    if text_of(ocr.get("skipped")):
+        return f'<p class="note">{esc(ocr.get("skipped"))}</p>'
     return ""
 
 
 def _box_points(box: Any) -> list[tuple[float, float]] | None:
     points = []
-    for point in _list(box)[:16]:
-        pair = _list(point)
+    for point in as_list(box)[:16]:
+        pair = as_list(point)
         if len(pair) != 2:
             return None
         x, y = finite(pair[0]), finite(pair[1])
@@ -450,12 +366,12 @@ def _box_points(box: Any) -> list[tuple[float, float]] | None:
 
 def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, float]] | None]]:
     """(text, confidence, box) of each recognised line of an image result."""
-    ocr = _dict(_dict(_dict(result).get("analysis")).get("ocr"))
+    ocr = as_dict(as_dict(as_dict(result).get("analysis")).get("ocr"))
     lines = []
-    for line in (_dict(x) for x in _list(ocr.get("lines"))):
+    for line in (as_dict(x) for x in as_list(ocr.get("lines"))):
         lines.append(
             (
-                _text(line.get("text")) or "",
+                text_of(line.get("text")) or "",
                 finite(line.get("confidence")),
                 _box_points(line.get("box")),
             )
@@ -465,7 +381,7 @@ def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, fl
 
 def _figure(result: Any, picture: Picture | None) -> str:
     """The picture with the OCR boxes over it, as one inline SVG."""
-    a = _dict(_dict(result).get("analysis"))
+    a = as_dict(as_dict(result).get("analysis"))
     width, height = finite(a.get("width")), finite(a.get("height"))
     lines = ocr_lines(result)
     if width is None or height is None or width <= 0 or height <= 0:
@@ -478,11 +394,11 @@ def _figure(result: Any, picture: Picture | None) -> str:
         shapes.append(
             f'<polygon points="{points}" fill="#ffeb3b" fill-opacity="0.25" stroke="#e53935"'
             f' stroke-width="{max(1.0, width / 400):.1f}">'
-            f"<title>{number}: {_e(text)}</title></polygon>"
+            f"<title>{number}: {esc(text)}</title></polygon>"
         )
     if picture is not None:
         uri = f"data:{picture.mime};base64,{base64.b64encode(picture.data).decode('ascii')}"
-        back = f'<image href="{_e(uri)}" x="0" y="0" width="{width:.0f}" height="{height:.0f}"/>'
+        back = f'<image href="{esc(uri)}" x="0" y="0" width="{width:.0f}" height="{height:.0f}"/>'
         note = ""
     else:
         back = f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#eeeeee"/>'
@@ -499,9 +415,9 @@ def _figure(result: Any, picture: Picture | None) -> str:
 
 
 def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
-    a = _dict(_dict(result).get("analysis"))
+    a = as_dict(as_dict(result).get("analysis"))
     out: list[str] = []
-    ocr = _dict(a.get("ocr"))
+    ocr = as_dict(a.get("ocr"))
     lines = ocr_lines(result)
     if ocr or lines:
         out.append("<h2>Text in the image</h2>")
@@ -515,14 +431,14 @@ def _image(result: Any, picture: Picture | None, standalone: bool) -> str:
                 [n, text, "" if conf is None else f"{conf * 100:.0f} %"]
                 for n, (text, conf, _box) in enumerate(lines, start=1)
             ]
-            out.append(_table(["#", "line", "confidence"], rows, {0, 2}))
+            out.append(grid(["#", "line", "confidence"], rows, {0, 2}))
         elif not _ocr_state(ocr):
             out.append('<p class="note">No text was found.</p>')
         engine = ", ".join(
-            filter(None, (_text(ocr.get("engine")), _text(ocr.get("device")), _ms(ocr)))
+            filter(None, (text_of(ocr.get("engine")), text_of(ocr.get("device")), _ms(ocr)))
         )
         if engine:
-            out.append(f'<p class="sub">Read by {_e(engine)}.</p>')
+            out.append(f'<p class="sub">Read by {esc(engine)}.</p>')
     out.append(_colours(a))
     return "".join(out)
 
@@ -534,32 +450,32 @@ def _ms(part: dict[str, Any]) -> str | None:
 
 def _pdf(a: dict[str, Any], limit: int) -> str:
     out: list[str] = []
-    ocr = _dict(a.get("ocr"))
-    read = [_int(p) for p in _list(ocr.get("pages"))]
+    ocr = as_dict(a.get("ocr"))
+    read = [whole(p) for p in as_list(ocr.get("pages"))]
     if ocr.get("available") is False:
         out.append(_ocr_state(ocr))
     elif read:
-        where = ", ".join(filter(None, (_text(ocr.get("device")), _ms(ocr))))
+        where = ", ".join(filter(None, (text_of(ocr.get("device")), _ms(ocr))))
         out.append(
-            f'<p class="sub">Pages read by text recognition: {_e(", ".join(filter(None, read)))}'
-            f"{f' ({_e(where)})' if where else ''}.</p>"
+            f'<p class="sub">Pages read by text recognition: {esc(", ".join(filter(None, read)))}'
+            f"{f' ({esc(where)})' if where else ''}.</p>"
         )
-    skipped = [_int(p) for p in _list(ocr.get("skipped"))]
+    skipped = [whole(p) for p in as_list(ocr.get("skipped"))]
     if skipped:
         out.append(
             f'<p class="note">Not read by text recognition (over the page limit): pages'
-            f" {_e(', '.join(filter(None, skipped)))}.</p>"
+            f" {esc(', '.join(filter(None, skipped)))}.</p>"
         )
-    parts = [_dict(p) for p in _list(a.get("parts"))]
+    parts = [as_dict(p) for p in as_list(a.get("parts"))]
     if parts:
         out.append("<h2>Parts</h2>")
         out.append(
-            _table(
+            grid(
                 ["range", "pages", "size"],
                 [
                     [
-                        _text(p.get("range")) or "",
-                        len(_list(p.get("pages"))),
+                        text_of(p.get("range")) or "",
+                        len(as_list(p.get("pages"))),
                         human_size(p.get("size")) or "",
                     ]
                     for p in parts
@@ -567,29 +483,31 @@ def _pdf(a: dict[str, Any], limit: int) -> str:
                 {1, 2},
             )
         )
-    pages = [_dict(p) for p in _list(a.get("text_pages"))]
+    pages = [as_dict(p) for p in as_list(a.get("text_pages"))]
     if pages:
         out.append("<h2>Pages</h2>")
     budget = limit
     sources = {"text-layer": "text layer", "ocr": "text recognition", "none": "no text"}
     for index, page in enumerate(pages[:MAX_ITEMS], start=1):
-        number = _int(page.get("page")) or str(index)
-        source = _text(page.get("source"))
-        words = _int(page.get("words"))
+        number = whole(page.get("page")) or str(index)
+        source = text_of(page.get("source"))
+        words = whole(page.get("words"))
         bits = [sources.get(source or "", source or "")] + ([f"{words} words"] if words else [])
         detail = ", ".join(b for b in bits if b)
-        out.append(f'<div class="page"><h3>Page {_e(number)}</h3>')
+        out.append(f'<div class="page"><h3>Page {esc(number)}</h3>')
         if detail:
-            out.append(f'<p class="sub">{_e(detail)}</p>')
-        out.append(_ocr_state(_dict(page.get("ocr"))))
+            out.append(f'<p class="sub">{esc(detail)}</p>')
+        out.append(_ocr_state(as_dict(page.get("ocr"))))
         text = page.get("text")
         if isinstance(text, str) and text.strip():
             if budget > 0:
-                out.append(_pre(text, budget))
+                out.append(preformatted(text, budget))
             budget -= len(text)
         ocr_text = page.get("ocr_text")
         if isinstance(ocr_text, str) and ocr_text.strip() and budget > 0:
-            out.append(f'<p class="sub">As read by text recognition:</p>{_pre(ocr_text, budget)}')
+            out.append(
+                f'<p class="sub">As read by text recognition:</p>{preformatted(ocr_text, budget)}'
+            )
             budget -= len(ocr_text)
         out.append("</div>")
     if budget < 0:
@@ -597,7 +515,7 @@ def _pdf(a: dict[str, Any], limit: int) -> str:
             '<p class="note">Later pages\' text is left out here to keep the page readable;'
             " the raw result has all of it.</p>"
         )
-    out.append(_more(len(pages), what="more pages"))
+    out.append(more_note(len(pages), what="more pages"))
     return "".join(out)
 
 
@@ -646,55 +564,12 @@ SHOWN_ANALYSIS = {
 }
 
 
-def generic(value: Any, depth: int = 0, budget: list[int] | None = None) -> str:
-    """Any JSON value as nested tables and lists, bounded in depth, items, characters
-    and in values shown altogether (``MAX_VALUES``: wide and deep at once stays small)."""
-    budget = [MAX_VALUES] if budget is None else budget
-    if budget[0] <= 0:
-        return '<span class="note">…</span>'
-    budget[0] -= 1
-    if depth >= MAX_DEPTH:
-        return f'<span class="note">{_e(_shape(value))}</span>'
-    if isinstance(value, dict):
-        if not value:
-            return '<span class="note">(empty)</span>'
-        rows = [
-            f"<tr><th>{_e(clip(str(k), 200)[0])}</th><td>{generic(v, depth + 1, budget)}</td></tr>"
-            for k, v in list(value.items())[:MAX_ITEMS]
-        ]
-        return f"<table>{''.join(rows)}</table>{_more(len(value), what='more fields')}"
-    if isinstance(value, list):
-        if not value:
-            return '<span class="note">(none)</span>'
-        if all(not isinstance(v, dict | list) for v in value):
-            shown = ", ".join(clip(str(v), MAX_VALUE_CHARS)[0] for v in value[:MAX_ITEMS])
-            return _e(clip(shown, MAX_VALUE_CHARS)[0]) + _more(len(value))
-        items = "".join(f"<li>{generic(v, depth + 1, budget)}</li>" for v in value[:MAX_ITEMS])
-        return f"<ol>{items}</ol>{_more(len(value))}"
-    if value is None:
-        return '<span class="note">none</span>'
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    text = str(value)
-    if "\n" in text or len(text) > 200:
-        return _pre(text, MAX_VALUE_CHARS)
-    return _e(text)
-
-
-def _shape(value: Any) -> str:
-    if isinstance(value, dict):
-        return f"({len(value)} fields)"
-    if isinstance(value, list):
-        return f"({len(value)} items)"
-    return clip(str(value), 200)[0]
-
-
 def _others(top: dict[str, Any], a: dict[str, Any]) -> str:
     rest: dict[str, Any] = {k: v for k, v in top.items() if k not in SHOWN_TOP}
     if "analysis" in top and not isinstance(top.get("analysis"), dict):
         rest["analysis"] = top["analysis"]
     rest.update({k: v for k, v in a.items() if k not in SHOWN_ANALYSIS})
-    image_exif = _dict(a.get("exif"))
+    image_exif = as_dict(a.get("exif"))
     extra_exif = {k: v for k, v in image_exif.items() if k not in ("make", "model", "taken", "gps")}
     if extra_exif:
         rest["exif"] = extra_exif
@@ -706,17 +581,17 @@ def _others(top: dict[str, Any], a: dict[str, Any]) -> str:
 def _sections(
     result: Any, picture: Picture | None, standalone: bool, limit: int
 ) -> list[Callable[[], str]]:
-    top = _dict(result)
-    a = _dict(top.get("analysis"))
-    kind = _text(top.get("kind"))
+    top = as_dict(result)
+    a = as_dict(top.get("analysis"))
+    kind = text_of(top.get("kind"))
 
     def notes() -> str:
-        items = [_text(n) for n in _list(top.get("notes"))]
-        shown = "".join(f"<li>{_e(n)}</li>" for n in items if n)
+        items = [text_of(n) for n in as_list(top.get("notes"))]
+        shown = "".join(f"<li>{esc(n)}</li>" for n in items if n)
         return f'<ul class="note">{shown}</ul>' if shown else ""
 
     def key_facts() -> str:
-        table = _facts_table(list(facts(result)))
+        table = facts_table(list(facts(result)))
         return f"<h2>Key facts</h2>{table}" if table else ""
 
     def text() -> str:
@@ -725,7 +600,7 @@ def _sections(
             return ""
         if not body.strip():
             return '<h2>Text</h2><p class="note">The file holds no text.</p>'
-        return "<h2>Text</h2>" + _pre(body, limit)
+        return "<h2>Text</h2>" + preformatted(body, limit)
 
     def by_kind() -> str:
         if kind == "image":
@@ -756,14 +631,14 @@ def body(
     max_text: int = MAX_TEXT_CHARS,
 ) -> str:
     """The page's body (title, sections); one broken section never hides the others."""
-    top = _dict(result)
-    out = [f"<h1>{_e(name)}</h1>"]
-    kind = _text(top.get("kind"))
-    ctype = _text(top.get("content_type"))
+    top = as_dict(result)
+    out = [f"<h1>{esc(name)}</h1>"]
+    kind = text_of(top.get("kind"))
+    ctype = text_of(top.get("content_type"))
     what = {"image": "An image", "pdf": "A PDF document", "text": "A text document"}.get(
         kind or "", f"A result of kind {kind}" if kind else "A result"
     )
-    out.append(f'<p class="sub">{_e(what)}{f" ({_e(ctype)})" if ctype else ""}</p>')
+    out.append(f'<p class="sub">{esc(what)}{f" ({esc(ctype)})" if ctype else ""}</p>')
     if result is None:
         out.append(
             '<p class="warn">This result is not valid JSON; the raw result shows it as it is.</p>'
@@ -796,7 +671,7 @@ def render(
     of HTML) the picture is left to the viewer's own Picture tab.
     """
     inner = body(result, name=name, picture=picture, standalone=standalone, max_text=max_text)
-    head = f"<title>{_e(name)}</title><style>{STYLE}</style>"
+    head = f"<title>{esc(name)}</title><style>{STYLE}</style>"
     if standalone:
         head = (
             '<meta charset="utf-8">'

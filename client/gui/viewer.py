@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from client import report
+from client import markup, report
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 TEXT_SUFFIXES = {".txt", ".md", ".csv", ".log"}
@@ -93,8 +93,8 @@ def boxes_pixmap(result: Any, picture: report.Picture | None) -> tuple[QPixmap |
     """The picture (or a blank canvas of its size) with each OCR line's box and
     number, and whether it is the picture (False: the canvas)."""
     analysis = result.get("analysis") if isinstance(result, dict) else None
-    width = report.finite(analysis.get("width")) if isinstance(analysis, dict) else None
-    height = report.finite(analysis.get("height")) if isinstance(analysis, dict) else None
+    width = markup.finite(analysis.get("width")) if isinstance(analysis, dict) else None
+    height = markup.finite(analysis.get("height")) if isinstance(analysis, dict) else None
     pixmap = QPixmap()
     scale = 1.0
     drawn_over = picture is not None and pixmap.loadFromData(picture.data)

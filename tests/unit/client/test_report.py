@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import report
+from client import markup, report
 from tests import samples
 
 HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
@@ -194,7 +194,7 @@ def test_nan_infinity_and_huge_numbers_are_not_facts() -> None:
 
 def test_a_result_both_wide_and_deep_stays_small() -> None:
     wide: Any = "leaf"
-    for _ in range(report.MAX_DEPTH):
+    for _ in range(markup.MAX_DEPTH):
         wide = {f"k{n}": wide for n in range(50)}  # 50**6 leaves if shown in full
     page = report.render({"kind": "x", "analysis": {"tree": wide}}, name="tree")
     assert len(page) < 2_000_000
