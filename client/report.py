@@ -268,9 +268,42 @@ def _headings(a: dict[str, Any]) -> str:
     )
 
 
+# Document properties as PDF and Word name them, in words.
+PROPERTY_NAMES = {
+    "title": "Title",
+    "subject": "Subject",
+    "author": "Author",
+    "creator": "Author",
+    "lastmodifiedby": "Last changed by",
+    "producer": "Made with",
+    "created": "Created",
+    "creationdate": "Created",
+    "modified": "Changed",
+    "moddate": "Changed",
+    "keywords": "Keywords",
+}
+PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
+
+
+def readable_date(value: str) -> str:
+    """A PDF date (``D:20261201225221Z``) as ``2026-12-01 22:52:21``; anything else as is."""
+    match = PDF_DATE.match(value)
+    if not match:
+        return value
+    year, month, day, hour, minute, second = (g or "" for g in match.groups())
+    date = "-".join(p for p in (year, month, day) if p)
+    time = ":".join(p for p in (hour, minute, second) if p)
+    zone = value[match.end() :].replace("'", "")
+    return " ".join(p for p in (date, time, "UTC" if zone == "Z" else zone) if p)
+
+
 def _metadata(a: dict[str, Any]) -> str:
     meta = as_dict(a.get("metadata"))
-    rows = [(str(k), text_of(v)) for k, v in meta.items()]
+    rows = []
+    for key, value in meta.items():
+        text = text_of(value)
+        label = PROPERTY_NAMES.get(str(key).lower(), str(key))
+        rows.append((label, readable_date(text) if text else None))
     table = facts_table(rows)
     return f"<h2>Document properties</h2>{table}" if table else ""
 

@@ -209,3 +209,17 @@ def test_a_tiff_original_is_inlined_as_png(tmp_path: Path) -> None:
     found = report.find_picture(result, [tiff])
     assert found is not None and found.mime == "image/png"
     assert found.data.startswith(b"\x89PNG")
+
+
+def test_document_properties_are_named_in_words_and_pdf_dates_read_as_dates() -> None:
+    result = {
+        "kind": "pdf",
+        "analysis": {
+            "metadata": {"creationdate": "D:20261201225221Z", "moddate": "D:2026", "custom": "x"}
+        },
+    }
+    page = report.render(result, name="r.pdf")
+    assert "<th>Created</th><td>2026-12-01 22:52:21 UTC</td>" in page
+    assert "<th>Changed</th><td>2026</td>" in page and "<th>custom</th><td>x</td>" in page
+    assert report.readable_date("D:20260102030405+01'00'") == "2026-01-02 03:04:05 +0100"
+    assert report.readable_date("yesterday") == "yesterday"
