@@ -85,6 +85,8 @@ class Tray(QObject):
         self.quit_action = self._add("Quit", self.quit)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        # A notification says what finished; clicking it shows which.
+        self.icon.messageClicked.connect(self.show_jobs.emit)
         self.ready: list[str] = []
         self.failed: list[tuple[str, str]] = []
         """Results and failures not announced yet (``announce`` gathers them)."""

@@ -110,6 +110,9 @@ def test_files_finishing_together_give_one_notification(qtbot: QtBot) -> None:
             "Failed: scan.pdf. Ready: plate 0.png, plate 1.png, plate 2.png and 4 more.",
         )
     ]
+    # Clicking the notification opens the jobs window.
+    with qtbot.waitSignal(tray.show_jobs):
+        tray.icon.messageClicked.emit()
     # A file on its own, later, is named.
     tray.announce(finished(tracker, "file-late", "late.txt", True, 20.0))
     qtbot.waitUntil(lambda: len(tray.messages) == 2, timeout=10_000)
