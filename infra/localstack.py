@@ -362,7 +362,13 @@ def start_local_stack(
         _wait_ready(endpoint, token, process, log_file)
         stack.admin_key = _bootstrap_admin(stack)
         stack.outputs = _deploy(endpoint, stack.admin_key, prefix)
-        stack.restore()
+        try:
+            stack.restore()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FpwError(
+                f"the local stack's kept data in {data_dir} cannot be restored: {exc}",
+                hint="move that folder away to start with an empty stack",
+            ) from exc
     except BaseException:
         stack.stop()
         raise

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -54,14 +54,28 @@ def aws_table(aws: AwsSettings) -> dict[str, object]:
     }
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the parent dies (Linux), so that a
-    killed ``fpw up`` leaves no part running on its own."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux), looked up in the parent: a forked child must not load
+    libraries while another thread may hold the loader's lock."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+PRCTL = _prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, so that a killed
+    ``fpw up`` leaves no part running on its own."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def spawn(
@@ -73,7 +87,7 @@ def spawn(
     Linux ties that signal to the thread that starts the child, so only
     children started by the main thread (which lives as long as we do) get it.
     """
-    tied = threading.current_thread() is threading.main_thread()
+    tied = PRCTL is not None and threading.current_thread() is threading.main_thread()
     return subprocess.Popen(
         list(argv),
         env=dict(env),
@@ -394,6 +408,15 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
         )
         saved = time.monotonic()
         while not stopping.wait(0.5):
+            if stack.process is not None and stack.process.poll() is not None:
+                print(
+                    f"fpw: the local stack's server {describe_exit(stack.process.returncode)}"
+                    f" (see {home / 'logs' / 'stack.log'}); stopping. Start fpw up again:"
+                    " the data saved until now is restored.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 1
             for line in system.supervise():
                 print(line, file=sys.stderr, flush=True)
             if time.monotonic() - saved >= SNAPSHOT_SECONDS:
@@ -403,8 +426,9 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
         return 0
     finally:
         system.stop()
-        # After the parts: jobs given back by the fetchers are saved as queued.
-        stack.save_quietly()
+        if stack.process is None or stack.process.poll() is None:
+            # After the parts: jobs given back by the fetchers are saved as queued.
+            stack.save_quietly()
         stack.stop()
         client_link.unlink(missing_ok=True)
         admin_link.unlink(missing_ok=True)
