@@ -176,7 +176,10 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # A command whose reader expects one line (``fpw check``) says it its own way.
+        getattr(args, "usage_error", parser.error)(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -196,12 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = config_path(getattr(args, "config", None), os.environ, admin=admin)
         except Exception:
             config = None
-        message = explain(exc, config, admin=admin)
-        if message is None:
+        explained = explain(exc, config, admin=admin)
+        if explained is None:
             raise
         logging.getLogger("fpw").debug("failed", exc_info=True)
         try:
-            print(f"fpw: error: {message}", file=sys.stderr)
+            print(f"fpw: error: {explained}", file=sys.stderr)
         except BrokenPipeError:
             pass
         return 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +40,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar=("WARN", "CRIT"),
             help=f"{what} (default {default[0]:g} {default[1]:g})",
         )
-    check.set_defaults(func=run_check, admin_config=True)
+    check.set_defaults(func=run_check, admin_config=True, usage_error=_check_usage)
+    check.error = _check_usage  # type: ignore[method-assign]
+
+
+def _check_usage(message: str) -> NoReturn:
+    """A monitor reads one line and the exit code, also when it is misconfigured."""
+    print(f"FPW UNKNOWN - fpw check: {message} (see fpw check --help)")
+    sys.exit(3)
 
 
 def _quick() -> Any:

@@ -300,10 +300,11 @@ def test_fpw_check_and_status_say_in_one_line_that_aws_cannot_be_reached(tmp_pat
             check=False,
         )
 
-    check = fpw("check")
-    assert check.returncode == 3, check.stdout + check.stderr
-    assert check.stdout.startswith("FPW UNKNOWN - ") and len(check.stdout.splitlines()) == 1
-    assert check.stderr == ""
+    for args in (("check",), ("check", "--queue", "many", "10"), ("check", "--bogus")):
+        check = fpw(*args)
+        assert check.returncode == 3, check.stdout + check.stderr
+        assert check.stdout.startswith("FPW UNKNOWN - ") and len(check.stdout.splitlines()) == 1
+        assert check.stderr == ""
     for args in (("status",), ("clients", "list")):
         failed = fpw(*args)
         assert failed.returncode == 1 and failed.stdout == ""
