@@ -241,19 +241,21 @@ def test_admin_commands_work_beside_fpw_up_and_fail_in_one_line(running: Up) -> 
     denied_check = up.fpw("check", config=up.folder / ".fpw" / "config.toml")
     assert denied_check.returncode == 3 and len(denied_check.stdout.splitlines()) == 1
     assert denied_check.stdout.startswith("FPW UNKNOWN - ") and denied_check.stderr == ""
-    # A reader that stops after one line ends nothing with a traceback.
-    head = subprocess.run(
-        f"{sys.executable} -m shared.cli status | head -1",
-        shell=True,
-        cwd=up.folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert head.returncode == 0 and head.stdout.startswith("fpw ")
-    assert head.stderr == "", head.stderr
+    # A reader that stops after one line, or reads nothing, ends nothing with a traceback.
+    for reader, first in (("head -1", "fpw "), ("true", "")):
+        piped = subprocess.run(
+            f"{sys.executable} -m shared.cli status | {reader}",
+            shell=True,
+            cwd=up.folder,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert piped.returncode == 0 and piped.stdout.startswith(first), piped.stdout
+        assert len(piped.stdout.splitlines()) == (1 if first else 0)
+        assert piped.stderr == "", piped.stderr
 
 
 def test_every_file_fpw_up_writes_with_a_secret_is_owner_only(running: Up) -> None:
