@@ -77,6 +77,13 @@ class LocalStack:
     """Where ``save()`` keeps the data; None keeps nothing."""
     _saved: dict[str, str] = field(default_factory=dict, repr=False)
     _save_failed: bool = field(default=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _admin_client(self, service: str) -> Any:
+        """A client with the admin's key, made once (saving runs every few seconds)."""
+        if service not in self._clients:
+            self._clients[service] = _client(service, self.endpoint, self.admin_key)
+        return self._clients[service]
 
     def admin_api(self, path: str, data: bytes = b"") -> int:
         """POST to moto's admin API with the token; the HTTP status."""
@@ -99,9 +106,8 @@ class LocalStack:
         """
         if self.data_dir is None or not self.outputs:
             return
-        admin = self.admin_key
         private_dir(self.data_dir)
-        dynamodb = _client("dynamodb", self.endpoint, admin)
+        dynamodb = self._admin_client("dynamodb")
         for output in KEPT_TABLES:
             if output not in self.outputs:
                 continue
@@ -114,7 +120,7 @@ class LocalStack:
             if self._saved.get(output) != digest:
                 write_private(self.data_dir / "tables" / f"{output}.json", text)
                 self._saved[output] = digest
-        s3 = _client("s3", self.endpoint, admin)
+        s3 = self._admin_client("s3")
         for output in KEPT_BUCKETS:
             if output in self.outputs:
                 self._save_bucket(s3, output)
