@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.errors import ConfigError
 from shared.keys import KEY_FILE, load_or_create_key
+from shared.private import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class KeyStore:
 
     def __init__(self, state_dir: Path, *, use_keyring: bool = True) -> None:
         self.state_dir = state_dir.expanduser()
+        # The key file, the state database and the logs live here: owner-only.
+        private_dir(self.state_dir)
         self.file = self.state_dir / KEY_FILE
         self.backend = _keyring() if use_keyring else None
         self.username = f"client-key:{self.state_dir.resolve()}"
@@ -127,9 +130,13 @@ class KeyStore:
             raise ConfigError("the passphrase must have at least 8 characters")
         pem = _pem(self.load_or_create(), passphrase.encode("utf-8"))
         target = target.expanduser()
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Encrypted, but still owner-only; the folder is the user's choice.
+        tmp = target.with_name(f".{target.name}.new")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
+        tmp.replace(target)
         log.info("key exported to %s", target)
 
     def import_key(self, source: Path, passphrase: str) -> ec.EllipticCurvePrivateKey:
@@ -142,12 +149,7 @@ class KeyStore:
         if self._to_keyring(key):
             self.file.unlink(missing_ok=True)
         else:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(self.file.name + ".new")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_pem(key))
-            tmp.replace(self.file)
+            write_private(self.file, _pem(key))
         log.info("key imported from %s", source.name)
         return key
 

@@ -2,7 +2,8 @@
 
 The file is the one in force (``--config``, ``$FPW_CONFIG``, ``./.fpw``) or
 else the user's ``~/.config/fpw/config.toml``. Writing merges: settings the
-window does not show (and other parts' groups) are kept as they were.
+window does not show (and other parts' groups) are kept as they were. The
+file may hold a site's AWS key, so it is written mode 0600 in a 0700 folder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from shared.config import USER_CONFIG, Settings, config_path, dump_toml
 from shared.errors import ConfigError
+from shared.private import write_private
 
 
 def settings_file(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -41,10 +43,8 @@ def write(path: Path, updates: dict[str, dict[str, Any]]) -> None:
                 target.pop(name, None)
             else:
                 target[name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".new")
-    tmp.write_text(dump_toml(data), encoding="utf-8")
-    tmp.replace(path)
+    # The file may hold a site's AWS key: owner-only, and never briefly readable.
+    write_private(path, dump_toml(data))
 
 
 @dataclass

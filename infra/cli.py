@@ -55,16 +55,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deploy.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter"
     )
-    deploy.set_defaults(func=_deploy)
+    deploy.set_defaults(func=_deploy, admin_config=True)
     destroy = infra_actions.add_parser("destroy", help="delete the stack (tables and key are kept)")
     _stack_name(destroy)
     destroy.add_argument(
         "--force", action="store_true", help="delete objects still in the bucket first"
     )
-    destroy.set_defaults(func=_destroy)
+    destroy.set_defaults(func=_destroy, admin_config=True)
     outputs = infra_actions.add_parser("outputs", help="print the stack's outputs")
     _stack_name(outputs)
-    outputs.set_defaults(func=_outputs)
+    outputs.set_defaults(func=_outputs, admin_config=True)
 
     clients = subparsers.add_parser(
         "clients", help="the registry of client keys allowed to submit jobs"
@@ -73,15 +73,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reg = client_actions.add_parser("register", help="allow a client key to submit jobs")
     reg.add_argument("client_id", help="as `fpw client --show-id` prints it")
     reg.add_argument("--label", required=True, help="who or what this computer is")
-    reg.set_defaults(func=_register)
+    reg.set_defaults(func=_register, admin_config=True)
     rev = client_actions.add_parser(
         "revoke", help="refuse further jobs from a key; its queued jobs end in ERROR"
     )
     rev.add_argument("client_id")
-    rev.set_defaults(func=_revoke)
+    rev.set_defaults(func=_revoke, admin_config=True)
     listing = client_actions.add_parser("list", help="registered keys, newest first")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.set_defaults(func=_list_clients)
+    listing.set_defaults(func=_list_clients, admin_config=True)
 
     admin = subparsers.add_parser("admin", help="site credentials for desktops")
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command = site_actions.add_parser(name, help=text)
         command.add_argument("site", help="letters, digits and dashes")
         _stack_name(command)
-        command.set_defaults(func=func)
+        command.set_defaults(func=func, admin_config=True)
 
     from infra import release
 
@@ -119,9 +119,15 @@ def _stack(args: argparse.Namespace) -> int:
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
+    from infra.up import SNAPSHOT_SECONDS
+
     home: Path = args.home.resolve()
     stack = start_local_stack(
-        home / "stack", port=args.port, log_file=home / "logs" / "stack.log", host=args.host
+        home / "stack",
+        port=args.port,
+        log_file=home / "logs" / "stack.log",
+        host=args.host,
+        data_dir=home / "stack" / "data",
     )
     if args.configs:
         _write_configs(stack, args.configs, args.public_endpoint or stack.endpoint)
@@ -131,16 +137,20 @@ def _stack(args: argparse.Namespace) -> int:
     print(f"local stack at {stack.endpoint} (state in {home / 'stack' / 'stack.json'})")
     print(json.dumps(stack.outputs, indent=2), flush=True)
     try:
-        stopped.wait()
+        while not stopped.wait(SNAPSHOT_SECONDS):
+            stack.save_quietly()
     finally:
+        stack.save_quietly()
         stack.stop()
     return 0
 
 
 def _admin_settings(args: argparse.Namespace) -> AwsSettings:
+    """The admin's settings: ``--config``, ``$FPW_CONFIG``, then ``./.fpw/admin.toml``
+    (written by ``fpw up``) before the client's ``./.fpw/config.toml``."""
     from shared.config import load_settings
 
-    return load_settings(args.config).aws
+    return load_settings(args.config, admin=True).aws
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -155,7 +165,7 @@ def _revoke(args: argparse.Namespace) -> int:
     from infra.admin import revoke_client
     from shared.config import load_settings
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, admin=True)
     ended = revoke_client(settings.aws, args.client_id, settings.fetcher.result_retention_seconds)
     print(f"revoked {args.client_id[:24]}…; {len(ended)} queued job(s) ended as ERROR")
     return 0
@@ -185,18 +195,16 @@ def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     """Settings files for parts in other containers (<role>.toml) and on this host."""
     from infra.up import aws_table
     from shared.config import dump_toml
+    from shared.private import write_private
 
-    folder.mkdir(parents=True, exist_ok=True)
+    # Each file holds the admin's key: owner-only (the parts' containers run as
+    # the same user), written whole or not at all.
     # The watcher's file last: its existence tells a health check that all are there.
     for role in ("admin", "client", "fetcher", "watcher"):
         settings = stack.admin_settings() if role == "admin" else stack.role_settings(role)
-        (folder / f"host-{role}.toml").write_text(
-            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
-        )
+        write_private(folder / f"host-{role}.toml", dump_toml({"aws": aws_table(settings)}))
         settings.endpoint_url = endpoint
-        (folder / f"{role}.toml").write_text(
-            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
-        )
+        write_private(folder / f"{role}.toml", dump_toml({"aws": aws_table(settings)}))
 
 
 def _stack_name(parser: argparse.ArgumentParser) -> None:

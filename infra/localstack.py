@@ -6,15 +6,27 @@ admin user while moto still accepts anonymous calls, switch enforcement on,
 then deploy ``infra/template.yaml`` through CloudFormation with the admin's
 keys. From then on every call is signed and authorized: each part assumes its
 own role from the template, so the roles under test are the production ones.
-State lives in the server's memory and is gone when it stops.
+
+moto keeps its state in memory. Given a ``data_dir``, the stack keeps its
+data across restarts: ``save()`` copies the tables' items and the buckets'
+objects there through the AWS APIs (with the admin's key), and a new stack
+restores them right after deploying the template. IAM users and keys are not
+kept: the admin's key is new at each start and settings files are rewritten.
+
+moto's own admin API (``/moto-api/``: reset, switching IAM enforcement off,
+a dump of all state) answers only requests that carry the stack's token
+(header ``X-Fpw-Stack-Token``), kept in an owner-only file beside
+``stack.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,9 +34,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
+from shared.private import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +46,12 @@ TEMPLATE = Path(__file__).with_name("template.yaml")
 REGION = "us-east-1"
 ADMIN_USER = "fpw-admin"
 ROLE_OUTPUTS = {"client": "ClientRoleArn", "fetcher": "FetcherRoleArn", "watcher": "WatcherRoleArn"}
+TOKEN_HEADER = "X-Fpw-Stack-Token"
+TOKEN_FILE = "admin-api.token"
+KEPT_TABLES = ("JobsTable", "ClientsTable")
+"""The template's outputs whose tables ``save()`` keeps."""
+KEPT_BUCKETS = ("Bucket", "ReleaseBucket")
+"""The template's outputs whose buckets ``save()`` keeps."""
 ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -51,6 +71,143 @@ class LocalStack:
     outputs: dict[str, str]
     admin_key: tuple[str, str]
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    token: str = field(default="", repr=False)
+    """Opens moto's admin API (``/moto-api/``); see ``admin_api``."""
+    data_dir: Path | None = None
+    """Where ``save()`` keeps the data; None keeps nothing."""
+    _saved: dict[str, str] = field(default_factory=dict, repr=False)
+    _save_failed: bool = field(default=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _admin_client(self, service: str) -> Any:
+        """A client with the admin's key, made once (saving runs every few seconds)."""
+        if service not in self._clients:
+            self._clients[service] = _client(service, self.endpoint, self.admin_key)
+        return self._clients[service]
+
+    def admin_api(self, path: str, data: bytes = b"") -> int:
+        """POST to moto's admin API with the token; the HTTP status."""
+        import requests
+
+        answer = requests.post(
+            f"{self.endpoint}/moto-api/{path}",
+            data=data,
+            headers={TOKEN_HEADER: self.token},
+            timeout=10,
+        )
+        return int(answer.status_code)
+
+    def save(self) -> None:
+        """Copy the tables' items and the buckets' objects into ``data_dir``.
+
+        Each table is one file, rewritten (atomically) only when it changed;
+        objects are fetched only when new or changed, and an index written
+        after them names what a restore puts back.
+        """
+        if self.data_dir is None or not self.outputs:
+            return
+        private_dir(self.data_dir)
+        dynamodb = self._admin_client("dynamodb")
+        for output in KEPT_TABLES:
+            if output not in self.outputs:
+                continue
+            items: list[dict[str, Any]] = []
+            for page in dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output]):
+                items.extend(page.get("Items", []))
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True))
+            text = json.dumps({"items": items}, sort_keys=True)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if self._saved.get(output) != digest:
+                write_private(self.data_dir / "tables" / f"{output}.json", text)
+                self._saved[output] = digest
+        s3 = self._admin_client("s3")
+        for output in KEPT_BUCKETS:
+            if output in self.outputs:
+                self._save_bucket(s3, output)
+
+    def _save_bucket(self, s3: Any, output: str) -> None:
+        assert self.data_dir is not None
+        folder = self.data_dir / "objects" / output
+        index_file = self.data_dir / "objects" / f"{output}.json"
+        old: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            old = json.loads(index_file.read_text(encoding="utf-8"))
+        index: dict[str, dict[str, Any]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs[output]):
+            for entry in page.get("Contents", []):
+                key, etag = entry["Key"], entry["ETag"]
+                name = quote(key, safe="")
+                kept = old.get(key)
+                if kept and kept["etag"] == etag and (folder / name).is_file():
+                    index[key] = kept
+                    continue
+                try:
+                    answer = s3.get_object(Bucket=self.outputs[output], Key=key)
+                except s3.exceptions.NoSuchKey:
+                    continue  # deleted since the listing
+                write_private(folder / name, answer["Body"].read())
+                index[key] = {
+                    "etag": etag,
+                    "file": name,
+                    "content_type": answer.get("ContentType"),
+                    "metadata": answer.get("Metadata", {}),
+                }
+        if index == old:
+            return
+        write_private(index_file, json.dumps(index, sort_keys=True))
+        for key, entry in old.items():
+            if key not in index:
+                (folder / entry["file"]).unlink(missing_ok=True)
+
+    def save_quietly(self) -> None:
+        """``save()`` for a timer: a failure is logged once, and the next try goes on."""
+        try:
+            self.save()
+        except Exception as exc:
+            if not self._save_failed:
+                log.warning("the local stack's data could not be saved (will retry): %s", exc)
+            self._save_failed = True
+        else:
+            self._save_failed = False
+
+    def restore(self) -> int:
+        """Put back what ``save()`` kept (after the template is deployed); items put back."""
+        if self.data_dir is None or not (self.data_dir / "tables").is_dir():
+            return 0
+        admin = self.admin_key
+        s3 = _client("s3", self.endpoint, admin)
+        for output in KEPT_BUCKETS:
+            index_file = self.data_dir / "objects" / f"{output}.json"
+            if output not in self.outputs or not index_file.is_file():
+                continue
+            index = json.loads(index_file.read_text(encoding="utf-8"))
+            for key, entry in index.items():
+                path = self.data_dir / "objects" / output / entry["file"]
+                if not path.is_file():
+                    continue
+                extra: dict[str, Any] = {"Metadata": entry.get("metadata") or {}}
+                if entry.get("content_type"):
+                    extra["ContentType"] = entry["content_type"]
+                s3.put_object(Bucket=self.outputs[output], Key=key, Body=path.read_bytes(), **extra)
+        dynamodb = _client("dynamodb", self.endpoint, admin)
+        count = 0
+        for output in KEPT_TABLES:
+            path = self.data_dir / "tables" / f"{output}.json"
+            if output not in self.outputs or not path.is_file():
+                continue
+            items = json.loads(path.read_text(encoding="utf-8"))["items"]
+            for start in range(0, len(items), 25):
+                batch = {
+                    self.outputs[output]: [
+                        {"PutRequest": {"Item": item}} for item in items[start : start + 25]
+                    ]
+                }
+                while batch:
+                    answer = dynamodb.batch_write_item(RequestItems=batch)
+                    batch = answer.get("UnprocessedItems") or {}
+            count += len(items)
+        log.info("local stack data restored from %s (%d items)", self.data_dir, count)
+        return count
 
     def _named(self, aws: AwsSettings) -> AwsSettings:
         aws.table = self.outputs["JobsTable"]
@@ -107,7 +264,9 @@ def _client(service: str, endpoint: str, key: tuple[str, str] | None = None) -> 
     )
 
 
-def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log_file: Path | None) -> None:
+def _wait_ready(
+    endpoint: str, token: str, process: subprocess.Popen[bytes], log_file: Path | None
+) -> None:
     import requests
 
     deadline = time.monotonic() + 60
@@ -116,23 +275,24 @@ def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log_file: Path 
             where = f"; see {log_file}" if log_file else ""
             raise FpwError(f"the local stack's server exited at start-up{where}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{endpoint}/moto-api/", timeout=2).status_code < 500:
+            answer = requests.get(f"{endpoint}/moto-api/", headers={TOKEN_HEADER: token}, timeout=2)
+            if answer.status_code < 500:
                 return
         time.sleep(0.1)
     raise FpwError("the local stack's server did not start within 60 s")
 
 
-def _bootstrap_admin(endpoint: str) -> tuple[str, str]:
+def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
     """Create the admin user while moto still accepts anonymous calls, then enforce IAM."""
-    import requests
-
-    iam = _client("iam", endpoint)
+    iam = _client("iam", stack.endpoint)
     iam.create_user(UserName=ADMIN_USER)
     iam.put_user_policy(
         UserName=ADMIN_USER, PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY)
     )
     key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
-    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
+    status = stack.admin_api("reset-auth", b"0")
+    if status != 200:
+        raise FpwError(f"the local stack refused to switch IAM enforcement on (HTTP {status})")
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
@@ -172,8 +332,10 @@ def start_local_stack(
     prefix: str = "fpw",
     log_file: Path | None = None,
     host: str = "127.0.0.1",
+    data_dir: Path | None = None,
 ) -> LocalStack:
-    """Start the server, bootstrap the admin, deploy the template; returns when ready.
+    """Start the server, bootstrap the admin, deploy the template, restore what
+    ``data_dir`` kept (if given); returns when ready.
 
     ``host`` is the address the server listens on (``0.0.0.0`` in a container
     that other containers call); this process always reaches it on loopback.
@@ -184,29 +346,38 @@ def start_local_stack(
         raise ConfigError(
             "the local stack needs moto's server", hint="pip install 'fpw[local]'"
         ) from exc
-    state_dir.mkdir(parents=True, exist_ok=True)
+    from infra.up import spawn
+
+    private_dir(state_dir)
     port = port or _free_port()
     endpoint = f"http://127.0.0.1:{port}"
+    token = secrets.token_urlsafe(32)
+    token_file = write_private(state_dir / TOKEN_FILE, token)
     output: Any = subprocess.DEVNULL
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        output = log_file.open("ab")
+        private_dir(log_file.parent)
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        output = os.fdopen(fd, "ab")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.motoserver", "--host", host, "--port", str(port)],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    stack = LocalStack(endpoint, REGION, {}, ("", ""), process)
+    argv = [sys.executable, "-m", "infra.motoserver", "--host", host, "--port", str(port)]
+    process = spawn([*argv, "--token-file", str(token_file)], env, output)
+    if log_file is not None:
+        output.close()  # the child has its own copy
+    stack = LocalStack(endpoint, REGION, {}, ("", ""), process, token=token, data_dir=data_dir)
     try:
-        _wait_ready(endpoint, process, log_file)
-        stack.admin_key = _bootstrap_admin(endpoint)
+        _wait_ready(endpoint, token, process, log_file)
+        stack.admin_key = _bootstrap_admin(stack)
         stack.outputs = _deploy(endpoint, stack.admin_key, prefix)
+        try:
+            stack.restore()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FpwError(
+                f"the local stack's kept data in {data_dir} cannot be restored: {exc}",
+                hint="move that folder away to start with an empty stack",
+            ) from exc
     except BaseException:
         stack.stop()
         raise
-    (state_dir / "stack.json").write_text(json.dumps(stack.to_json(), indent=2), encoding="utf-8")
+    write_private(state_dir / "stack.json", json.dumps(stack.to_json(), indent=2))
     log.info("local stack ready at %s", endpoint)
     return stack

@@ -4,6 +4,10 @@ The local stack (moto's server with the template deployed, IAM enforced),
 the reference processor, N fetchers, the watcher and a headless client
 watching a folder, each in its own process with its own role. ``System`` is
 also what the end-to-end tests use to start, stop and kill parts.
+
+Under ``fpw up`` the parts are supervised: one that dies is started again
+after a back-off that doubles up to a cap, so one crash never ends the
+system. Every settings file written here holds a key and is owner-only.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from shared.config import AwsSettings, dump_toml
+from shared.config import ADMIN_CONFIG, LOCAL_CONFIG, AwsSettings, dump_toml
 from shared.errors import FpwError
+from shared.private import private_dir, write_private
 
 if TYPE_CHECKING:
     from infra.localstack import LocalStack
@@ -49,6 +54,60 @@ def aws_table(aws: AwsSettings) -> dict[str, object]:
     }
 
 
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux), looked up in the parent: a forked child must not load
+    libraries while another thread may hold the loader's lock."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+PRCTL = _prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, so that a killed
+    ``fpw up`` leaves no part running on its own."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
+def spawn(
+    argv: Sequence[str], env: Mapping[str, str], output: int | IO[bytes] | None
+) -> subprocess.Popen[bytes]:
+    """A child in its own session (Ctrl-C goes to us; we stop children in order)
+    that ends with us if we are killed.
+
+    Linux ties that signal to the thread that starts the child, so only
+    children started by the main thread (which lives as long as we do) get it.
+    """
+    tied = PRCTL is not None and threading.current_thread() is threading.main_thread()
+    return subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if tied else None,  # noqa: PLW1509 - prctl only
+    )
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "running"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 class Part:
     """One child process, its output prefixed and copied to ours (and a log file)."""
 
@@ -56,29 +115,45 @@ class Part:
         self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, echo: bool
     ) -> None:
         self.name = name
+        self.argv = argv
+        self.env = dict(env)
         self.log_path = log_dir / f"{name}.log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            argv,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C goes to us; we stop children in order
-        )
+        private_dir(log_dir)
         self._echo = echo
-        self._pump = threading.Thread(target=self._copy, name=f"log-{name}", daemon=True)
+        self.restarts = 0
+        """Times the supervisor started it again."""
+        self._launch()
+
+    def _launch(self) -> None:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._log = os.fdopen(fd, "ab")
+        self.proc = spawn(self.argv, self.env, subprocess.PIPE)
+        self.started = time.monotonic()
+        self._pump = threading.Thread(
+            target=self._copy, args=(self.proc, self._log), name=f"log-{self.name}", daemon=True
+        )
         self._pump.start()
 
-    def _copy(self) -> None:
-        assert self.proc.stdout is not None
-        stream: IO[bytes] = self.proc.stdout
+    def restart(self) -> None:
+        """Start the same command again (after it died); its log goes on."""
+        if self.alive():
+            return
+        self._pump.join(timeout=2)
+        self._log.close()
+        self.restarts += 1
+        self._launch()
+
+    def _copy(self, proc: subprocess.Popen[bytes], out: IO[bytes]) -> None:
+        assert proc.stdout is not None
+        stream: IO[bytes] = proc.stdout
         for line in iter(stream.readline, b""):
-            self._log.write(line)
-            self._log.flush()
+            with contextlib.suppress(ValueError):  # closed by a restart or stop
+                out.write(line)
+                out.flush()
             if self._echo:
-                sys.stderr.write(f"[{self.name}] {line.decode('utf-8', 'replace')}")
-                sys.stderr.flush()
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.write(f"[{self.name}] {line.decode('utf-8', 'replace')}")
+                    sys.stderr.flush()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,6 +165,8 @@ class Part:
     def stop(self, grace: float = 10.0) -> None:
         if self.alive():
             self.proc.terminate()
+            with contextlib.suppress(OSError):
+                self.proc.send_signal(signal.SIGCONT)  # a stopped child must see it too
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
@@ -116,7 +193,8 @@ class System:
         self.echo = echo
         self.parts: dict[str, Part] = {}
         self.processor_url = ""
-        home.mkdir(parents=True, exist_ok=True)
+        self._backoff: dict[str, tuple[float, float]] = {}
+        private_dir(home)
 
     def config_file(
         self, role: str, extra: Mapping[str, Mapping[str, object]] | None = None
@@ -125,9 +203,7 @@ class System:
         aws = self.stack.role_settings(role)
         groups: dict[str, Mapping[str, object]] = {"aws": aws_table(aws)}
         groups.update(extra or {})
-        path = self.home / f"{role}.toml"
-        path.write_text(dump_toml(groups), encoding="utf-8")
-        return path
+        return write_private(self.home / f"{role}.toml", dump_toml(groups))
 
     def _env(self, config: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
@@ -146,8 +222,7 @@ class System:
     def start_processor(self, port: int = 0) -> Part:
         port = port or free_port()
         self.processor_url = f"http://127.0.0.1:{port}"
-        config = self.home / "processor.toml"
-        config.write_text("", encoding="utf-8")
+        config = write_private(self.home / "processor.toml", "")
         part = self._start("processor", ["processor", "--port", str(port)], config)
         wait_http(f"{self.processor_url}/health", part)
         return part
@@ -212,6 +287,33 @@ class System:
     def start_client(self, config: Path, name: str = "client", prefix: Sequence[str] = ()) -> Part:
         return self._start(name, ["client", "--headless"], config, prefix)
 
+    def supervise(self, now: float | None = None) -> list[str]:
+        """Start again each part that died, after a back-off; one line per event.
+
+        The back-off doubles from ``RESTART_FIRST`` up to ``RESTART_CAP``
+        seconds and starts over once a part has run for ``RESTART_RESET``.
+        """
+        now = time.monotonic() if now is None else now
+        events: list[str] = []
+        for part in self.parts.values():
+            if part.alive():
+                if now - part.started >= RESTART_RESET:
+                    self._backoff.pop(part.name, None)
+                continue
+            delay, due = self._backoff.get(part.name, (0.0, 0.0))
+            if due == 0.0:
+                delay = min(RESTART_CAP, delay * 2) if delay else RESTART_FIRST
+                self._backoff[part.name] = (delay, now + delay)
+                events.append(
+                    f"fpw: {part.name} {describe_exit(part.proc.returncode)};"
+                    f" starting it again in {delay:g} s (see {part.log_path})"
+                )
+            elif now >= due:
+                self._backoff[part.name] = (delay, 0.0)
+                part.restart()
+                log.debug("%s started again (restart %d)", part.name, part.restarts)
+        return events
+
     def stop(self) -> None:
         # Clients first (nothing new arrives), then fetchers, then the rest.
         order = sorted(
@@ -219,6 +321,18 @@ class System:
         )
         for part in order:
             part.stop()
+
+
+RESTART_FIRST = 1.0
+"""Seconds before a part that died is started again the first time."""
+RESTART_CAP = 30.0
+"""The longest wait between restarts of a part that keeps dying."""
+RESTART_RESET = 60.0
+"""A part that has run this long starts over at the first back-off when it dies."""
+SNAPSHOT_SECONDS = 2.0
+"""How often ``fpw up`` saves the local stack's data (and once more at Ctrl-C)."""
+UP_STALL_SECONDS = 15.0
+"""Under ``fpw up`` fetchers heartbeat every second; a job silent this long is stalled."""
 
 
 def wait_http(url: str, part: Part | None = None, timeout: float = 30.0) -> None:
@@ -235,16 +349,31 @@ def wait_http(url: str, part: Part | None = None, timeout: float = 30.0) -> None
     raise FpwError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def admin_config(stack: LocalStack, deployment: str) -> str:
+    """Settings for admin commands run beside ``fpw up``: the admin's key, no role."""
+    return dump_toml(
+        {"aws": aws_table(stack.admin_settings()), "watcher": {"deployment": deployment}}
+    )
+
+
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
     from infra.localstack import start_local_stack
 
     inbox = inbox.resolve()
-    home = home.resolve()
+    home = private_dir(home.resolve())
     inbox.mkdir(parents=True, exist_ok=True)
     print("starting the local stack (moto server, template deployed, IAM enforced)…", flush=True)
-    stack = start_local_stack(home / "stack", port=port, log_file=home / "logs" / "stack.log")
+    stack = start_local_stack(
+        home / "stack",
+        port=port,
+        log_file=home / "logs" / "stack.log",
+        data_dir=home / "stack" / "data",
+    )
     system = System(stack, home, echo=True)
     stopping = threading.Event()
+    # With the default home (./.fpw) commands started in this folder find these.
+    client_link = home / LOCAL_CONFIG.name
+    admin_link = home / ADMIN_CONFIG.name
 
     def on_signal(_signum: int, _frame: object) -> None:
         stopping.set()
@@ -255,12 +384,14 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
         state_dir = home / "client"
         system.register_client(state_dir, "local headless client")
         client_config = system.client_config(inbox, state_dir)
-        # `fpw submit` in this folder finds the local stack and this client through it.
-        (home / "config.toml").write_text(client_config.read_text(encoding="utf-8"))
+        # `fpw submit` in this folder finds the local stack and this client through
+        # config.toml; `fpw status`, `fpw check` and `fpw clients` find admin.toml.
+        write_private(client_link, client_config.read_text(encoding="utf-8"))
+        write_private(admin_link, admin_config(stack, stack.outputs.get("Deployment", "fpw")))
         system.start_processor()
         for i in range(1, fetchers + 1):
             system.start_fetcher(f"fetcher-{i}")
-        system.start_watcher()
+        system.start_watcher(stall_seconds=UP_STALL_SECONDS)
         system.start_client(client_config)
         results = inbox / "results"
         print(
@@ -271,21 +402,34 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
             f"  Results appear in {results}\n"
             f"  Originals move to {inbox / 'done'}\n"
             f"  Or from another terminal here: fpw submit FILE --wait\n"
-            f"  The queue: fpw status --config {home / 'watcher.toml'}\n"
-            f"  Logs: {home / 'logs'}    Stop: Ctrl-C\n",
+            f"  The queue, from here: fpw status   (admin settings: {admin_link})\n"
+            f"  Logs: {home / 'logs'}    Data kept in: {home / 'stack' / 'data'}    Stop: Ctrl-C\n",
             flush=True,
         )
-        while not stopping.wait(1.0):
-            dead = [p.name for p in system.parts.values() if not p.alive()]
-            if dead:
+        saved = time.monotonic()
+        while not stopping.wait(0.5):
+            if stack.process is not None and stack.process.poll() is not None:
                 print(
-                    f"fpw: {', '.join(dead)} stopped unexpectedly; shutting down", file=sys.stderr
+                    f"fpw: the local stack's server {describe_exit(stack.process.returncode)}"
+                    f" (see {home / 'logs' / 'stack.log'}); stopping. Start fpw up again:"
+                    " the data saved until now is restored.",
+                    file=sys.stderr,
+                    flush=True,
                 )
                 return 1
+            for line in system.supervise():
+                print(line, file=sys.stderr, flush=True)
+            if time.monotonic() - saved >= SNAPSHOT_SECONDS:
+                saved = time.monotonic()
+                stack.save_quietly()
         print("\nstopping…", flush=True)
         return 0
     finally:
         system.stop()
+        if stack.process is None or stack.process.poll() is None:
+            # After the parts: jobs given back by the fetchers are saved as queued.
+            stack.save_quietly()
         stack.stop()
-        (home / "config.toml").unlink(missing_ok=True)
+        client_link.unlink(missing_ok=True)
+        admin_link.unlink(missing_ok=True)
         print("stopped.", flush=True)

@@ -28,6 +28,9 @@ CONFIG_ENV = "FPW_CONFIG"
 # Where ``fpw up`` writes the settings of the local stack it runs; later
 # commands started in the same folder (``fpw submit``) find it without flags.
 LOCAL_CONFIG = Path(".fpw") / "config.toml"
+# Beside it, the admin's settings of that stack: admin commands (``fpw status``,
+# ``fpw check``, ``fpw clients``, ``fpw infra``, ``fpw admin``) look here first.
+ADMIN_CONFIG = Path(".fpw") / "admin.toml"
 USER_CONFIG = Path("~/.config/fpw/config.toml")
 
 
@@ -254,13 +257,20 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
-    """The settings file in force: the flag, ``$FPW_CONFIG``, ``./.fpw``, then the user's."""
+def config_path(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str], *, admin: bool = False
+) -> Path | None:
+    """The settings file in force: the flag, ``$FPW_CONFIG``, ``./.fpw``, then the user's.
+
+    ``admin`` commands try ``./.fpw/admin.toml`` before ``./.fpw/config.toml``, which
+    holds the local client's settings and role.
+    """
     if explicit:
         return Path(explicit)
     if environ.get(CONFIG_ENV):
         return Path(environ[CONFIG_ENV])
-    for candidate in (LOCAL_CONFIG, USER_CONFIG.expanduser()):
+    candidates: list[Path] = [ADMIN_CONFIG] if admin else []
+    for candidate in [*candidates, LOCAL_CONFIG, USER_CONFIG.expanduser()]:
         if candidate.is_file():
             return candidate
     return None
@@ -271,15 +281,17 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    admin: bool = False,
 ) -> Settings:
     """Defaults, then the file, then the environment, then ``overrides`` (flags).
 
     ``overrides`` maps ``group.name`` to a value; ``None`` values are skipped
-    so that unset flags do not hide the file or the environment.
+    so that unset flags do not hide the file or the environment. ``admin``:
+    see ``config_path``.
     """
     env = os.environ if environ is None else environ
     settings = Settings()
-    file = config_path(path, env)
+    file = config_path(path, env, admin=admin)
     if file is not None:
         if not file.is_file():
             raise ConfigError(f"settings file {file} does not exist")

@@ -14,15 +14,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.errors import ConfigError
+from shared.private import private_dir
 
 KEY_FILE = "client-key.pem"
 
 
 def load_or_create_key(state_dir: Path) -> ec.EllipticCurvePrivateKey:
+    # The key, the state database and the spool live here: the folder is
+    # owner-only (0700) before anything is written in it, and stays so.
+    private_dir(state_dir)
     path = state_dir / KEY_FILE
     if path.exists():
         return load_key(path)
-    state_dir.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -19,6 +19,11 @@ from shared.transitions import Update
 
 PRESENCE_PREFIX = "fetcher#"
 EVERY_SECONDS = 15.0
+"""How often an idle fetcher announces itself (a busy one heartbeats its job instead)."""
+GONE_SECONDS = 2 * EVERY_SECONDS
+"""A fetcher neither announced nor heartbeating a job for this long is gone
+(killed, crashed, or its host lost): twice the interval, so that one late
+announcement of a slow idle loop never counts as gone."""
 KEEP_SECONDS = 24 * 3600
 
 
@@ -30,6 +35,13 @@ class Presence:
     supports: str
     """The client versions it takes (semver range)."""
     seen: dt.datetime
+
+
+def alive(presence: Presence, now: dt.datetime, last_heartbeat: dt.datetime | None = None) -> bool:
+    """Whether the fetcher was heard from within ``GONE_SECONDS``: its own
+    announcement, or ``last_heartbeat``, the freshest heartbeat of a job it holds."""
+    heard = max(presence.seen, last_heartbeat) if last_heartbeat else presence.seen
+    return (now - heard).total_seconds() <= GONE_SECONDS
 
 
 def announce(presence: Presence, expires: int) -> Update:

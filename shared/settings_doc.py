@@ -20,7 +20,9 @@ each overriding the one before:
 
 1. the defaults below;
 2. a TOML file: `--config FILE`, else `$FPW_CONFIG`, else `./.fpw/config.toml` (written by
-   `fpw up`), else `~/.config/fpw/config.toml`;
+   `fpw up`), else `~/.config/fpw/config.toml`; admin commands (`fpw status`, `fpw check`,
+   `fpw clients`, `fpw infra`, `fpw admin`) try `./.fpw/admin.toml` (also written by
+   `fpw up`, with the stack's admin key) before `./.fpw/config.toml`;
 3. environment variables `FPW_<GROUP>_<NAME>`, e.g. `FPW_AWS_ENDPOINT_URL`;
 4. command-line flags.
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = subparsers.add_parser(
         "status", help="the queue for a person: counts, oldest, stalled, fetchers, errors"
     )
-    status.set_defaults(func=run_status)
+    status.set_defaults(func=run_status, admin_config=True)
 
     check = subparsers.add_parser(
         "check",
@@ -39,7 +40,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar=("WARN", "CRIT"),
             help=f"{what} (default {default[0]:g} {default[1]:g})",
         )
-    check.set_defaults(func=run_check)
+    check.set_defaults(func=run_check, admin_config=True, usage_error=_check_usage)
+    check.error = _check_usage  # type: ignore[method-assign]
+
+
+def _check_usage(message: str) -> NoReturn:
+    """A monitor reads one line and the exit code, also when it is misconfigured."""
+    print(f"FPW UNKNOWN - fpw check: {message} (see fpw check --help)")
+    sys.exit(3)
+
+
+def _quick() -> Any:
+    import botocore.config
+
+    return botocore.config.Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
+    )
 
 
 def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -49,9 +65,11 @@ def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     from shared.table import JobTable
     from watcher.ops import collect
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, admin=True)
     aws = Aws(settings.aws, "fpw-ops")
-    return settings, collect(JobTable(aws.dynamodb, settings.aws.table), settings, utc_now())
+    # A person or a monitor is waiting: a few quick tries, not a part's patience.
+    dynamodb = aws.client("dynamodb", _quick())
+    return settings, collect(JobTable(dynamodb, settings.aws.table), settings, utc_now())
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -63,18 +81,30 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Exactly one line on stdout whatever happens; UNKNOWN (3) when it cannot tell."""
+    import logging
+    import os
+    import warnings
 
-    from shared.errors import FpwError
+    from shared.cli import explain, one_line
+    from shared.config import config_path
     from watcher.ops import State, evaluate, thresholds
 
+    # A monitoring system reads one line: nothing else may reach the terminal.
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
     try:
         _, snap = _snapshot(args)
-    except (FpwError, BotoCoreError, ClientError) as exc:
-        print(f"FPW UNKNOWN - cannot read the jobs table: {exc}")
+        limits = thresholds(args.queue, args.age, args.stalled, args.errors)
+        state, line = evaluate(snap, limits)
+    except Exception as exc:
+        try:
+            config = config_path(args.config, os.environ, admin=True)
+        except Exception:
+            config = None
+        why = explain(exc, config, admin=True) or f"{type(exc).__name__}: {exc}"
+        print(f"FPW UNKNOWN - cannot read the jobs table: {one_line(why, 1000)}")
         return int(State.UNKNOWN)
-    limits = thresholds(args.queue, args.age, args.stalled, args.errors)
-    state, line = evaluate(snap, limits)
     print(line)
     return int(state)
 

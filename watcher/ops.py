@@ -86,7 +86,7 @@ def render_status(snap: snapshot.Snapshot, deployment: str) -> str:
     working: dict[str, list[str]] = {}
     for job in snap.in_progress:
         working.setdefault(job.processor or "?", []).append(job.file)
-    lines += ["", f"fetchers seen in the last 5 min ({len(snap.fetchers)})"]
+    lines += ["", f"fetchers running ({len(snap.fetchers)})"]
     for fetcher in snap.fetchers:
         current = ", ".join(working.get(fetcher.processor, [])) or "idle"
         seen = (now - fetcher.seen).total_seconds()
@@ -94,6 +94,16 @@ def render_status(snap: snapshot.Snapshot, deployment: str) -> str:
             f"  {fetcher.processor}  v{fetcher.version}  takes {fetcher.supports!r}"
             f"  seen {_ago(seen)} ago  {current}"
         )
+    if snap.gone:
+        silent = _ago(presence.GONE_SECONDS)
+        lines += ["", f"fetchers gone, silent for over {silent} ({len(snap.gone)})"]
+        for fetcher in snap.gone:
+            held = ", ".join(working.get(fetcher.processor, []))
+            lines.append(
+                f"  {fetcher.processor}  v{fetcher.version}  last seen"
+                f" {_ago((now - fetcher.seen).total_seconds())} ago  gone"
+                + (f" (held {held}: requeued once stalled)" if held else "")
+            )
     if snap.unsupported:
         versions = sorted({j.version for j in snap.unsupported})
         lines += [

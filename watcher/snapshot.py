@@ -12,14 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.errors import ConfigError
-from shared.presence import Presence
+from shared.presence import Presence, alive
 from shared.record import Job, Status, parse_iso
 from shared.versions import satisfies
 
 ERROR_WINDOW = dt.timedelta(minutes=5)
 """Errors counted for the error-spike alert."""
 RECENT = dt.timedelta(minutes=5)
-"""A fetcher seen within this is listed as running."""
+"""A fetcher seen within this is listed: as running while it is heard from
+(``presence.alive``), else as gone."""
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Snapshot:
     errors_in_window: int = 0
     errors_last_hour: list[Job] = field(default_factory=list)
     fetchers: list[Presence] = field(default_factory=list)
+    """Fetchers running now (heard from within ``presence.GONE_SECONDS``)."""
+    gone: list[Presence] = field(default_factory=list)
+    """Fetchers seen in the last five minutes that have fallen silent since."""
     unsupported: list[Job] = field(default_factory=list)
     """Queued jobs that no recently seen fetcher supports."""
 
@@ -66,8 +70,16 @@ def take(
 ) -> Snapshot:
     snap = Snapshot(now=now)
     counts: Counter[str] = Counter()
-    running = [f for f in fetchers if now - f.seen <= RECENT]
-    snap.fetchers = sorted(running, key=lambda f: f.processor)
+    jobs = list(jobs)
+    beats: dict[str, dt.datetime] = {}
+    for job in jobs:
+        if job.status is Status.PROCESSING and job.processor and job.heartbeat:
+            beat = parse_iso(job.heartbeat)
+            beats[job.processor] = max(beat, beats.get(job.processor, beat))
+    recent = sorted((f for f in fetchers if now - f.seen <= RECENT), key=lambda f: f.processor)
+    running = [f for f in recent if alive(f, now, beats.get(f.processor))]
+    snap.fetchers = running
+    snap.gone = [f for f in recent if f not in running]
     for job in jobs:
         counts[job.status.value] += 1
         if job.status is Status.QUEUED:

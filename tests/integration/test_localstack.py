@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import boto3
+import botocore.exceptions
+import pytest
+import requests
+
 from infra.localstack import LocalStack
 from shared.aws import Aws
 
@@ -24,3 +29,29 @@ def test_every_part_assumes_its_own_role(stack: LocalStack) -> None:
         aws = Aws(stack.role_settings(role), f"test-{role}")
         identity = aws.session.client("sts", endpoint_url=stack.endpoint).get_caller_identity()
         assert f":assumed-role/fpw-{role}/" in identity["Arn"]
+
+
+def test_the_admin_api_refuses_whoever_lacks_the_stacks_token(stack: LocalStack) -> None:
+    for path, body in (("reset-auth", b"1000"), ("reset", b""), ("data.json", b"")):
+        answer = requests.post(f"{stack.endpoint}/moto-api/{path}", data=body, timeout=10)
+        assert answer.status_code == 403, (path, answer.text[:200])
+        wrong = requests.post(
+            f"{stack.endpoint}/moto-api/{path}",
+            data=body,
+            headers={"X-Fpw-Stack-Token": "guess"},
+            timeout=10,
+        )
+        assert wrong.status_code == 403, path
+    assert requests.get(f"{stack.endpoint}/moto-api/data.json", timeout=10).status_code == 403
+    # Enforcement is still on: a caller without a known key is refused.
+    stranger = boto3.client(
+        "iam",
+        endpoint_url=stack.endpoint,
+        region_name=stack.region,
+        aws_access_key_id="AKIASTRANGER0000000",
+        aws_secret_access_key="not-a-key",
+    )
+    with pytest.raises(botocore.exceptions.ClientError):
+        stranger.list_users()
+    # The owner, with the token, still can (0: no anonymous calls, as it already is).
+    assert stack.admin_api("reset-auth", b"0") == 200

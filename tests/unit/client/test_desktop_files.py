@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from client import autostart
 from client.agent import watched_folders
 from client.userconfig import Preferences, read, write
 from shared.config import load_settings
+from shared.private import write_private
 
 
 def test_saving_preferences_keeps_what_the_window_does_not_show(tmp_path: Path) -> None:
@@ -43,3 +46,35 @@ def test_the_autostart_entry_starts_the_tray_app(tmp_path: Path) -> None:
     assert autostart.enabled(tmp_path)
     autostart.disable(tmp_path)
     assert not autostart.enabled(tmp_path)
+
+
+def test_the_settings_file_with_a_site_key_is_owner_only_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "fpw"
+    folder.mkdir(mode=0o755)
+    config = folder / "config.toml"
+    config.write_text('[aws]\nregion = "eu-west-1"\n')
+    config.chmod(0o644)  # as a hand-written file might be
+    before = os.umask(0)
+    try:
+        write(config, {"aws": {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cret"}})
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert read(config)["aws"]["secret_access_key"] == "s3cret"
+    assert [p.name for p in folder.iterdir()] == ["config.toml"]  # no temporary file left
+
+
+def test_private_files_replace_a_readable_one_and_make_their_folder(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "admin.toml"
+    before = os.umask(0)
+    try:
+        write_private(target, "secret")
+        write_private(target, "secret 2")
+    finally:
+        os.umask(before)
+    assert target.read_text() == "secret 2"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700

@@ -13,6 +13,7 @@ from keyring.backends import fail
 
 from client.keystore import KeyStore
 from shared.errors import ConfigError
+from shared.keys import load_or_create_key
 from shared.signing import client_id
 
 
@@ -108,3 +109,16 @@ def test_a_wrong_passphrase_is_a_clear_error(tmp_path: Path, no_keyring: None) -
 def test_a_short_passphrase_is_refused(tmp_path: Path, no_keyring: None) -> None:
     with pytest.raises(ConfigError, match="8 characters"):
         KeyStore(tmp_path).export(tmp_path / "key.pem", "short")
+
+
+def test_the_state_folder_is_made_owner_only_even_when_it_exists(
+    tmp_path: Path, no_keyring: None
+) -> None:
+    for profile in (tmp_path / "new", tmp_path / "old"):
+        if profile.name == "old":
+            profile.mkdir(mode=0o755)
+            profile.chmod(0o755)
+        load_or_create_key(profile)
+        assert stat.S_IMODE(profile.stat().st_mode) == 0o700
+    KeyStore(tmp_path / "other")
+    assert stat.S_IMODE((tmp_path / "other").stat().st_mode) == 0o700

@@ -96,3 +96,29 @@ def test_the_check_reports_the_worst_state_in_plugin_format() -> None:
     assert state is ops.State.CRITICAL
     state, line = ops.evaluate(snap_of(), limits)
     assert state is ops.State.OK and line.startswith("FPW OK - 0 queued")
+
+
+def test_a_fetcher_silent_for_twice_its_interval_is_gone_unless_it_heartbeats_a_job() -> None:
+    def seen(seconds: float, name: str) -> Presence:
+        return Presence(name, "0.1.0", ">=0.1.0 <1.0.0", NOW - dt.timedelta(seconds=seconds))
+
+    busy_beat = (NOW - dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    dead_beat = (NOW - dt.timedelta(seconds=50)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    busy = Status.PROCESSING
+    snap = snap_of(
+        job(file="file-b", status=busy, processor="processor-busy", heartbeat=busy_beat),
+        job(file="file-d", status=busy, processor="processor-dead", heartbeat=dead_beat),
+        fetchers=(
+            seen(10, "processor-idle"),
+            seen(200, "processor-busy"),  # announces only between jobs
+            seen(40, "processor-dead"),  # killed mid-job
+            seen(400, "processor-old"),  # beyond five minutes: not listed
+        ),
+    )
+    assert [f.processor for f in snap.fetchers] == ["processor-busy", "processor-idle"]
+    assert [f.processor for f in snap.gone] == ["processor-dead"]
+    page = ops.render_status(snap, "fpw")
+    running, _, gone = page.partition("fetchers gone")
+    assert "processor-idle" in running and "processor-dead" not in running
+    assert "processor-dead" in gone and "held file-d" in gone
+    assert "processor-old" not in page
