@@ -33,8 +33,8 @@ from shared.reasons import clean_reason
 log = logging.getLogger(__name__)
 
 BLOCK = 64 * 1024
-ERROR_BODY_BYTES = 16 * 1024
-"""Most bytes of an error answer read for its message."""
+ERROR_BODY_BYTES = 1024 * 1024
+"""Most bytes of an error answer read for its message (only its start is kept)."""
 PROGRESS_BODY_BYTES = 4096
 PROGRESS_SECONDS = 5.0
 CONNECT_SECONDS = 10.0
@@ -118,11 +118,17 @@ def _call(
 
 
 def _read(response: http.client.HTTPResponse, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the body, and whether there was more."""
+    """At most ``cap`` bytes of the body, and whether there was more.
+
+    A body that ends before its Content-Length (the connection dropped, or cut
+    at the deadline) raises ``IncompleteRead``: a part of an answer is no answer.
+    """
     data = bytearray()
     while len(data) <= cap:
         block = response.read(min(BLOCK, cap + 1 - len(data)))
         if not block:
+            if response.length:  # bytes still owed
+                raise http.client.IncompleteRead(bytes(data[-16:]), response.length)
             return bytes(data), False
         data += block
     return bytes(data[:cap]), True
@@ -181,11 +187,14 @@ def analyze(
             ),
         ):
             try:
-                return _answer(response, job=job, max_bytes=max_bytes)
-            except (OSError, http.client.HTTPException) as exc:
+                answer = _answer(response, job=job, max_bytes=max_bytes)
+            except (OSError, http.client.HTTPException, PermanentError, TransientError) as exc:
                 if dog.fired.is_set():
                     raise _overdue(timeout, job) from exc
                 raise
+            if dog.fired.is_set():  # an answer cut short at the deadline is no answer
+                raise _overdue(timeout, job)
+            return answer
     except (TransientError, PermanentError):
         raise
     except (OSError, http.client.HTTPException) as exc:

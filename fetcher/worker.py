@@ -633,19 +633,18 @@ class Fetcher:
                     file_id, transitions.fail(processor, token, now, reason, expires)
                 )
             except RecordTooLarge:
-                log.warning("%s: the record is too large to take the error; compacting it", file_id)
+                log.warning("%s: the record is too large to take the error; shrinking it", file_id)
                 emptied = {name: EMPTIED[name] for name in bulky if name in EMPTIED}
                 removed = tuple(name for name in bulky if name not in EMPTIED)
                 self.table.apply_raw(
                     file_id,
-                    transitions.fail_compact(
-                        processor,
-                        token,
-                        now,
-                        f"{reason} (the record was too large; its bulky fields were removed)",
-                        expires,
-                        emptied=emptied,
-                        removed=removed,
+                    transitions.shrink(processor, token, emptied=emptied, removed=removed),
+                )
+                note = " (the record was too large: its bulky fields were removed)"
+                self.table.apply_raw(
+                    file_id,
+                    transitions.fail(
+                        processor, token, now, clean_reason(reason, 900) + note, expires
                     ),
                 )
         except ClaimLost:

@@ -136,43 +136,38 @@ def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Upd
     )
 
 
-def fail_compact(
-    processor: str,
-    token: int,
-    now: str,
-    reason: str,
-    expires: int,
-    *,
-    emptied: dict[str, Any],
-    removed: tuple[str, ...],
+def shrink(
+    processor: str, token: int, *, emptied: dict[str, Any], removed: tuple[str, ...]
 ) -> Update:
-    """``fail`` for a record too large to take the reason: its bulky attributes go.
+    """Make room in a held record too large to take its ERROR write (``fail`` follows).
 
     ``emptied`` sets bulky fields the record must keep (to stay readable by the
     client and the watcher) to an empty value of their type; ``removed`` drops
-    the others. The key, the client, the status and the reason remain.
+    the others. The removals come first, so no step of the update is larger
+    than the record already was.
     """
-    names = {**_held_names(), **_names("processed", "error", "expires", "heartbeat")}
-    values: dict[str, Any] = {
-        **_held(processor, token),
-        ":error": Status.ERROR.value,
-        ":now": now,
-        ":reason": clean_reason(reason),
-        ":expires": expires,
-    }
-    sets = ["#status = :error", "#processed = :now", "#error = :reason", "#expires = :expires"]
-    written = {"status", "processed", "error", "expires", "heartbeat", "processor", "attempts"}
-    for i, (name, empty) in enumerate(sorted(emptied.items())):
-        if name in written:
-            continue
-        names[f"#e{i}"] = name
-        values[f":e{i}"] = empty
-        sets.append(f"#e{i} = :e{i}")
-    drops = ["#heartbeat"]
-    for i, name in enumerate(sorted(set(removed) - set(emptied) - written)):
+    names = _held_names()
+    values: dict[str, Any] = _held(processor, token)
+    kept = {"file", "status", "processor", "attempts"}
+    drops = []
+    for i, name in enumerate(sorted(set(removed) - set(emptied) - kept)):
         names[f"#r{i}"] = name
         drops.append(f"#r{i}")
-    return Update(f"SET {', '.join(sets)} REMOVE {', '.join(drops)}", IS_HELD_BY_ME, names, values)
+    sets = []
+    for i, (name, empty) in enumerate(sorted(emptied.items())):
+        if name not in kept:
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = empty
+            sets.append(f"#e{i} = :e{i}")
+    update = " ".join(
+        part
+        for part in (
+            f"REMOVE {', '.join(drops)}" if drops else "",
+            f"SET {', '.join(sets)}" if sets else "",
+        )
+        if part
+    )
+    return Update(update or "SET #status = :processing", IS_HELD_BY_ME, names, values)
 
 
 def release(processor: str, token: int, queue: str, reason: str) -> Update:
