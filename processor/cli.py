@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="files received or analysed at once; one more is answered 503 (busy, retry)"
-        " (default: the number of CPUs, at least 2)",
+        " (default: twice the number of CPUs, at least 8)",
     )
     parser.add_argument(
         "--worker-memory",

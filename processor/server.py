@@ -38,7 +38,7 @@ DEFAULT_WORKER_JOBS = 50
 """Analyses a worker process serves before it is replaced (1: a new process per file)."""
 DEFAULT_IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
-DEFAULT_MAX_ACTIVE = max(2, os.cpu_count() or 2)
+DEFAULT_MAX_ACTIVE = max(8, 2 * (os.cpu_count() or 1))
 """Requests uploading or being analysed at once; more are answered 503."""
 DEFAULT_WORKER_MEMORY = 6 << 30
 """Address space of a worker process (RLIMIT_AS); 0 leaves it unlimited. Not applied

@@ -5,7 +5,8 @@ The hostile container is a small threaded HTTP server run by the test: it
 answers honestly for jobs it was not told about, and for the others sends a
 huge body, trickles its answer, redirects (307 to a second listener that
 records whether any byte reached it; 302), answers with a huge error full of
-newlines and terminal escapes, or is over capacity (503). One real fetcher
+newlines and terminal escapes, fails (500) on every attempt, or is over
+capacity (503). One real fetcher
 process takes every job in turn; afterwards it must still be alive, complete
 an honest job, and have stayed under a stated memory peak.
 """
@@ -118,6 +119,8 @@ class HostileHandler(BaseHTTPRequestHandler):
         elif plan in ("307", "302"):
             target = f"http://127.0.0.1:{self.server.sink.server_address[1]}/analyze"
             self._reply(int(plan), b"", extra={"Location": target})
+        elif plan == "crash":
+            self._reply(500, json.dumps({"error": NOISE * 2000}).encode())
         elif plan == "noisy":
             error = NOISE * 10 + "x" * 450_000
             self._reply(400, json.dumps({"error": error}).encode())
@@ -230,7 +233,7 @@ def made(engine: Engine, tmp_path: Path, name: str, text: str) -> HandMade:
 def test_hostile_records_and_processors_stop_no_fetcher(
     stack: LocalStack, system: System, engine: Engine, hostile: Hostile, tmp_path: Path
 ) -> None:
-    plans = ("huge", "trickle", "307", "302", "noisy", "busy")
+    plans = ("huge", "trickle", "307", "302", "noisy", "busy", "crash")
     jobs = {plan: made(engine, tmp_path, plan, f"the {plan} job\n") for plan in plans}
     for plan, job in jobs.items():
         hostile.plans[job.job.file] = plan
@@ -243,6 +246,7 @@ def test_hostile_records_and_processors_stop_no_fetcher(
         analysis_deadline_seconds=DEADLINE,
         processor_timeout_seconds=DEADLINE,
         processor_max_answer_bytes=ANSWER_CAP,
+        processor_retries=1,
         groups={"watcher": {"max_attempts": 2}},
     )
     timeout = 120
@@ -276,6 +280,10 @@ def test_hostile_records_and_processors_stop_no_fetcher(
     noisy = error(results["noisy"])
     assert "bad input red 2026-01-01 INFO forged log line" in noisy
     assert results["busy"].status is Status.COMPLETED and results["busy"].attempts == 1
+    # Failing on every attempt: given back each time, then ended by the attempts rule.
+    crashed = error(results["crash"])
+    assert "gave up after 2 failed attempts" in crashed and "forged log line" in crashed
+    assert results["crash"].attempts == 3
     assert hostile.calls[jobs["busy"].job.file] == 3
 
     output = fetcher.output()
