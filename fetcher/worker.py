@@ -100,7 +100,7 @@ class Held:
         self.processor = processor
         self.token = job.attempts
         self.bulky = bulky
-        """Attributes of the claimed record larger than ``BULKY_BYTES``."""
+        """Attributes of the claimed record to drop should it have to shrink."""
         self.deadline: float | None = None
         """When the analysis must be over (monotonic), once it has started."""
         self.lost = threading.Event()
@@ -154,6 +154,8 @@ class Fetcher:
         self.scratch = Scratch(self.merge_dir, self.processor_id)
         self.hints: StreamHints | None = None
         self.current: Held | None = None
+        self._last_file = ""
+        """The job last claimed or tried, for the log line of a failure that escapes it."""
         self._announced = float("-inf")
         self._no_room: dict[str, float] = {}
         self._backlog: list[dict[str, Any]] = []
@@ -185,6 +187,7 @@ class Fetcher:
         return self.fs.processor_shared_dir or self.work_dir
 
     def claim(self, file_id: str) -> Held | None:
+        self._last_file = file_id
         if not self._fits(file_id):
             return None
         update = transitions.claim(self.processor_id, iso(utc_now()))
@@ -304,8 +307,7 @@ class Fetcher:
 
     def _survive(self, what: str, exc: Exception) -> None:
         """Log a failure that escaped one job's handling in one line, then go on."""
-        held = self.current
-        name = held.job.file if held is not None else what
+        name = self._last_file or what
         log.error(
             "failure on %s, going on: %s: %s",
             name,
