@@ -28,6 +28,7 @@ from shared.config import Settings
 from shared.disk import free_bytes, room_for
 from shared.errors import ClaimLost, DiskFullError, FpwError, IntegrityError
 from shared.keys import load_or_create_key
+from shared.reasons import clean_reason
 from shared.receipts import receipt_key, sign_receipt
 from shared.record import (
     Job,
@@ -433,7 +434,7 @@ class Engine:
             self._fail(drop.file_id, "the job record is gone (expired before its result was read)")
             return
         if job.status is Status.ERROR:
-            self._fail(drop.file_id, job.error or "failed without a reason")
+            self._fail(drop.file_id, clean_reason(job.error or "failed without a reason"))
             return
         if not job.status.finished:
             return  # the index ran ahead of the record; look again next poll

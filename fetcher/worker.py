@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
-from fetcher.processor_client import analyze, progress
+from fetcher.processor_client import Busy, analyze, progress
 from fetcher.scratch import Scratch
 from fetcher.transfer import UploadAbandoned, merge
 from shared import __version__, hpke, presence, signing, transitions
@@ -35,9 +34,11 @@ from shared.errors import (
     FpwError,
     IntegrityError,
     PermanentError,
+    RecordTooLarge,
     TransientError,
     UnknownClientError,
 )
+from shared.reasons import clean_reason
 from shared.record import (
     RESULTS_POINTER_PREFIX,
     Job,
@@ -66,6 +67,24 @@ NO_ROOM_LOG_SECONDS = 60.0
 # job, every loser spending a write and a round trip. Rank order stays fair to
 # within a few jobs.
 CLAIM_SPREAD = 4
+# A record too large to take an ERROR write loses the attributes bigger than
+# this (they hold nothing the client or the watcher needs of a failed job).
+BULKY_BYTES = 1024
+# What a bulky attribute becomes when the record must keep the field to stay
+# readable; any other bulky attribute is removed.
+EMPTIED: dict[str, Any] = {
+    "chunk_sha256": [],
+    "params": {},
+    "version": "",
+    "bucket": "",
+    "sha256": "",
+    "compression": "",
+    "rank": "",
+    "content_type": "application/octet-stream",
+}
+KEPT = frozenset({"file", "client", "status", "processor", "attempts", "created"})
+# Pause after a failure that escaped one job's handling, before the next poll.
+FAILURE_PAUSE_SECONDS = 1.0
 
 
 def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
@@ -76,10 +95,14 @@ def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
 class Held:
     """A claimed job and the token that fences every write about it."""
 
-    def __init__(self, job: Job, processor: str) -> None:
+    def __init__(self, job: Job, processor: str, bulky: frozenset[str] = frozenset()) -> None:
         self.job = job
         self.processor = processor
         self.token = job.attempts
+        self.bulky = bulky
+        """Attributes of the claimed record to drop should it have to shrink."""
+        self.deadline: float | None = None
+        """When the analysis must be over (monotonic), once it has started."""
         self.lost = threading.Event()
         """Set when the claim is gone (reaped, given back) or the work is over."""
         self.done = threading.Event()
@@ -95,6 +118,10 @@ class Held:
             yield
         finally:
             self.durations_ms[phase] = round((time.monotonic() - started) * 1000)
+
+    def overdue(self) -> bool:
+        """Whether the analysis has run past its deadline (the call is being cut off)."""
+        return self.deadline is not None and time.monotonic() > self.deadline
 
     def extra(self, **more: Any) -> dict[str, Any]:
         """Log fields: the job, a prefix of the client id (never a key), phase, attempt."""
@@ -122,12 +149,13 @@ class Fetcher:
         self.table = JobTable(aws.dynamodb, settings.aws.table)
         self.processor_id = processor_id or f"processor-{uuid.uuid4()}"
         self.clock = clock
-        self.http = requests.Session()
         self.stopping = threading.Event()
         self.work_dir = self.fs.work_dir
         self.scratch = Scratch(self.merge_dir, self.processor_id)
         self.hints: StreamHints | None = None
         self.current: Held | None = None
+        self._last_file = ""
+        """The job last claimed or tried, for the log line of a failure that escapes it."""
         self._announced = float("-inf")
         self._no_room: dict[str, float] = {}
         self._backlog: list[dict[str, Any]] = []
@@ -159,6 +187,7 @@ class Fetcher:
         return self.fs.processor_shared_dir or self.work_dir
 
     def claim(self, file_id: str) -> Held | None:
+        self._last_file = file_id
         if not self._fits(file_id):
             return None
         update = transitions.claim(self.processor_id, iso(utc_now()))
@@ -183,7 +212,7 @@ class Fetcher:
         except IntegrityError as exc:
             self._end_unreadable(file_id, raw, exc.message)
             return None
-        held = Held(job, self.processor_id)
+        held = Held(job, self.processor_id, bulky_attributes(raw))
         log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=held.extra())
         return held
 
@@ -259,16 +288,34 @@ class Fetcher:
                 except (TransientError, BotoCoreError, ClientError) as exc:
                     log.warning("cannot read the queue, will retry: %s", exc)
                     busy = False
+                except Exception as exc:
+                    # One job, record or answer must never stop the fetcher.
+                    self._survive("a job", exc)
+                    busy = False
                 if not busy:
                     try:
                         # Jitter keeps a fleet from polling the index in lock-step.
                         self._idle(self.fs.poll_seconds * random.uniform(0.5, 1.5))
                     except (TransientError, BotoCoreError, ClientError) as exc:
                         log.warning("cannot claim an announced job, will retry: %s", exc)
+                    except Exception as exc:
+                        self._survive("an announced job", exc)
         finally:
             if self.hints is not None:
                 self.hints.stop()
             self.scratch.close()
+
+    def _survive(self, what: str, exc: Exception) -> None:
+        """Log a failure that escaped one job's handling in one line, then go on."""
+        name = self._last_file or what
+        log.error(
+            "failure on %s, going on: %s: %s",
+            name,
+            type(exc).__name__,
+            clean_reason(exc, 300),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        self.stopping.wait(FAILURE_PAUSE_SECONDS)
 
     def _open_scratch(self) -> None:
         """Lock this run's merged files and remove those of fetchers that died (once)."""
@@ -427,6 +474,10 @@ class Fetcher:
             # back and ends as ERROR once it has failed max_attempts times.
             log.exception("unexpected failure on %s", job.file, extra=held.extra())
             self._give_back(held, f"unexpected failure: {type(exc).__name__}: {exc}")
+        except BaseException:
+            # KeyboardInterrupt and the like: the job goes back before the fetcher stops.
+            self._give_back(held, "the fetcher stopped")
+            raise
         finally:
             held.lost.set()  # stops the heartbeat
             beat.join(timeout=5)
@@ -481,11 +532,30 @@ class Fetcher:
         return status
 
     def _analyze(self, held: Held, merged: Path) -> Any:
+        """The processor's answer, within the analysis deadline.
+
+        A retryable failure is retried up to ``processor_retries`` times; a busy
+        processor (503) is asked again after its Retry-After without counting as
+        a failure, for as long as the deadline allows. Past the deadline the job
+        goes back to the queue, or ends as ERROR when this was its last attempt.
+        """
         job = held.job
+        budget = self.fs.analysis_deadline_seconds
+        held.deadline = time.monotonic() + budget
         delay = 1.0
-        for attempt in range(1, max(1, self.fs.processor_retries) + 1):
+        failures = 0
+        while True:
             if held.lost.is_set():
                 raise ClaimLost("reaped while waiting for the processor", job=job.file)
+            left = held.deadline - time.monotonic()
+            if left <= 0:
+                message = f"the analysis did not finish within {budget:.0f} s"
+                if held.token >= self.settings.watcher.max_attempts:
+                    raise PermanentError(
+                        f"{message} (fetcher.analysis_deadline_seconds), on the last attempt",
+                        job=job.file,
+                    )
+                raise TransientError(message, job=job.file)
             try:
                 return analyze(
                     self.fs.processor_url,
@@ -493,17 +563,23 @@ class Fetcher:
                     job=job.file,
                     content_type=job.content_type,
                     params=job.params,
-                    timeout=self.fs.processor_timeout_seconds,
-                    session=self.http,
+                    timeout=min(self.fs.processor_timeout_seconds, left),
+                    max_bytes=self.fs.processor_max_answer_bytes,
                     shared=self.fs.processor_shared_dir is not None,
                 )
+            except Busy as exc:
+                wait = min(exc.retry_after, max(0.0, held.deadline - time.monotonic()))
+                log.info("%s; asking again in %.0f s", exc.message, wait, extra=held.extra())
+                held.lost.wait(wait)
             except TransientError as exc:
-                if attempt >= self.fs.processor_retries:
+                failures += 1
+                if failures >= max(1, self.fs.processor_retries):
+                    if held.overdue():
+                        continue  # the deadline's own message (and attempts rule) applies
                     raise
                 log.warning("%s; retrying in %.0f s", exc, delay, extra=held.extra())
-                held.lost.wait(delay)
+                held.lost.wait(min(delay, max(0.0, held.deadline - time.monotonic())))
                 delay = min(delay * 2, 30.0)
-        raise AssertionError("unreachable")
 
     def _deliver(self, held: Held, result: hpke.Result) -> None:
         job = held.job
@@ -542,46 +618,83 @@ class Fetcher:
         self.table.apply_raw(held.job.file, update)
 
     def _end_in_error(self, held: Held, reason: str) -> None:
+        """End the held job as ERROR; never raises (the watcher ends what this cannot)."""
+        reason = clean_reason(reason)
         log.error("%s ends in ERROR: %s", held.job.file, reason, extra=held.extra())
+        self._fail(held.job.file, held.processor, held.token, reason, held.bulky)
+
+    def _fail(
+        self, file_id: str, processor: str, token: int, reason: str, bulky: frozenset[str]
+    ) -> None:
+        """The fenced ERROR write; a record too large to take it loses its bulky attributes."""
         expires = int(self.clock()) + self.fs.result_retention_seconds
-        with contextlib.suppress(ClaimLost):
-            self.table.apply_raw(
-                held.job.file,
-                transitions.fail(held.processor, held.token, iso(utc_now()), reason, expires),
-            )
+        now = iso(utc_now())
+        try:
+            try:
+                self.table.apply_raw(
+                    file_id, transitions.fail(processor, token, now, reason, expires)
+                )
+            except RecordTooLarge:
+                log.warning("%s: the record is too large to take the error; shrinking it", file_id)
+                emptied = {name: EMPTIED[name] for name in bulky if name in EMPTIED}
+                removed = tuple(name for name in bulky if name not in EMPTIED)
+                self.table.apply_raw(
+                    file_id,
+                    transitions.shrink(processor, token, emptied=emptied, removed=removed),
+                )
+                note = " (the record was too large: its bulky fields were removed)"
+                self.table.apply_raw(
+                    file_id,
+                    transitions.fail(
+                        processor, token, now, clean_reason(reason, 900) + note, expires
+                    ),
+                )
+        except ClaimLost:
+            pass
+        except (FpwError, BotoCoreError, ClientError) as exc:
+            log.warning("could not end %s (the watcher will): %s", file_id, clean_reason(exc))
 
     def _end_unreadable(self, file_id: str, raw: dict[str, Any], reason: str) -> None:
         """A claimed record that does not parse ends as ERROR at once: no retry can cure it."""
+        reason = clean_reason(reason)
         log.error("%s ends in ERROR: %s", file_id, reason)
-        expires = int(self.clock()) + self.fs.result_retention_seconds
         try:
             token = int(raw["attempts"]["N"])  # written by our own claim
-            self.table.apply_raw(
-                file_id,
-                transitions.fail(self.processor_id, token, iso(utc_now()), reason, expires),
-            )
-        except (FpwError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             log.warning("could not end %s (the watcher will): %s", file_id, exc)
+            return
+        self._fail(file_id, self.processor_id, token, reason, bulky_attributes(raw))
 
     def _give_back(self, held: Held, reason: str) -> None:
+        """Release the held job to the queue; never raises."""
+        reason = clean_reason(reason)
         log.warning("giving %s back to the queue: %s", held.job.file, reason, extra=held.extra())
         shard = queue_shard(held.job.file, self.settings.aws.queue_shards)
         try:
-            self.table.apply(
+            self.table.apply_raw(
                 held.job.file, transitions.release(held.processor, held.token, shard, reason)
             )
         except ClaimLost:
             pass
-        except FpwError as exc:
-            log.warning("could not give %s back (the watcher will): %s", held.job.file, exc)
+        except RecordTooLarge:
+            # A record that cannot take a reason would stall every next holder too.
+            self._end_in_error(held, reason)
+        except (FpwError, BotoCoreError, ClientError) as exc:
+            log.warning(
+                "could not give %s back (the watcher will): %s", held.job.file, clean_reason(exc)
+            )
 
     def _heartbeat(self, held: Held) -> None:
-        http = requests.Session()
         while not held.lost.wait(self.fs.heartbeat_seconds):
+            if held.overdue():
+                # The analysis is over its deadline: the call is being cut off and
+                # the job given back; a job nobody works on is not kept alive.
+                log.warning("%s is past its analysis deadline; no more heartbeats", held.job.file)
+                return
             percent = None
             if held.phase == "analyze":
                 # Processors that do not report progress answer 404: no harm.
-                percent = progress(self.fs.processor_url, held.job.file, http)
+                percent = progress(self.fs.processor_url, held.job.file)
             try:
                 self.table.apply(
                     held.job.file,
@@ -597,6 +710,25 @@ class Fetcher:
                 return
             except (FpwError, BotoCoreError, ClientError) as exc:
                 log.warning("heartbeat of %s failed: %s", held.job.file, exc)
+
+
+def _size(attr: object) -> int:
+    try:
+        return len(repr(attr))
+    except RecursionError:
+        return 1 << 20
+
+
+def bulky_attributes(raw: dict[str, Any]) -> frozenset[str]:
+    """Names of a raw record's attributes to drop when it must shrink (see
+    ``transitions.fail_compact``): those larger than ``BULKY_BYTES``, and any no
+    part of fpw reads."""
+    known = {*Job.__dataclass_fields__, "results"}
+    return frozenset(
+        str(name)
+        for name, attr in raw.items()
+        if name not in KEPT and (name not in known or _size(attr) > BULKY_BYTES)
+    )
 
 
 def held_by(raw: object, processor: str) -> TypeGuard[dict[str, Any]]:

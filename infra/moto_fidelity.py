@@ -23,6 +23,10 @@ template; none makes it more permissive than AWS:
 Beyond IAM, one patch of behaviour: moto evaluates a conditional write and
 applies it without a lock, so two concurrent claims of one job can both
 succeed; DynamoDB makes each write atomic. Every item write is serialised.
+moto also applies an update's actions one by one and stops at the first that
+takes the item over its size limit, leaving the earlier ones applied (a job
+marked ERROR without its reason); DynamoDB applies all or none. An update
+refused for size leaves the item as it was.
 
 And one of speed, not behaviour: moto sorts the whole table before every
 query and scan, and the matches again, comparing attribute values through
@@ -149,6 +153,7 @@ def _atomic_writes() -> None:
 
     from moto.dynamodb.models import DynamoDBBackend
 
+    _whole_updates()  # inside the lock below: the snapshot is of the item as updated
     lock = threading.RLock()
     for name in (
         "put_item",
@@ -165,6 +170,36 @@ def _atomic_writes() -> None:
                 return __original(self, *args, **kwargs)
 
         setattr(DynamoDBBackend, name, locked)
+
+
+def _whole_updates() -> None:
+    """An update refused for the item's size changes nothing, as in DynamoDB."""
+    import copy
+    import functools
+
+    from moto.dynamodb.exceptions import ItemSizeToUpdateTooLarge
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.update_item
+
+    @functools.wraps(original)
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        item = None
+        try:
+            table = self.get_table(table_name)
+            item = table.get_item(*self.get_keys_value(table, key))
+        except Exception:  # noqa: BLE001 - moto reports it again below, as AWS would
+            item = None
+        before = copy.deepcopy(dict(item.attrs)) if item is not None else None
+        try:
+            return original(self, table_name, key, *args, **kw)
+        except ItemSizeToUpdateTooLarge:
+            if item is not None and before is not None:
+                dict.clear(item.attrs)
+                dict.update(item.attrs, before)
+            raise
+
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
 
 
 def _fast_ordering() -> None:

@@ -36,6 +36,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " 1 gives every file a fresh process (default 50)",
     )
     parser.add_argument(
+        "--max-active",
+        type=int,
+        default=None,
+        help="files received or analysed at once; one more is answered 503 (busy, retry)"
+        " (default: twice the number of CPUs, at least 8)",
+    )
+    parser.add_argument(
+        "--worker-memory",
+        type=int,
+        default=None,
+        help="address space of a worker process in bytes (Linux; not with CUDA); a file that"
+        " needs more is answered 413; 0 for no limit (default 6 GiB)",
+    )
+    parser.add_argument(
         "--shared-dir",
         default=os.environ.get("FPW_PROCESSOR_SHARED_DIR"),
         help="volume shared with the fetcher, for files handed over by name (X-Fpw-Path)",
@@ -66,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from processor.llm import LlmConfig
-    from processor.server import serve
+    from processor.server import DEFAULT_MAX_ACTIVE, DEFAULT_WORKER_MEMORY, serve
 
     llm = LlmConfig.from_env(url=args.llm_url, model=args.llm_model, key_file=args.llm_key_file)
     server = serve(
@@ -77,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         llm=llm,
         worker_jobs=args.worker_jobs,
         shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        max_active=DEFAULT_MAX_ACTIVE if args.max_active is None else args.max_active,
+        worker_memory=DEFAULT_WORKER_MEMORY if args.worker_memory is None else args.worker_memory,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

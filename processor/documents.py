@@ -11,8 +11,9 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
 from processor.errors import TooLarge, Unreadable
@@ -22,6 +23,11 @@ MAX_TEXT_CHARS = 1_000_000
 """Characters of text analysed and returned; the rest is cut (``truncated``)."""
 MAX_DOCX_XML_BYTES = 50 * 1024 * 1024
 """Uncompressed size of word/document.xml; Word writes a few MB for a long book."""
+MAX_DOCX_PARAGRAPHS = 200_000
+"""Paragraphs of a Word document; a long book has tens of thousands."""
+MAX_DOCX_ELEMENTS = 5_000_000
+"""XML elements of one part of a Word document (each paragraph has a few dozen)."""
+_XML_BLOCK = 1 << 16
 MAX_CSV_COLUMNS = 200
 CSV_SAMPLE_ROWS = 5
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -167,20 +173,70 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element | None:
+class _Elements:
+    """Counts a part's XML elements as they stream in; refuses a part with too many."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def add(self) -> None:
+        self.count += 1
+        if self.count > MAX_DOCX_ELEMENTS:
+            raise TooLarge(
+                f"the document's {self.name} has more than {MAX_DOCX_ELEMENTS} XML elements"
+            )
+
+
+def _events(
+    archive: zipfile.ZipFile, name: str
+) -> Iterator[tuple[str, ElementTree.Element, list[ElementTree.Element]]]:
+    """(event, element, open ancestors) of one part, parsed as it is unpacked.
+
+    Nothing but the open elements is kept: a caller removes each element it is
+    done with from its parent, so memory follows the document's depth, not its
+    length (a few KB of zip can hold millions of empty paragraphs).
+    """
     try:
         member = archive.getinfo(name)
     except KeyError:
-        return None
+        return
     if member.file_size > MAX_DOCX_XML_BYTES:
         raise TooLarge(
             f"the document's {name} unpacks to {member.file_size} bytes; at most"
             f" {MAX_DOCX_XML_BYTES} (possible zip bomb)"
         )
-    data = archive.read(member)  # zipfile never yields more than the declared size
-    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
-        raise Unreadable("the document declares XML entities, which Word never writes")
-    return ElementTree.fromstring(data)
+    parser: ElementTree.XMLPullParser[Any] = ElementTree.XMLPullParser(events=("start", "end"))
+    counter = _Elements(name)
+    stack: list[ElementTree.Element] = []
+    tail = b""
+    with archive.open(member) as part:  # zipfile never yields more than the declared size
+        while block := part.read(_XML_BLOCK):
+            seen = tail + block
+            if b"<!DOCTYPE" in seen or b"<!ENTITY" in seen:
+                raise Unreadable("the document declares XML entities, which Word never writes")
+            tail = block[-16:]
+            parser.feed(block)
+            yield from _drain(parser, counter, stack)
+    parser.close()
+    yield from _drain(parser, counter, stack)
+
+
+def _drain(
+    parser: ElementTree.XMLPullParser[Any],
+    counter: _Elements,
+    stack: list[ElementTree.Element],
+) -> Iterator[tuple[str, ElementTree.Element, list[ElementTree.Element]]]:
+    for pair in parser.read_events():
+        event, element = cast("tuple[str, Any]", pair)
+        assert isinstance(element, ElementTree.Element)
+        if event == "start":
+            counter.add()
+            stack.append(element)
+            yield event, element, stack
+        else:
+            stack.pop()
+            yield event, element, stack
 
 
 def _paragraph(element: ElementTree.Element) -> str:
@@ -195,42 +251,80 @@ def _paragraph(element: ElementTree.Element) -> str:
     return "".join(out)
 
 
+def _body(archive: zipfile.ZipFile) -> dict[str, Any] | None:
+    """Paragraphs, headings and the table count of word/document.xml, streamed."""
+    paragraphs: list[str] = []
+    chars = 0
+    count = tables = 0
+    headings: list[dict[str, Any]] = []
+    found = False
+    for event, element, open_ in _events(archive, "word/document.xml"):
+        found = True
+        if event == "start":
+            if element.tag == f"{W}tbl":
+                tables += 1
+            continue
+        if element.tag != f"{W}p" or any(e.tag == f"{W}p" for e in open_):
+            continue  # a paragraph inside a paragraph (text box) is read with its outer one
+        count += 1
+        if count > MAX_DOCX_PARAGRAPHS:
+            raise TooLarge(f"the document has more than {MAX_DOCX_PARAGRAPHS} paragraphs")
+        text = _paragraph(element)
+        if chars <= MAX_TEXT_CHARS:
+            paragraphs.append(text)
+            chars += len(text) + 1
+        style = element.find(f"{W}pPr/{W}pStyle")
+        name = style.get(f"{W}val", "") if style is not None else ""
+        if name.lower().startswith(("heading", "title")) and text.strip() and len(headings) < 200:
+            level = int(name[-1]) if name[-1:].isdigit() else 0
+            headings.append({"level": level, "text": text.strip()})
+        if open_:
+            open_[-1].remove(element)  # done with it: only the open elements stay in memory
+    if not found:
+        return None
+    return {"paragraphs": paragraphs, "count": count, "tables": tables, "headings": headings}
+
+
+def _properties(archive: zipfile.ZipFile) -> dict[str, str | None]:
+    properties: dict[str, str | None] = {}
+    for event, node, open_ in _events(archive, "docProps/core.xml"):
+        if event != "end" or len(open_) != 1:
+            continue
+        local = node.tag.rsplit("}", 1)[-1]
+        if local in ("title", "subject", "creator", "lastModifiedBy", "created", "modified"):
+            properties[local] = (node.text or "").strip()[:1000] or None
+        open_[-1].remove(node)
+    return properties
+
+
 def analyze_docx(path: Path, *, keep_text: bool = True, summary: bool = True) -> dict[str, Any]:
     """Paragraph text, headings, tables and core properties of a Word document."""
     try:
         with zipfile.ZipFile(path) as archive:
-            body = _xml(archive, "word/document.xml")
-            core = _xml(archive, "docProps/core.xml")
-    except (zipfile.BadZipFile, ElementTree.ParseError, EOFError, OSError) as exc:
+            body = _body(archive)
+            properties = _properties(archive)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        ElementTree.ParseError,
+        EOFError,
+        OSError,
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted member
+    ) as exc:
         raise Unreadable(f"the Word document is corrupt or unreadable: {exc}") from exc
     if body is None:
         raise Unreadable("the Word document has no body (word/document.xml)")
-    paragraphs: list[str] = []
-    headings: list[dict[str, Any]] = []
-    for element in body.iter(f"{W}p"):
-        text = _paragraph(element)
-        paragraphs.append(text)
-        style = element.find(f"{W}pPr/{W}pStyle")
-        name = style.get(f"{W}val", "") if style is not None else ""
-        if name.lower().startswith(("heading", "title")) and text.strip():
-            level = int(name[-1]) if name[-1:].isdigit() else 0
-            headings.append({"level": level, "text": text.strip()})
-    text = "\n".join(paragraphs)
+    text = "\n".join(body["paragraphs"])
     truncated = len(text) > MAX_TEXT_CHARS
     text = text[:MAX_TEXT_CHARS]
-    properties: dict[str, str | None] = {}
-    if core is not None:
-        for node in core:
-            local = node.tag.rsplit("}", 1)[-1]
-            if local in ("title", "subject", "creator", "lastModifiedBy", "created", "modified"):
-                properties[local] = (node.text or "").strip() or None
     info: dict[str, Any] = {
         "format": "docx",
         "truncated": truncated,
         "metadata": properties,
-        "paragraphs": len(paragraphs),
-        "tables": sum(1 for _ in body.iter(f"{W}tbl")),
-        "headings": headings[:200],
+        "paragraphs": body["count"],
+        "tables": body["tables"],
+        "headings": body["headings"],
     }
     info.update(_document(text, keep_text=keep_text, summary=summary))
     return info

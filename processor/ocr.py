@@ -44,6 +44,14 @@ def _cuda_available() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
+def uses_cuda() -> bool:
+    """Whether this process's OCR will run on CUDA (wanted and offered)."""
+    try:
+        return _wanted_device() not in ("cpu", "off") and _cuda_available()
+    except ImportError:
+        return False
+
+
 def _load() -> Any:
     """The engine, created once per process (model sessions take about a second)."""
     global _engine, _engine_error

@@ -148,7 +148,7 @@ def analyze_pdf(
     stay).
     """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
         reader = PdfReader(path)
@@ -175,7 +175,9 @@ def analyze_pdf(
             progress.report(number, pages * 2)
     except (Unreadable, BadParams, TooLarge):
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+    except LimitReachedError as exc:
+        raise TooLarge(f"the PDF goes past a limit of the PDF reader: {exc}") from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise Unreadable(f"the PDF is corrupt or unreadable: {exc}") from exc
 
     wanted = [

@@ -1,10 +1,12 @@
 """The reference processor's HTTP server (contract: ``processor/openapi.yaml``).
 
-Each analysis runs in a worker process with a time limit: a file that makes a
-decoder loop, explode or crash costs that worker, never the server, which
-answers 504 (over time) or 500 (crashed), replaces the worker and stays
-healthy. Bodies stream to a temporary file; nothing holds a whole upload in
-memory.
+Each analysis runs in a worker process with a time limit and, on Linux, a
+memory limit: a file that makes a decoder loop, explode or crash costs that
+worker, never the server, which answers 504 (over time), 413 (over memory) or
+500 (crashed), replaces the worker and stays healthy. Bodies stream to a
+temporary file; nothing holds a whole upload in memory. At most ``max_active``
+requests upload or analyse at once; one more is answered 503 with Retry-After
+at once (its body unread), which fetchers take as "busy, ask again later".
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import sys
 import tempfile
 import threading
@@ -35,17 +38,43 @@ DEFAULT_WORKER_JOBS = 50
 """Analyses a worker process serves before it is replaced (1: a new process per file)."""
 DEFAULT_IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
+DEFAULT_MAX_ACTIVE = max(8, 2 * (os.cpu_count() or 1))
+"""Requests uploading or being analysed at once; more are answered 503."""
+DEFAULT_WORKER_MEMORY = 6 << 30
+"""Address space of a worker process (RLIMIT_AS); 0 leaves it unlimited. Not applied
+to a worker that uses CUDA, whose driver reserves far more address space than it uses."""
+RETRY_AFTER_SECONDS = 5
 _COPY = 1 << 20
 NOT_FOUND = "not found; the endpoints are POST /analyze, GET /health and GET /progress/{job}"
 SOCKET_TIMEOUT = 300.0
 """Seconds a connection may send nothing (mid-upload or between requests)."""
 
 
-def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None, warm: bool) -> None:
+def _limit_memory(limit: int) -> None:
+    """Cap this process's address space, where the platform allows and CUDA is not used."""
+    if limit <= 0 or not sys.platform.startswith("linux"):
+        return
+    import resource
+
+    from processor import ocr
+
+    if ocr.uses_cuda():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _work(
+    conn: multiprocessing.connection.Connection,
+    llm: LlmConfig | None,
+    warm: bool,
+    memory: int = 0,
+) -> None:
     """A worker process: analyses one file at a time until its pipe closes."""
     from processor import ocr, progress
     from processor.analysis import analyze
 
+    _limit_memory(memory)
     if warm:
         ocr.warm_up()  # a file sent meanwhile waits in the pipe
     progress.install(lambda percent: conn.send(("progress", percent)))
@@ -61,6 +90,11 @@ def _work(conn: multiprocessing.connection.Connection, llm: LlmConfig | None, wa
             conn.send(("ok", analyze(Path(path), ctype, params, job, llm=llm)))
         except AnalysisError as exc:
             conn.send(("error", (exc.status, exc.message)))
+        except MemoryError:
+            message = "the analysis needed more memory than a worker may use (--worker-memory)"
+            conn.send(("error", (413, message)))
+        except RecursionError:
+            conn.send(("error", (400, "the file is nested too deeply to analyse")))
         except Exception as exc:  # an analysis bug: report it rather than vanish
             message = f"analysis failed unexpectedly: {type(exc).__name__}: {exc}"
             conn.send(("error", (500, message)))
@@ -81,9 +115,11 @@ def _context() -> Any:
 class Worker:
     """One analysis process and the pipe to it."""
 
-    def __init__(self, ctx: Any, llm: LlmConfig | None, warm: bool = False) -> None:
+    def __init__(
+        self, ctx: Any, llm: LlmConfig | None, warm: bool = False, memory: int = 0
+    ) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_work, args=(child, llm, warm), daemon=True)
+        self.process = ctx.Process(target=_work, args=(child, llm, warm, memory), daemon=True)
         self.process.start()
         child.close()
         self.jobs = 0
@@ -114,17 +150,22 @@ class Analyzer:
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
         idle_workers: int = DEFAULT_IDLE_WORKERS,
+        memory: int = DEFAULT_WORKER_MEMORY,
     ) -> None:
         self.time_limit = time_limit
         self.llm = llm
+        self.memory = memory
         self.worker_jobs = max(1, worker_jobs)
         self.idle_workers = idle_workers
         self.ctx = _context()
         self.busy = 0
         self.progress: dict[str, int] = {}
         """Jobs in flight and how far each has come (0..100)."""
-        self._idle: list[Worker] = [Worker(self.ctx, self.llm, warm=True)] if idle_workers else []
+        self._idle: list[Worker] = [self._worker(warm=True)] if idle_workers else []
         self._lock = threading.Lock()
+
+    def _worker(self, warm: bool = False) -> Worker:
+        return Worker(self.ctx, self.llm, warm, self.memory)
 
     def _take(self) -> Worker:
         with self._lock:
@@ -134,7 +175,7 @@ class Analyzer:
                 if worker.process.is_alive():
                     return worker
                 worker.stop()
-        return Worker(self.ctx, self.llm)
+        return self._worker()
 
     def _give_back(self, worker: Worker, healthy: bool) -> None:
         with self._lock:
@@ -145,7 +186,7 @@ class Analyzer:
             if keep:
                 self._idle.append(worker)
             elif healthy and len(self._idle) < self.idle_workers:
-                self._idle.append(Worker(self.ctx, self.llm, warm=True))
+                self._idle.append(self._worker(warm=True))
         if not keep:
             worker.stop()
 
@@ -210,17 +251,25 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # one structured line per request instead (see _log)
 
-    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), headers=headers)
 
     def _log(self, **fields: Any) -> None:
         entry = {
@@ -253,6 +302,7 @@ class Handler(BaseHTTPRequestHandler):
                 "status": "ok",
                 "version": __version__,
                 "busy": self.server.analyzer.busy,
+                "capacity": self.server.max_active,
                 "profiles": profiles,
             },
         )
@@ -262,9 +312,19 @@ class Handler(BaseHTTPRequestHandler):
         job = self.headers.get("X-Fpw-Job", "")
         status, kind, size = 500, None, 0
         received = False
+        slot = False
+        headers: dict[str, str] = {}
         try:
             if self.path.split("?")[0] != "/analyze":
                 raise AnalysisError(NOT_FOUND, 404)
+            slot = self.server.slots.acquire(blocking=False)
+            if not slot:
+                headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                raise AnalysisError(
+                    f"the processor is busy: {self.server.max_active} files are being received"
+                    " or analysed; try again later",
+                    503,
+                )
             params = self._params()
             check_params(params)  # before the upload: a bad profile need not cost a transfer
             length = self.headers.get("Content-Length")
@@ -306,11 +366,13 @@ class Handler(BaseHTTPRequestHandler):
                 # The body (or what is left of it) is still unread: the next
                 # request on this connection would start inside it.
                 self.close_connection = True
-            self._json(status, {"error": exc.message})
+            self._json(status, {"error": exc.message}, headers)
         except (ConnectionError, TimeoutError):
             status = 499
             self.close_connection = True
         finally:
+            if slot:
+                self.server.slots.release()
             self._log(
                 job=job,
                 status=status,
@@ -373,11 +435,15 @@ class ProcessorServer(ThreadingHTTPServer):
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
         shared_dir: Path | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+        worker_memory: int = DEFAULT_WORKER_MEMORY,
     ) -> None:
         super().__init__((host, port), Handler)
         self.max_bytes = max_bytes
+        self.max_active = max(1, max_active)
+        self.slots = threading.BoundedSemaphore(self.max_active)
         self.shared_dir = shared_dir.resolve() if shared_dir is not None else None
-        self.analyzer = Analyzer(time_limit, llm, worker_jobs)
+        self.analyzer = Analyzer(time_limit, llm, worker_jobs, memory=worker_memory)
 
     @property
     def port(self) -> int:
@@ -398,8 +464,20 @@ def serve(
     llm: LlmConfig | None = None,
     worker_jobs: int = DEFAULT_WORKER_JOBS,
     shared_dir: Path | None = None,
+    max_active: int = DEFAULT_MAX_ACTIVE,
+    worker_memory: int = DEFAULT_WORKER_MEMORY,
 ) -> ProcessorServer:
     """Start serving in a background thread; ``shutdown()`` stops it and its workers."""
-    server = ProcessorServer(host, port, max_bytes, time_limit, llm, worker_jobs, shared_dir)
+    server = ProcessorServer(
+        host,
+        port,
+        max_bytes,
+        time_limit,
+        llm,
+        worker_jobs,
+        shared_dir,
+        max_active=max_active,
+        worker_memory=worker_memory,
+    )
     threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
     return server

@@ -118,9 +118,17 @@ class FetcherSettings:
     chunk_wait_seconds: float = 300.0
     """How long to wait for a chunk that the client has not uploaded yet."""
     processor_timeout_seconds: float = 600.0
-    """Time limit of one processor call."""
+    """Time limit of one processor call: upload, analysis and answer together (the
+    connection is closed at the limit, however slowly the answer arrives)."""
     processor_retries: int = 3
     """Retries of a retryable processor failure before the job is given back."""
+    analysis_deadline_seconds: float = 1800.0
+    """Time limit of one job's analysis: every processor call, retry and wait for a busy
+    processor (503) together. Past it the job is given back, or ends as ERROR when this
+    was its last attempt."""
+    processor_max_answer_bytes: int = 256 * 1024 * 1024
+    """Largest analysis result accepted; a larger answer ends the job as ERROR (only
+    this much is ever held in memory)."""
     download_concurrency: int = 4
     """Chunks downloaded in parallel."""
     result_retention_seconds: int = 7 * 24 * 3600

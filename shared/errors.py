@@ -57,6 +57,10 @@ class ClaimLost(FpwError):
         self.current = current
 
 
+class RecordTooLarge(FpwError):
+    """A write would take a record over DynamoDB's item limit (400 KB)."""
+
+
 class TransientError(FpwError):
     """Network, throttling, a 5xx: trying again later may succeed."""
 

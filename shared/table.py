@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared import transitions
-from shared.errors import ClaimLost, FpwError, IntegrityError, TransientError
+from shared.errors import ClaimLost, FpwError, IntegrityError, RecordTooLarge, TransientError
 from shared.record import Job, Status, from_item, to_item
 
 if TYPE_CHECKING:
@@ -184,4 +184,6 @@ def _convert(exc: ClientError, file_id: str | None) -> FpwError:
             job=file_id,
             hint="check this part's role and credentials",
         )
+    if code == "ValidationException" and "maximum allowed size" in message:
+        return RecordTooLarge(f"DynamoDB error {code}: {message}", job=file_id)
     return FpwError(f"DynamoDB error {code}: {message}", job=file_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.reasons import clean_reason
 from shared.record import Status, to_value
 
 # Named parts of the conditions, each guarding one timeline.
@@ -129,10 +130,44 @@ def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Upd
             **_held(processor, token),
             ":error": Status.ERROR.value,
             ":now": now,
-            ":reason": reason,
+            ":reason": clean_reason(reason),
             ":expires": expires,
         },
     )
+
+
+def shrink(
+    processor: str, token: int, *, emptied: dict[str, Any], removed: tuple[str, ...]
+) -> Update:
+    """Make room in a held record too large to take its ERROR write (``fail`` follows).
+
+    ``emptied`` sets bulky fields the record must keep (to stay readable by the
+    client and the watcher) to an empty value of their type; ``removed`` drops
+    the others. The removals come first, so no step of the update is larger
+    than the record already was.
+    """
+    names = _held_names()
+    values: dict[str, Any] = _held(processor, token)
+    kept = {"file", "status", "processor", "attempts"}
+    drops = []
+    for i, name in enumerate(sorted(set(removed) - set(emptied) - kept)):
+        names[f"#r{i}"] = name
+        drops.append(f"#r{i}")
+    sets = []
+    for i, (name, empty) in enumerate(sorted(emptied.items())):
+        if name not in kept:
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = empty
+            sets.append(f"#e{i} = :e{i}")
+    update = " ".join(
+        part
+        for part in (
+            f"REMOVE {', '.join(drops)}" if drops else "",
+            f"SET {', '.join(sets)}" if sets else "",
+        )
+        if part
+    )
+    return Update(update or "SET #status = :processing", IS_HELD_BY_ME, names, values)
 
 
 def release(processor: str, token: int, queue: str, reason: str) -> Update:
@@ -146,7 +181,7 @@ def release(processor: str, token: int, queue: str, reason: str) -> Update:
             **_held(processor, token),
             ":queued": Status.QUEUED.value,
             ":queue": queue,
-            ":reason": reason,
+            ":reason": clean_reason(reason),
         },
     )
 
@@ -181,7 +216,7 @@ def requeue_stalled(
             **_stalled(old_processor, old_attempts, old_heartbeat),
             ":queued": Status.QUEUED.value,
             ":queue": queue,
-            ":reason": reason,
+            ":reason": clean_reason(reason),
         },
     )
 
@@ -198,7 +233,7 @@ def fail_stalled(
             **_stalled(old_processor, old_attempts, old_heartbeat),
             ":error": Status.ERROR.value,
             ":now": now,
-            ":reason": reason,
+            ":reason": clean_reason(reason),
             ":expires": expires,
         },
     )
@@ -216,7 +251,7 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
             ":created": created,
             ":error": Status.ERROR.value,
             ":now": now,
-            ":reason": reason,
+            ":reason": clean_reason(reason),
             ":expires": expires,
         },
     )
@@ -236,7 +271,12 @@ def fail_unreadable(now: str, reason: str, expires: int) -> Update:
         " REMOVE #queue",
         IS_UNREADABLE_AND_OPEN,
         _names("file", "status", "processed", "error", "expires", "queue"),
-        {":error": Status.ERROR.value, ":now": now, ":reason": reason, ":expires": expires},
+        {
+            ":error": Status.ERROR.value,
+            ":now": now,
+            ":reason": clean_reason(reason),
+            ":expires": expires,
+        },
     )
 
 
