@@ -268,10 +268,11 @@ def _print_site_key(key: SiteKey, role_arn: str, settings: AwsSettings) -> None:
 
 
 def _site_add(args: argparse.Namespace) -> int:
-    from infra.admin import add_site
+    from infra.admin import add_site, site_fleet_keys
 
     settings, prefix, policy, role = _site_context(args)
     _print_site_key(add_site(settings, prefix, args.site, policy), role, settings)
+    print(site_fleet_keys(_deployer(args).outputs()), end="")
     return 0
 
 
