@@ -183,6 +183,7 @@ def _list_clients(args: argparse.Namespace) -> int:
 
 def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     """Settings files for parts in other containers (<role>.toml) and on this host."""
+    from infra.fleetkey import role_groups
     from infra.up import aws_table
     from shared.config import dump_toml
 
@@ -190,12 +191,13 @@ def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     # The watcher's file last: its existence tells a health check that all are there.
     for role in ("admin", "client", "fetcher", "watcher"):
         settings = stack.admin_settings() if role == "admin" else stack.role_settings(role)
+        fleet = role_groups(stack, role)  # the fetcher's fleet key, the client's pin
         (folder / f"host-{role}.toml").write_text(
-            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
+            dump_toml({"aws": aws_table(settings), **fleet}), encoding="utf-8"
         )
         settings.endpoint_url = endpoint
         (folder / f"{role}.toml").write_text(
-            dump_toml({"aws": aws_table(settings)}), encoding="utf-8"
+            dump_toml({"aws": aws_table(settings), **fleet}), encoding="utf-8"
         )
 
 

@@ -46,6 +46,21 @@ def local_pins(stack: LocalStack) -> list[str]:
     return [fleet.key_id(local_key(stack).public_key())]
 
 
+def role_groups(stack: LocalStack, role: str) -> dict[str, dict[str, object]]:
+    """Settings that a part of the local stack run elsewhere (a container) needs for
+    the fleet key: the fetcher's key as PEM text, the desktop's pin."""
+    if role == "fetcher":
+        pem = local_key(stack).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return {"fetcher": {"fleet_key_pem": pem.decode("ascii")}}
+    if role == "client":
+        return {"client": {"fleet_keys": local_pins(stack)}}
+    return {}
+
+
 def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
     """``key`` as a PEM file only its owner can read (a fetcher's ``fleet_key_file``)."""
     path.parent.mkdir(parents=True, exist_ok=True)

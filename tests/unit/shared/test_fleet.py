@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from infra import fleetkey
+from infra.admin import site_fleet_keys
+from infra.localstack import LocalStack
 from shared import fleet, hpke, signing
-from shared.config import load_settings
+from shared.config import dump_toml, load_settings
 from shared.errors import ConfigError, IntegrityError
 from shared.record import Job, Status, from_item, to_item
 from tests.unit.shared.test_contracts import make_job
@@ -212,3 +217,31 @@ def test_the_fetcher_loads_its_key_from_pem_text_or_a_file_and_refuses_none(
         fleet.load_signer(None, tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match="not an unencrypted PEM"):
         fleet.load_signer("garbage", None)
+
+
+def test_the_local_stack_key_is_the_same_wherever_the_stack_is_known(tmp_path: Path) -> None:
+    stack = LocalStack("http://127.0.0.1:1", "us-east-1", {}, ("AKIALOCAL", "secret-one"))
+    proxied = dataclasses.replace(stack, endpoint="http://127.0.0.1:2")
+    other = dataclasses.replace(stack, admin_key=("AKIALOCAL", "secret-two"))
+    assert fleetkey.local_pins(stack) == fleetkey.local_pins(proxied) != fleetkey.local_pins(other)
+
+    # What a part started elsewhere reads: the fetcher's key and the desktop's pin agree.
+    for role in ("fetcher", "client"):
+        (tmp_path / f"{role}.toml").write_text(
+            dump_toml(fleetkey.role_groups(stack, role)), encoding="utf-8"
+        )
+    fetcher = load_settings(tmp_path / "fetcher.toml", environ={}).fetcher
+    client = load_settings(tmp_path / "client.toml", environ={}).client
+    signer = fleet.load_signer(fetcher.fleet_key_pem, fetcher.fleet_key_file)
+    assert client.fleet_keys == [signer.key_id] == fleetkey.local_pins(stack)
+    path = fleetkey.local_key_file(stack, tmp_path / "fetcher-home")
+    assert path.stat().st_mode & 0o077 == 0
+    assert fleet.load_signer(None, path).key_id == signer.key_id
+
+
+def test_a_site_is_told_the_fleet_keys_the_stack_publishes(fleet_key: fleet.Signer) -> None:
+    other = fleet.Signer(ec.generate_private_key(ec.SECP256R1())).key_id
+    text = site_fleet_keys({"FleetKeys": f"{fleet_key.key_id},{other}"})
+    pinned = tomllib.loads(text)["client"]["fleet_keys"]
+    assert sorted(pinned) == sorted([fleet_key.key_id, other])
+    assert "no fleet key is published" in site_fleet_keys({})
