@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.engine import Engine
+from client.recover import recover
 from client.state import Phase
 from infra import fleetkey
 from infra.admin import register_client
@@ -206,6 +207,10 @@ def test_forged_results_written_with_the_site_key_are_refused_and_honest_jobs_co
         assert "delivered" not in after, f"{label}: marked delivered without a receipt"
         assert "results" in after, f"{label}: the result was deleted as delivered"
     watcher.stop()
+
+    # Recovery (reading results without the local record) refuses them too.
+    recovered = recover(engine, tmp_path / "recovered")
+    assert not [p for p in recovered if any(f in p.name for f in refused.values())], recovered
 
     # Honest work of the same desktop goes on: a retry of a refused file, and a new one.
     system.start_fetcher("fetcher-after")
