@@ -187,9 +187,12 @@ def start_fetcher(system: System, name: str, settings: Mapping[str, object]) -> 
     Unlike the test suite's fetchers, nothing is shortened: what is not given
     is the shipped default.
     """
+    from infra.fleetkey import local_key_file
     from infra.up import Part
 
-    config = system.config_file("fetcher", {"fetcher": dict(settings)})
+    # The fleet key is no tuning knob: without it every result would be refused.
+    fetcher = {"fleet_key_file": str(local_key_file(system.stack, system.home)), **settings}
+    config = system.config_file("fetcher", {"fetcher": fetcher})
     named = config.with_name(f"{name}.toml")
     config.replace(named)
     argv = [sys.executable, "-m", "shared.cli", "fetcher", "--json-logs"]
@@ -305,6 +308,7 @@ def start_agent(
     """
     from client.agent import Agent
     from infra.admin import register_client
+    from infra.fleetkey import local_pins
     from shared.config import Settings
     from shared.keys import load_or_create_key
 
@@ -312,6 +316,7 @@ def start_agent(
     settings.aws = client_stack.role_settings("client")
     settings.client.inbox = home / "inbox"
     settings.client.state_dir = home / "state"
+    settings.client.fleet_keys = local_pins(admin_stack)
     agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
     register_client(admin_stack.admin_settings(), agent.client_id, label)
     timeline = Timeline()

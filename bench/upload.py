@@ -142,6 +142,7 @@ def _one_file(
 def run(ctx: Context) -> Outcome:
     from client.engine import Engine
     from infra.admin import register_client
+    from infra.fleetkey import local_pins
     from shared.aws import Aws
     from shared.config import Settings
     from shared.keys import load_or_create_key
@@ -153,6 +154,7 @@ def run(ctx: Context) -> Outcome:
     settings.aws = stack.role_settings("client")
     settings.client.state_dir = home / "state"
     settings.client.inbox = home / "inbox"
+    settings.client.fleet_keys = local_pins(stack)
     engine = Engine(
         settings,
         Aws(settings.aws, "bench-client"),

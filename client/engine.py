@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from client.staging import FileChanged, fingerprint, stage
 from client.state import Drop, Phase, State, StateError
-from shared import hpke, signing
+from shared import fleet, hpke, signing
 from shared.config import Settings
 from shared.disk import free_bytes, room_for
 from shared.errors import ClaimLost, DiskFullError, FpwError, IntegrityError
@@ -157,6 +157,10 @@ class Engine:
         # The faces pass the key they loaded (keyring or file); the file is the default.
         self.key: ec.EllipticCurvePrivateKey = key or load_or_create_key(self.state_dir)
         self.client_id = signing.client_id(self.key.public_key())
+        self.fleet_keys = fleet.pins(cs.fleet_keys)
+        """Fleet keys whose signed results this desktop accepts (``shared.fleet``)."""
+        if not self.fleet_keys:
+            log.warning("no fleet key is pinned (client.fleet_keys): every result will be refused")
         self.state = State(self.state_dir / "state.db")
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
@@ -443,8 +447,10 @@ class Engine:
             return
         try:
             ciphertext = self.sealed_result(job)
-            # Opened before anything is written: a result that does not open
+            # Checked, then opened, before anything is written: a result the
+            # fleet did not sign for this very job, or that does not open,
             # leaves no file and no receipt behind.
+            fleet.verify_result(job, ciphertext, _job_from_json(drop.job), self.fleet_keys)
             result = hpke.open_result(ciphertext, self.key, job.file)
         except IntegrityError as exc:
             self._fail(drop.file_id, str(exc))

@@ -16,7 +16,7 @@ from typing import Any
 
 from client.engine import Engine, result_name, unique_path
 from client.state import Phase
-from shared import hpke
+from shared import fleet, hpke, signing
 from shared.errors import FpwError
 from shared.record import Status
 from shared.table import CLIENT_INDEX
@@ -60,13 +60,20 @@ def remote_jobs(engine: Engine, since: str = "") -> list[RemoteJob]:
 
 
 def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
-    """Decrypt one job's result with this computer's key."""
+    """Decrypt one job's result with this computer's key, once the fleet's signature checks."""
     job = engine.table.get(file_id)
     if job is None:
         raise FpwError("the job record is gone (expired or already delivered)", job=file_id)
     if job.status is not Status.COMPLETED:
         raise FpwError(f"the job is {job.status.value}, not completed", job=file_id)
-    return hpke.open_result(engine.sealed_result(job), engine.key, file_id)
+    # No local copy of the job here: the record's own signature, by this very key,
+    # stands in for it; the fleet must have signed the result like any other.
+    if job.client != engine.client_id:
+        raise FpwError("result rejected: the job is not this computer's", job=file_id)
+    signing.verify_job(job)
+    ciphertext = engine.sealed_result(job)
+    fleet.verify_result(job, ciphertext, job, engine.fleet_keys)
+    return hpke.open_result(ciphertext, engine.key, file_id)
 
 
 def recover(engine: Engine, folder: Path | None = None) -> list[Path]:

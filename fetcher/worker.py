@@ -26,7 +26,7 @@ from fetcher.lease import StreamLease
 from fetcher.processor_client import Busy, analyze, progress
 from fetcher.scratch import Scratch
 from fetcher.transfer import UploadAbandoned, merge
-from shared import __version__, hpke, presence, signing, transitions
+from shared import __version__, fleet, hpke, presence, signing, transitions
 from shared.config import Settings
 from shared.disk import disk_full, free_bytes, room_for
 from shared.errors import (
@@ -148,6 +148,9 @@ class Fetcher:
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
         self.processor_id = processor_id or f"processor-{uuid.uuid4()}"
+        # Loaded at start: a fetcher without the fleet key could only make
+        # results that every desktop refuses.
+        self.fleet = fleet.load_signer(self.fs.fleet_key_pem, self.fs.fleet_key_file)
         self.clock = clock
         self.stopping = threading.Event()
         self.work_dir = self.fs.work_dir
@@ -585,15 +588,28 @@ class Fetcher:
         job = held.job
         sealed = hpke.seal(result, signing.public_key_from_client_id(job.client), job.file)
         stored: bytes | str = sealed
+        where = fleet.INLINE
         if len(sealed) > self.fs.inline_result_bytes:
             key = results_key(job.client, job.file)
             self.aws.s3.put_object(Bucket=job.bucket, Key=key, Body=sealed)
             stored = f"{RESULTS_POINTER_PREFIX}{job.bucket}/{key}"
+            where = fleet.IN_S3
+        # The fleet's word that this ciphertext is the result of this very job,
+        # signed as this holder holds it (the record's processor and attempts).
+        signature = self.fleet.sign(held.job, sealed, where)
         expires = int(self.clock()) + self.fs.result_retention_seconds
         try:
             self._fenced(
                 held,
-                transitions.complete(held.processor, held.token, iso(utc_now()), stored, expires),
+                transitions.complete(
+                    held.processor,
+                    held.token,
+                    iso(utc_now()),
+                    stored,
+                    expires,
+                    signature,
+                    self.fleet.key_id,
+                ),
             )
         except ClaimLost as exc:
             if not completed_by(exc.current, held.processor, held.token):

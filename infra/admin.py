@@ -8,11 +8,13 @@ role.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra import fleetkey
 from shared import transitions
 from shared.aws import BOTO_CONFIG, Aws
 from shared.config import AwsSettings, FetcherSettings
@@ -142,6 +144,15 @@ class SiteKey:
     user: str
     access_key_id: str
     secret_access_key: str = field(repr=False)
+
+
+def site_fleet_keys(outputs: Mapping[str, str]) -> str:
+    """The ``[client]`` settings that pin the deployment's fleet keys, for a site's desktops.
+
+    Desktops accept only results signed by a pinned fleet key; the stack
+    publishes the keys to pin as its ``FleetKeys`` output.
+    """
+    return fleetkey.pins_toml(fleetkey.pins_from_outputs(dict(outputs)))
 
 
 def site_user(prefix: str, site: str) -> str:

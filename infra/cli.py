@@ -193,6 +193,7 @@ def _list_clients(args: argparse.Namespace) -> int:
 
 def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     """Settings files for parts in other containers (<role>.toml) and on this host."""
+    from infra.fleetkey import role_groups
     from infra.up import aws_table
     from shared.config import dump_toml
     from shared.private import write_private
@@ -202,9 +203,12 @@ def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     # The watcher's file last: its existence tells a health check that all are there.
     for role in ("admin", "client", "fetcher", "watcher"):
         settings = stack.admin_settings() if role == "admin" else stack.role_settings(role)
-        write_private(folder / f"host-{role}.toml", dump_toml({"aws": aws_table(settings)}))
+        fleet = role_groups(stack, role)  # the fetcher's fleet key, the client's pin
+        write_private(
+            folder / f"host-{role}.toml", dump_toml({"aws": aws_table(settings), **fleet})
+        )
         settings.endpoint_url = endpoint
-        write_private(folder / f"{role}.toml", dump_toml({"aws": aws_table(settings)}))
+        write_private(folder / f"{role}.toml", dump_toml({"aws": aws_table(settings), **fleet}))
 
 
 def _stack_name(parser: argparse.ArgumentParser) -> None:
@@ -276,10 +280,11 @@ def _print_site_key(key: SiteKey, role_arn: str, settings: AwsSettings) -> None:
 
 
 def _site_add(args: argparse.Namespace) -> int:
-    from infra.admin import add_site
+    from infra.admin import add_site, site_fleet_keys
 
     settings, prefix, policy, role = _site_context(args)
     _print_site_key(add_site(settings, prefix, args.site, policy), role, settings)
+    print(site_fleet_keys(_deployer(args).outputs()), end="")
     return 0
 
 

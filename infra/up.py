@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from infra import fleetkey
 from shared.config import ADMIN_CONFIG, LOCAL_CONFIG, AwsSettings, dump_toml
 from shared.errors import FpwError
 from shared.private import private_dir, write_private
@@ -246,6 +247,7 @@ class System:
             # Ctrl-C should stop the system within seconds: a job at hand is
             # given back to the queue rather than finished.
             "shutdown_grace_seconds": 5.0,
+            "fleet_key_file": str(fleetkey.local_key_file(self.stack, self.home)),
             **settings,
         }
         config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher})
@@ -270,6 +272,7 @@ class System:
             "state_dir": str(state_dir),
             "stable_seconds": 0.5,
             "poll_seconds": 0.5,
+            "fleet_keys": fleetkey.local_pins(self.stack),
             **settings,
         }
         return self.config_file("client", {"client": client})

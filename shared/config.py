@@ -101,6 +101,9 @@ class ClientSettings:
     """Also write each JSON result as a readable HTML page beside it (``<name>.result.html``:
     one file, pictures inlined, nothing fetched); the tray app's viewer shows the same page
     and writes it on request."""
+    fleet_keys: list[str] = field(default_factory=list)
+    """Fleet public keys (``fleet-04…``) whose signed results are accepted; any other
+    result is refused. Two during a rotation. In the environment: comma-separated."""
 
 
 @dataclass
@@ -146,6 +149,12 @@ class FetcherSettings:
     """On SIGTERM, time to finish the job at hand before giving it back to the queue."""
     processor_shared_dir: Path | None = None
     """A volume shared with the processor: merged files are handed over by path."""
+    fleet_key_file: Path | None = None
+    """PEM file of the fleet's P-256 private key, which signs every result; desktops
+    accept only results signed by a key they pin (``client.fleet_keys``)."""
+    fleet_key_pem: str | None = None
+    """The fleet key's PEM text itself (on AWS an ECS secret from Secrets Manager);
+    used instead of ``fleet_key_file`` when set."""
 
 
 @dataclass
@@ -219,6 +228,11 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
             return Path(str(value))
         if hint is str:
             return str(value)
+        if origin is list:
+            items = value.replace(",", " ").split() if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise ValueError(value)
+            return list(items)
         if origin is dict:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):

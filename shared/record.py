@@ -151,6 +151,10 @@ class Job:
     """HPKE ciphertext of the result, when it fits in the record."""
     results_ref: str | None = None
     """``s3://bucket/results/<client>/<file>`` when the result is too large."""
+    result_signature: str | None = None
+    """The fleet's signature over the result and its job (``shared.fleet``)."""
+    fleet_key: str | None = None
+    """Which fleet key made ``result_signature`` (``fleet-`` + its public point)."""
     error: str | None = None
     last_error: str | None = None
     """Why the previous holder lost the job (kept across a requeue)."""
@@ -238,6 +242,8 @@ def to_item(job: Job) -> dict[str, Any]:
         "assigned",
         "downloaded",
         "processed",
+        "result_signature",
+        "fleet_key",
         "error",
         "last_error",
         "attempts",

@@ -102,18 +102,41 @@ def downloaded(processor: str, token: int, now: str) -> Update:
     )
 
 
-def complete(processor: str, token: int, now: str, results: bytes | str, expires: int) -> Update:
-    """Finish with the encrypted result, or its ``s3://`` pointer when large."""
+def complete(
+    processor: str,
+    token: int,
+    now: str,
+    results: bytes | str,
+    expires: int,
+    result_signature: str,
+    fleet_key: str,
+) -> Update:
+    """Finish with the encrypted result (or its ``s3://`` pointer when large) and the
+    fleet's signature over it (``shared.fleet``)."""
     return Update(
         "SET #status = :completed, #processed = :now, #results = :results,"
+        " #result_signature = :result_signature, #fleet_key = :fleet_key,"
         " #expires = :expires, #progress = :hundred REMOVE #heartbeat",
         IS_HELD_BY_ME,
-        {**_held_names(), **_names("processed", "results", "expires", "progress", "heartbeat")},
+        {
+            **_held_names(),
+            **_names(
+                "processed",
+                "results",
+                "result_signature",
+                "fleet_key",
+                "expires",
+                "progress",
+                "heartbeat",
+            ),
+        },
         {
             **_held(processor, token),
             ":completed": Status.COMPLETED.value,
             ":now": now,
             ":results": results,
+            ":result_signature": result_signature,
+            ":fleet_key": fleet_key,
             ":expires": expires,
             ":hundred": 100,
         },

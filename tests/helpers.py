@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from infra import fleetkey
 from infra.localstack import LocalStack
 from shared.config import Settings
 
@@ -37,6 +38,7 @@ def client_settings(stack: LocalStack, home: Path) -> Settings:
     settings.client.inbox = home / "inbox"
     settings.client.state_dir = home / "state"
     settings.client.poll_seconds = 0.3
+    settings.client.fleet_keys = fleetkey.local_pins(stack)
     return settings
 
 

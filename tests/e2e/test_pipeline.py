@@ -215,7 +215,9 @@ def test_a_fetcher_killed_mid_job_loses_it_and_another_completes_it(
     first.signal(signal.SIGCONT)
     wait_for(lambda: "taken away" in first.output(), what="the first fetcher noticing")
     fetcher = Aws(stack.role_settings("fetcher"), "test-fetcher")
-    late = transitions.complete(first_holder or "", first_token, iso(utc_now()), b"late", 0)
+    late = transitions.complete(
+        first_holder or "", first_token, iso(utc_now()), b"late", 0, "30", "fleet-04"
+    )
     try:
         JobTable(fetcher.dynamodb, fetcher.settings.table).apply(file_id, late)
         raise AssertionError("the late write was accepted")

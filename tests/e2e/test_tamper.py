@@ -314,10 +314,13 @@ def test_a_tampered_result_is_refused_and_leaves_no_file_and_no_receipt(
             ids["object pointer"], "results", {"S": f"s3://{bucket}/{object_key('object honest')}"}
         ),
     }
+    # The fleet's signature covers the ciphertext and its job, so it is what
+    # refuses a changed or moved result, before anything is decrypted.
+    signature_fails = "result rejected: the fleet's signature does not match this job's result"
     expect = {
-        "inline flipped": "cannot be decrypted with this computer's key",
-        "inline swapped": "cannot be decrypted with this computer's key",
-        "object flipped": "cannot be decrypted with this computer's key",
+        "inline flipped": signature_fails,
+        "inline swapped": signature_fails,
+        "object flipped": signature_fails,
         "object pointer": "does not name this job's result",
     }
     for change in tamper.values():

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from client.gui.app import TrayApp  # noqa: E402
+from infra.fleetkey import local_pins  # noqa: E402
 from infra.localstack import LocalStack  # noqa: E402
 from infra.up import System, aws_table  # noqa: E402
 from shared.config import dump_toml  # noqa: E402
@@ -38,6 +39,7 @@ def write_config(stack: LocalStack, home: Path, **client: object) -> Path:
         "state_dir": str(home / "state"),
         "stable_seconds": 0.3,
         "poll_seconds": 0.3,
+        "fleet_keys": local_pins(stack),
         **client,
     }
     config.write_text(

@@ -622,7 +622,8 @@ LIMITS: list[tuple[Rule, str]] = [
             lambda aws, w: aws.dynamodb.put_item(TableName=w.table, Item=w.job_item(w.job)),
         ),
         "IAM has no condition key for a ConditionExpression: a site key can replace (not"
-        " forge: the signature covers the id) any job record",
+        " forge: the signature covers the id) any job record; on AWS only with a new job's"
+        " attributes, and a result it writes is refused by the desktop (fleet signature)",
     ),
     (
         may(
@@ -640,7 +641,9 @@ LIMITS: list[tuple[Rule, str]] = [
 # exercised without their condition, so the restriction each adds is proven by
 # cfn-lint, checkov and review, not here.
 CONDITIONS_NOT_PROVEN_HERE = {
-    ("ClientRole", "CreateAndReadJobs"): "dynamodb:LeadingKeys file-*: only job records",
+    ("ClientRole", "CreateJobs"): "dynamodb:LeadingKeys file-*: only job records; and"
+    " dynamodb:Attributes: only a new job's attributes, never a result (test_template.py)",
+    ("ClientRole", "ReadJobs"): "dynamodb:LeadingKeys file-*: only job records",
     ("ClientRole", "WriteReceipts"): "s3:if-none-match: receipts are create-only",
     ("ClientRole", "UseDataKey"): "kms:ViaService: the data key only through S3",
     ("FetcherRole", "UseDataKey"): "kms:ViaService: the data key only through S3",

@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from client.staging import Staged
 from shared.config import Settings
+from shared.record import Job, new_file_id, to_item
+from shared.signing import client_id, sign_job
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -180,3 +184,56 @@ def test_the_watcher_may_put_metrics_only_in_its_namespace(template: dict[str, A
     policy = template["Resources"]["WatcherRole"]["Properties"]["Policies"][0]
     metrics = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "Metrics")
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "FPW"}}
+
+
+def _client_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    policy = template["Resources"]["ClientRole"]["Properties"]["Policies"][0]
+    statements: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_the_client_may_put_only_the_attributes_of_a_new_job(template: dict[str, Any]) -> None:
+    """moto does not evaluate IAM conditions, so the rule that keeps a site key from
+    writing results is checked here, against what the desktop really writes."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    staged = Staged(
+        size=1, sha256="ab" * 32, chunk_sha256=["cd" * 32], compression="zstd", content_type="x/y"
+    )
+    job = staged.job(new_file_id(), client_id(key.public_key()), "fpw-data", 4, 0, {"a": 1})
+    job.expires = 1
+    sign_job(job, key)
+    written = set(to_item(job))  # exactly what the client's create puts
+
+    statements = _client_statements(template)
+    puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
+    assert len(puts) == 1 and _actions(puts[0]) == ["dynamodb:PutItem"], puts
+    allowed = puts[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert set(allowed) == written
+    assert puts[0]["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["file-*"]}
+    # What only the fleet and the watcher write is never the client's to put.
+    fleet_only = {
+        "results",
+        "result_signature",
+        "fleet_key",
+        "processor",
+        "assigned",
+        "downloaded",
+        "processed",
+        "heartbeat",
+        "progress",
+        "error",
+        "last_error",
+        "delivered",
+        "expired",
+    }
+    assert fleet_only <= set(Job.__dataclass_fields__) | {"results"}
+    assert not fleet_only & set(allowed)
+    # ... nor can it change a record in place or remove one.
+    granted = {action for s in statements for action in _actions(s)}
+    assert not granted & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    assert not any(a in ("dynamodb:*", "*") for a in granted)

@@ -135,7 +135,7 @@ def test_iso_timestamps_have_milliseconds_and_sort_as_text() -> None:
 
 
 def test_fenced_updates_name_the_holder_and_token() -> None:
-    update = transitions.complete("processor-1", 3, "now", b"ct", 10)
+    update = transitions.complete("processor-1", 3, "now", b"ct", 10, "30", "fleet-04")
     kwargs = update.kwargs()
     assert kwargs["ConditionExpression"] == transitions.IS_HELD_BY_ME
     assert kwargs["ExpressionAttributeValues"][":token"] == {"N": "3"}
