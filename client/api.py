@@ -84,7 +84,7 @@ class Job:
     def result(self, timeout: float | None = None) -> Result:
         """The decrypted result (waiting for it first); raises ``JobFailed`` on failure."""
         drop = self.client.engine.wait(self.id, timeout)
-        if drop.phase is Phase.FAILED:
+        if drop.phase is not Phase.DONE:
             raise JobFailed(drop.error or "failed without a reason", job=self.id)
         assert drop.result_path is not None
         suffix = drop.result_path.name.rsplit(".", 1)[-1]

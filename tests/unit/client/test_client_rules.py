@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from client.engine import result_name, unique_path
+from client.engine import result_name, result_path
 from client.staging import FileChanged, content_type_of, fingerprint, stage
 from client.state import Drop, Phase, State
 from client.watch import StableFiles, ignored
 from shared import chunks
+from shared.errors import FpwError
 
 
 def test_staging_spools_each_chunk_and_hashes_what_is_stored(tmp_path: Path) -> None:
@@ -49,23 +51,28 @@ def test_a_file_growing_during_staging_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "growing.log"
     source.write_bytes(b"x" * 10000)
 
-    class Growing:
-        calls = 0
+    original = os.fdopen
 
-    original = Path.open
-
-    def open_and_grow(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        handle = original(self, *args, **kwargs)  # type: ignore[call-overload]
-        if self == source and Growing.calls == 0:
-            Growing.calls += 1
-            with original(source, "ab") as more:
-                more.write(b"more")
+    def open_and_grow(fd: int, *args: Any, **kwargs: Any) -> Any:
+        handle = original(fd, *args, **kwargs)
+        with source.open("ab") as more:  # written to after staging looked at it
+            more.write(b"more")
         return handle
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Path, "open", open_and_grow)
+        patch.setattr(os, "fdopen", open_and_grow)
         with pytest.raises(FileChanged):
             stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+
+
+def test_staging_never_reads_through_a_link_nor_opens_a_pipe(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"outside the folder")
+    (tmp_path / "link.txt").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe")
+    for name in ("link.txt", "pipe"):
+        with pytest.raises(FpwError):
+            stage(tmp_path / name, tmp_path / "spool", chunk_size=4096, level=3)
 
 
 @pytest.mark.parametrize(
@@ -103,9 +110,9 @@ def test_content_types_come_from_the_extension() -> None:
 def test_result_names_keep_the_original_name_and_never_overwrite(tmp_path: Path) -> None:
     assert result_name("scan 1.png", "application/json") == "scan 1.png.result.json"
     assert result_name("a.txt", "text/plain; charset=utf-8") == "a.txt.result.txt"
-    first = unique_path(tmp_path, "a.txt.result.json")
+    first = result_path(tmp_path, "a.txt", "application/json")
     first.write_text("1")
-    assert unique_path(tmp_path, "a.txt.result.json").name == "a (2).txt.result.json"
+    assert result_path(tmp_path, "a.txt", "application/json").name == "a (2).txt.result.json"
 
 
 def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> None:

@@ -82,23 +82,24 @@ def wait_until(check: Callable[[], object], timeout: float) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="close events are inotify's")
-def test_files_written_and_closed_or_moved_in_are_taken_without_the_full_wait(
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="move events are inotify's")
+def test_a_file_moved_in_is_taken_at_once_and_one_written_in_place_once_quiet(
     watching: tuple[Path, Taken], tmp_path: Path
 ) -> None:
     inbox, taken = watching
-    started = time.monotonic()
     (inbox / "written.txt").write_bytes(b"x" * 100_000)
     outside = tmp_path / "elsewhere.txt"
     outside.write_bytes(b"y" * 1000)
     outside.rename(inbox / "moved in.txt")
-    wait_until(lambda: len(taken.paths) == 2, timeout=3)
+    wait_until(lambda: taken.paths, timeout=3)
+    # Closed is not finished: an appender closes the file between bursts.
+    assert taken.names() == ["moved in.txt"]
+    wait_until(lambda: len(taken.paths) == 2, timeout=15)
     assert sorted(taken.names()) == ["moved in.txt", "written.txt"]
-    assert max(at for at, _ in taken.paths) - started < 2.0  # well under the 5 s rule
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="close events are inotify's")
-def test_a_file_still_open_for_writing_waits_for_its_close_and_is_taken_once(
+def test_a_file_still_open_for_writing_waits_until_quiet_and_is_taken_once(
     watching: tuple[Path, Taken],
 ) -> None:
     inbox, taken = watching
@@ -109,7 +110,7 @@ def test_a_file_still_open_for_writing_waits_for_its_close_and_is_taken_once(
             out.flush()
             time.sleep(2 * CLOSED_SETTLE_SECONDS)
         assert taken.paths == []
-    wait_until(lambda: taken.paths, timeout=3)
+    wait_until(lambda: taken.paths, timeout=15)
     assert taken.names() == ["recording.csv"]
     target.read_bytes()  # reading it (as the engine does) is no new drop
     time.sleep(4 * CLOSED_SETTLE_SECONDS)
