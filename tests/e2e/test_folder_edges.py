@@ -29,6 +29,8 @@ import pytest
 from infra.localstack import LocalStack
 from infra.up import Part, System
 from shared.aws import Aws
+from shared.record import Status, results_key
+from shared.table import JobTable
 from tests.helpers import wait_for
 
 OWN = ("done", "failed", "results")
@@ -59,6 +61,7 @@ class Desk:
     outside: Path
     outside_before: dict[str, str]
     client: Part
+    config: Path
 
     @property
     def results(self) -> Path:
@@ -170,7 +173,7 @@ def start_desk(system: System, tmp_path: Path) -> Iterator[StartDesk]:
             system.start_fetcher()
         client = system.start_client(config)
         wait_for(lambda: "watching" in client.output(), what="the agent to start watching")
-        return Desk(system, inbox, state_dir, outside, snapshot(outside), client)
+        return Desk(system, inbox, state_dir, outside, snapshot(outside), client, config)
 
     yield start
 
@@ -409,4 +412,57 @@ def test_a_job_whose_record_was_deleted_is_sent_again_a_bounded_number_of_times(
     desk.check_accounted(originals)
     assert "not sent again" in desk.failures()["unlucky.txt"]
     assert result_json(desk, "resent.txt")["sha256"] == sha256(b"sent twice, answered once\n")
+    desk.check_clean()
+
+
+def test_broken_and_oversized_results_fail_their_own_jobs_and_the_others_arrive(
+    start_desk: StartDesk, system: System, stack: LocalStack
+) -> None:
+    """Results in S3 (the fetcher inlines only 4 KiB): one deleted, one replaced with
+    junk, one over the desktop's cap, one small; the agent is stopped meanwhile."""
+    desk = start_desk(fetcher=False, max_result_bytes=20_000)
+    texts = {
+        "small.txt": "a short note\n",
+        "gone.txt": "result object deleted\n" * 400,
+        "junk.txt": "result object replaced\n" * 400,
+        "big.txt": "a result over the cap\n" * 3000,
+    }
+    for name, text in texts.items():
+        (desk.inbox / name).write_text(text)
+
+    def waiting() -> dict[str, str]:
+        return {name: i for i, name, phase, _ in desk.drops() if phase == "WAITING"}
+
+    def all_waiting() -> dict[str, str]:
+        now = waiting()
+        return now if len(now) == len(texts) else {}
+
+    ids = wait_for(all_waiting, what="four uploads")
+    desk.client.stop()
+    system.start_fetcher(inline_result_bytes=4096)
+    admin = Aws(stack.admin_settings(), "test-admin")
+    table = JobTable(admin.dynamodb, stack.admin_settings().table)
+
+    def completed() -> bool:
+        jobs = [table.get(file_id) for file_id in ids.values()]
+        return all(job is not None and job.status is Status.COMPLETED for job in jobs)
+
+    wait_for(completed, timeout=120, what="four completed jobs")
+    bucket = stack.admin_settings().bucket
+    gone = table.get(ids["gone.txt"])
+    assert gone is not None
+    client_id = gone.client
+    admin.s3.delete_object(Bucket=bucket, Key=results_key(client_id, ids["gone.txt"]))
+    admin.s3.put_object(
+        Bucket=bucket, Key=results_key(client_id, ids["junk.txt"]), Body=b"not sealed" * 10
+    )
+    desk.client = system.start_client(desk.config)
+    desk.wait_settled(set(texts))
+    desk.check_accounted(set(texts))
+    failures = desk.failures()
+    assert set(failures) == {"gone.txt", "junk.txt", "big.txt"}
+    assert "missing or unreadable" in failures["gone.txt"]
+    assert "cannot be decrypted" in failures["junk.txt"]
+    assert "client.max_result_bytes" in failures["big.txt"]
+    assert result_json(desk, "small.txt")["sha256"] == sha256(texts["small.txt"].encode())
     desk.check_clean()
