@@ -226,6 +226,12 @@ class Engine:
         ``previous`` is the drop this one is sent in place of (its record was lost).
         """
         path = path.expanduser()
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FpwError(
+                f"{path.name!r} is not a valid file name here (not UTF-8 text); rename it"
+            ) from None
         if source == "watch":
             path = path.parent.resolve() / path.name
             if regular(path) is not True:

@@ -163,6 +163,8 @@ class InboxWatcher:
         """Folders inside the watched one that are the agent's own (done, failed, results)."""
         self.stable = StableFiles(stable_seconds)
         self._skipped: set[Path] = set()
+        self._refused: dict[Path, str] = {}
+        """The last reason each file was not taken for (said once)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -262,9 +264,14 @@ class InboxWatcher:
             for path in ready:
                 try:
                     self.submit(path)
-                except FpwError as exc:
-                    # It stays in the folder and is taken at the next rescan.
-                    log.warning("could not take %s yet: %s", path.name, exc)
+                    self._refused.pop(path, None)
+                except (FpwError, OSError) as exc:
+                    # It stays in the folder and is tried again at the next rescan;
+                    # the same reason is said once, not every rescan.
+                    reason = str(exc)
+                    level = logging.DEBUG if self._refused.get(path) == reason else logging.WARNING
+                    self._refused[path] = reason
+                    log.log(level, "could not take %s yet: %s", path.name, reason)
                 except Exception:
                     log.exception("could not take %s", path.name)
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import io
 import os
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from client.engine import result_name, result_path
+from client.engine import _read_all, result_name, result_path
 from client.staging import FileChanged, content_type_of, fingerprint, stage
 from client.state import Drop, Phase, State
 from client.watch import StableFiles, ignored
-from shared import chunks
-from shared.errors import FpwError
+from shared import chunks, hpke
+from shared.errors import FpwError, IntegrityError
 
 
 def test_staging_spools_each_chunk_and_hashes_what_is_stored(tmp_path: Path) -> None:
@@ -145,3 +147,26 @@ def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> Non
     state.confirm_chunk("file-3", 0)
     assert state.confirmed_chunks("file-3") == {0}
     state.close()
+
+
+def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    size = 16 * 1024 * 1024
+    sealed = hpke.seal(hpke.Result("text/plain", b"r" * size), key.public_key(), "file-1")
+    tracemalloc.start()
+    try:
+        ciphertext = _read_all(io.BytesIO(sealed), len(sealed), cap=2 * size, file_id="file-1")
+        content_type, body = hpke.open_parts(ciphertext, key, "file-1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert content_type == "text/plain" and len(body) == size and bytes(body[:1]) == b"r"
+    assert peak < 2.2 * size  # the ciphertext and the plaintext, no third copy
+
+
+def test_a_result_over_the_cap_or_short_of_its_length_is_refused() -> None:
+    with pytest.raises(IntegrityError, match="max_result_bytes"):
+        _read_all(io.BytesIO(b"x" * 100), -1, cap=99, file_id="file-1")
+    with pytest.raises(IntegrityError, match="announced"):
+        _read_all(io.BytesIO(b"x" * 10), 20, cap=99, file_id="file-1")
+    assert _read_all(io.BytesIO(b"x" * 10), 10, cap=10, file_id="file-1") == b"x" * 10
