@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.engine import RESULT_SUFFIXES, Engine
+from client.engine import Engine
 from client.keystore import load_client_key
+from client.places import RESULT_SUFFIXES
 from client.state import Drop, Phase
 from shared.config import Settings, load_settings
 from shared.errors import FpwError

@@ -15,9 +15,7 @@ folders (and the done, failed and results folders) is ever moved.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -29,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from client.names import NAME_MAX_BYTES, free_in, name_limit, safe_name
+from client.names import NAME_MAX_BYTES, safe_name
+from client.places import Places, one_line, read_all, result_path, too_big
 from client.staging import FileChanged, fingerprint, regular, stage
 from client.state import Drop, Phase, State, StateError
 from shared import hpke, signing
@@ -60,16 +59,6 @@ log = logging.getLogger(__name__)
 # Jobs expire from the table a month after creation if nothing else sets a
 # shorter time (the watcher and fetchers do once a job ends).
 QUEUED_TTL_SECONDS = 30 * 24 * 3600
-RESULT_SUFFIXES = {
-    "application/json": "json",
-    "text/plain": "txt",
-    "text/markdown": "md",
-    "text/csv": "csv",
-    "application/pdf": "pdf",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "application/zip": "zip",
-}
 NETWORK_ERRORS = (BotoCoreError, ConnectionError, TimeoutError)
 UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 # A drop that ``fpw submit`` started is that process's to finish; another
@@ -85,8 +74,6 @@ MAX_RESENDS = 3
 # A step that fails in an unexpected way is tried this many times, then the
 # drop fails with the reason (the others go on meanwhile).
 STEP_TRIES = 3
-# Where saved results are listed with the original each came from.
-RESULTS_INDEX = "index.jsonl"
 # A result poll reads the status of every waiting job: with many waiting,
 # polls are spaced so that a desktop reads about this many records a second.
 POLL_RECORDS_PER_SECOND = 200
@@ -135,31 +122,6 @@ def poll_interval(waiting: int, base: float) -> float:
     return max(base, waiting / POLL_RECORDS_PER_SECOND)
 
 
-def result_extension(content_type: str) -> str:
-    """``.result.json`` etc.: what a result's name adds to its original's."""
-    return ".result." + RESULT_SUFFIXES.get(content_type.split(";")[0].strip(), "bin")
-
-
-def result_name(original: str, content_type: str) -> str:
-    return f"{original}{result_extension(content_type)}"
-
-
-def result_path(folder: Path, original: str, content_type: str) -> Path:
-    """Where the result of ``original`` goes in ``folder``: a name the file system
-    takes, never one already there (see ``client.names.safe_name``)."""
-    extension = result_extension(content_type)
-    return folder / safe_name(original, extension, free_in(folder), name_limit(folder))
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one line for the log, the jobs window and ``failed/``."""
-    if isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())[:500]
-
-
 class Engine:
     def __init__(
         self,
@@ -188,8 +150,10 @@ class Engine:
         self.on_event = on_event
         self._listeners: list[Listener] = []
         self._paused = threading.Event()
-        self.folders: list[Path] = [self.inbox.resolve()]
-        """Watched folders; an original retires to ``done/``/``failed/`` of its own folder."""
+        self.places = Places(
+            [self.inbox.resolve()], self.results_dir, self.done_dir, cs.done is not None
+        )
+        """Watched folders, and where results and retired originals go."""
         self.remote: dict[str, tuple[str, int | None]] = {}
         """Last seen (status, progress) of each waiting job."""
         self._reported: dict[str, tuple[str, int | None]] = {}
@@ -236,7 +200,7 @@ class Engine:
             path = path.parent.resolve() / path.name
             if regular(path) is not True:
                 raise FpwError(f"{path.name} is not a regular file; links are not followed")
-            if self._root(path) is None:
+            if self.places.root(path) is None:
                 raise FpwError(f"{path} is not inside a watched folder")
         else:
             path = path.resolve()
@@ -616,7 +580,7 @@ class Engine:
         except IntegrityError as exc:
             self._fail(drop.file_id, str(exc))
             return
-        folder = self.results_dir / self._relative_dir(drop)
+        folder = self.results_dir / self.places.relative_dir(drop.path)
         folder.mkdir(parents=True, exist_ok=True)
         target = result_path(folder, drop.name, content_type)
         tmp = folder / f".{drop.file_id}.part"
@@ -642,44 +606,10 @@ class Engine:
         self.state.update(
             drop.file_id, self.clock(), phase=Phase.DONE, result_path=target, error=None
         )
-        self._index(drop, original, target)
+        self.places.note_result(drop.file_id, drop.name, original, target)
         self._emit(drop, Phase.DONE, str(target))
         log.info("%s: result saved to %s", drop.name, target)
         self._confirm(job, ciphertext)
-
-    def _index(self, drop: Drop, original: Path, target: Path) -> None:
-        """Note which original a result came from in ``<results>/index.jsonl`` (one JSON
-        object a line), where a result's shortened or cleaned name can be looked up."""
-        root = self._root(original)
-        entry = {
-            "result": str(target.relative_to(self.results_dir)),
-            "original": str(original.relative_to(root)) if root else drop.name,
-            "folder": str(root) if root else str(original.parent),
-            "job": drop.file_id,
-            "saved": iso(utc_now()),
-        }
-        try:
-            with (self.results_dir / RESULTS_INDEX).open("a", encoding="utf-8") as out:
-                out.write(json.dumps(entry) + "\n")
-        except OSError as exc:
-            log.warning("could not add %s to the results index: %s", target.name, one_line(exc))
-
-    def _root(self, path: Path) -> Path | None:
-        """The watched folder ``path`` is in (the deepest, if they nest)."""
-        roots = sorted(self.folders, key=lambda f: len(f.parts), reverse=True)
-        return next((r for r in roots if path.is_relative_to(r) and path != r), None)
-
-    def _relative_dir(self, drop: Drop) -> Path:
-        """The folder of a drop within its watched folder (``a/b`` for ``inbox/a/b/x``),
-        which its result and its retired original mirror; a retried file's
-        ``failed/`` is left out."""
-        root = self._root(drop.path)
-        if root is None:
-            return Path()
-        parts = drop.path.parent.relative_to(root).parts
-        if parts and parts[0] in (self.failed_dir.name, self.done_dir.name):
-            parts = parts[1:]
-        return Path(*(safe_name(p, "", (), NAME_MAX_BYTES) for p in parts))
 
     def sealed_result(self, job: Job) -> bytes | bytearray:
         """The sealed result, from the record or from the job's own result object.
@@ -690,7 +620,7 @@ class Engine:
         cap = self.settings.client.max_result_bytes
         if job.results is not None:
             if len(job.results) > cap:
-                raise IntegrityError(_too_big(len(job.results), cap), job=job.file)
+                raise IntegrityError(too_big(len(job.results), cap), job=job.file)
             return job.results
         if job.results_ref is None:
             raise IntegrityError("the job completed without a result", job=job.file)
@@ -708,8 +638,8 @@ class Engine:
         try:
             size = int(answer.get("ContentLength", -1))
             if size > cap:
-                raise IntegrityError(_too_big(size, cap), job=job.file)
-            return _read_all(stream, size, cap, job.file)
+                raise IntegrityError(too_big(size, cap), job=job.file)
+            return read_all(stream, size, cap, job.file)
         finally:
             stream.close()
 
@@ -765,28 +695,6 @@ class Engine:
                 log.warning("could not write %s: %s", note.name, one_line(exc))
         self._emit(drop, Phase.FAILED, reason)
         log.error("%s failed: %s", drop.name, reason)
-
-    def _retire_original(self, drop: Drop, folder: Path) -> Path | None:
-        """Move a watched file out of the inbox so it is not taken again; returns where.
-
-        Only a regular file inside a watched folder is ever moved (never a link,
-        nor what it points to), into that folder's ``done/`` or ``failed/``
-        (mirroring its sub-folder), or the configured done folder.
-        """
-        if drop.source != "watch" or regular(drop.path) is not True:
-            return None
-        if self._root(drop.path) is None:
-            log.warning("%s is outside the watched folders; it is left where it is", drop.path)
-            return None
-        folder = self._retire_folder(drop, folder) / self._relative_dir(drop)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = drop.name
-        if (folder / name).exists() or len(os.fsencode(name)) > name_limit(folder):
-            name = safe_name(drop.name, "", free_in(folder), name_limit(folder))
-        target = folder / name
-        shutil.move(str(drop.path), target)
-        self.state.update(drop.file_id, self.clock(), path=target)
-        return target
 
     # -- running --------------------------------------------------------
 
@@ -874,6 +782,24 @@ class Engine:
         self._chunks.shutdown(wait=True, cancel_futures=True)
         self.state.close()
 
+    @property
+    def folders(self) -> list[Path]:
+        """Watched folders; an original retires to ``done/``/``failed/`` of its own folder."""
+        return self.places.folders
+
+    @folders.setter
+    def folders(self, folders: list[Path]) -> None:
+        self.places.folders = list(folders)
+
+    def _retire_original(self, drop: Drop, folder: Path) -> Path | None:
+        """Move a watched original to ``folder`` (done or failed); returns where."""
+        if drop.source != "watch":
+            return None
+        target = self.places.retire(drop.path, drop.name, done=folder == self.done_dir)
+        if target is not None:
+            self.state.update(drop.file_id, self.clock(), path=target)
+        return target
+
     def _emit(
         self,
         drop: Drop,
@@ -940,48 +866,6 @@ class Engine:
         self._reported[drop.file_id] = seen
         status, progress = seen
         self._emit(drop, Phase.WAITING, status.lower(), progress=progress, remote=status)
-
-    def _retire_folder(self, drop: Drop, default: Path) -> Path:
-        """``done/`` or ``failed/`` of the watched folder the file came from.
-
-        A configured ``client.done`` folder holds every folder's originals; a
-        retried file already sits in a ``failed/`` folder, under its root.
-        """
-        if default == self.done_dir and self.settings.client.done is not None:
-            return default
-        root = self._root(drop.path)
-        assert root is not None  # only files inside a watched folder are retired
-        return root / default.name
-
-
-def _too_big(size: int, cap: int) -> str:
-    return (
-        f"the result has {size} bytes, more than client.max_result_bytes ({cap});"
-        " it was not downloaded"
-    )
-
-
-def _read_all(stream: Any, size: int, cap: int, file_id: str) -> bytes | bytearray:
-    """All of ``stream`` in one buffer: ``size`` bytes when announced, at most ``cap``."""
-    if size < 0:
-        data = stream.read(cap + 1)
-        if len(data) > cap:
-            raise IntegrityError(_too_big(len(data), cap), job=file_id)
-        return bytes(data)
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        piece = stream.read(min(8 * 1024 * 1024, size - filled))
-        if not piece:
-            break
-        view[filled : filled + len(piece)] = piece
-        filled += len(piece)
-    if filled != size or stream.read(1):
-        raise IntegrityError(
-            f"the result object has not the {size} bytes it announced", job=file_id
-        )
-    return buffer
 
 
 def _remote_status(item: dict[str, Any]) -> tuple[str, str, int | None]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.engine import Engine, result_name
+from client.engine import Engine
+from client.places import result_name
 from client.state import Phase
 from shared import hpke
 from shared.errors import FpwError

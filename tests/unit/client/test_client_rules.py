@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from client.engine import _read_all, result_name, result_path
+from client.places import read_all, result_name, result_path
 from client.staging import FileChanged, content_type_of, fingerprint, stage
 from client.state import Drop, Phase, State
 from client.watch import StableFiles, ignored
@@ -155,7 +155,7 @@ def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:
     sealed = hpke.seal(hpke.Result("text/plain", b"r" * size), key.public_key(), "file-1")
     tracemalloc.start()
     try:
-        ciphertext = _read_all(io.BytesIO(sealed), len(sealed), cap=2 * size, file_id="file-1")
+        ciphertext = read_all(io.BytesIO(sealed), len(sealed), cap=2 * size, file_id="file-1")
         content_type, body = hpke.open_parts(ciphertext, key, "file-1")
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -166,7 +166,7 @@ def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:
 
 def test_a_result_over_the_cap_or_short_of_its_length_is_refused() -> None:
     with pytest.raises(IntegrityError, match="max_result_bytes"):
-        _read_all(io.BytesIO(b"x" * 100), -1, cap=99, file_id="file-1")
+        read_all(io.BytesIO(b"x" * 100), -1, cap=99, file_id="file-1")
     with pytest.raises(IntegrityError, match="announced"):
-        _read_all(io.BytesIO(b"x" * 10), 20, cap=99, file_id="file-1")
-    assert _read_all(io.BytesIO(b"x" * 10), 10, cap=10, file_id="file-1") == b"x" * 10
+        read_all(io.BytesIO(b"x" * 10), 20, cap=99, file_id="file-1")
+    assert read_all(io.BytesIO(b"x" * 10), 10, cap=10, file_id="file-1") == b"x" * 10
