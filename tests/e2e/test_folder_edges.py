@@ -284,7 +284,9 @@ def test_files_written_in_bursts_are_sent_once_in_their_final_content(
     desk.check_accounted(originals)
     for name in originals:
         assert result_json(desk, name)["sha256"] == sha256(piece * 8)
-    assert sorted(name for _, name, _, _ in desk.drops()) == sorted(originals)
+    # One job each (a machine stalled past the settle time would add superseded ones).
+    kept = [name for _, name, phase, _ in desk.drops() if phase != "SUPERSEDED"]
+    assert sorted(kept) == sorted(originals)
     desk.check_clean()
 
 
