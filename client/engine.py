@@ -166,6 +166,8 @@ class Engine:
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._no_room: dict[str, NoRoom] = {}
+        self._in_hand: set[str] = set()
+        """Fingerprints of drops already said to be in hand (said once, not every rescan)."""
         self._troubles: dict[str, int] = {}
         """Unexpected failures of each drop's current step, counted up to ``STEP_TRIES``."""
         self._waiting = 0
@@ -222,7 +224,10 @@ class Engine:
             updated=self.clock(),
         )
         if not self.state.add(drop):
-            log.debug("%s is already being processed; ignoring the repeated event", path.name)
+            # Said once per drop: the periodic rescan finds a file in flight every time.
+            level = logging.DEBUG if drop.fingerprint in self._in_hand else logging.INFO
+            self._in_hand.add(drop.fingerprint)
+            log.log(level, "%s is already being processed; ignoring the repeated event", path.name)
             return None
         if previous is not None:
             self.state.note_resend(drop.file_id, previous, resends)
