@@ -104,8 +104,13 @@ class Agent:
         """Start watching (unless ``watch`` is false) and driving the engine."""
         if watch:
             stable = self.settings.client.stable_seconds
+            engine = self.engine
             for folder, params in self.folders:
-                watcher = InboxWatcher(folder, self._submitter(params), stable)
+                # The agent's own folders are never taken from: done/, failed/, results.
+                own = [folder / engine.done_dir.name, folder / engine.failed_dir.name]
+                own += [engine.results_dir.resolve(), engine.done_dir.resolve()]
+                own += [f for f, _ in self.folders if f != folder]  # nested watched folders
+                watcher = InboxWatcher(folder, self._submitter(params), stable, excluded=own)
                 watcher.start()
                 self._watchers.append(watcher)
                 self._spawn(watcher.loop, f"fpw-watch-{folder.name}")

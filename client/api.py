@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.engine import RESULT_SUFFIXES, Engine
+from client.engine import Engine
 from client.keystore import load_client_key
+from client.places import RESULT_SUFFIXES
 from client.state import Drop, Phase
 from shared.config import Settings, load_settings
 from shared.errors import FpwError
@@ -84,7 +85,7 @@ class Job:
     def result(self, timeout: float | None = None) -> Result:
         """The decrypted result (waiting for it first); raises ``JobFailed`` on failure."""
         drop = self.client.engine.wait(self.id, timeout)
-        if drop.phase is Phase.FAILED:
+        if drop.phase is not Phase.DONE:
             raise JobFailed(drop.error or "failed without a reason", job=self.id)
         assert drop.result_path is not None
         suffix = drop.result_path.name.rsplit(".", 1)[-1]

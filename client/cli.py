@@ -141,7 +141,7 @@ def run_submit(args: argparse.Namespace) -> int:
             engine.wait_uploaded(file_id, args.timeout)
             return 0
         drop = engine.wait(file_id, args.timeout)
-        if drop.phase is Phase.FAILED:
+        if drop.phase is not Phase.DONE:
             print(f"fpw: {args.file.name} failed: {drop.error}", file=sys.stderr)
             return 1
         assert drop.result_path is not None

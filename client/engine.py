@@ -2,9 +2,15 @@
 
 Life of a drop: STAGING (chunks spooled, job signed) -> UPLOADING (record
 created first, then chunks in parallel) -> WAITING (result polled) -> DONE
-(decrypted result saved, original moved to ``done/``) or FAILED. Each phase
-is written to the state database before its side effects, so a restart picks
-up where it stopped and never creates a second job for one drop.
+(decrypted result saved, original moved to ``done/``) or FAILED, or
+SUPERSEDED when the file changed after it was taken (a newer drop carries
+its final content) or its record was lost (the file is sent again). Each
+phase is written to the state database before its side effects, so a restart
+picks up where it stopped and never creates a second job for one drop.
+
+Every step of one drop (stage, upload, collect, write, retire) fails that
+drop alone: the loop goes on with the others. Nothing outside the watched
+folders (and the done, failed and results folders) is ever moved.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from client.staging import FileChanged, fingerprint, stage
+from client.names import NAME_MAX_BYTES, safe_name
+from client.places import Places, one_line, read_all, result_path, too_big
+from client.staging import FileChanged, fingerprint, regular, stage
 from client.state import Drop, Phase, State, StateError
 from shared import fleet, hpke, signing
 from shared.config import Settings
@@ -52,16 +60,6 @@ log = logging.getLogger(__name__)
 # Jobs expire from the table a month after creation if nothing else sets a
 # shorter time (the watcher and fetchers do once a job ends).
 QUEUED_TTL_SECONDS = 30 * 24 * 3600
-RESULT_SUFFIXES = {
-    "application/json": "json",
-    "text/plain": "txt",
-    "text/markdown": "md",
-    "text/csv": "csv",
-    "application/pdf": "pdf",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "application/zip": "zip",
-}
 NETWORK_ERRORS = (BotoCoreError, ConnectionError, TimeoutError)
 UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 # A drop that ``fpw submit`` started is that process's to finish; another
@@ -72,6 +70,11 @@ ABANDONED_SECONDS = 300.0
 # free, or after this long (space may have been freed and taken again).
 ROOM_GROWTH_BYTES = 1024 * 1024
 ROOM_RETRY_SECONDS = 60.0
+# A job whose record disappeared is sent again at most this many times.
+MAX_RESENDS = 3
+# A step that fails in an unexpected way is tried this many times, then the
+# drop fails with the reason (the others go on meanwhile).
+STEP_TRIES = 3
 # A result poll reads the status of every waiting job: with many waiting,
 # polls are spaced so that a desktop reads about this many records a second.
 POLL_RECORDS_PER_SECOND = 200
@@ -120,22 +123,6 @@ def poll_interval(waiting: int, base: float) -> float:
     return max(base, waiting / POLL_RECORDS_PER_SECOND)
 
 
-def result_name(original: str, content_type: str) -> str:
-    suffix = RESULT_SUFFIXES.get(content_type.split(";")[0].strip(), "bin")
-    return f"{original}.result.{suffix}"
-
-
-def unique_path(folder: Path, name: str) -> Path:
-    """``name`` in ``folder``, or ``name (2)`` etc. when taken."""
-    candidate = folder / name
-    stem, dot, suffix = name.partition(".")
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{stem} ({n}){dot}{suffix}"
-        n += 1
-    return candidate
-
-
 class Engine:
     def __init__(
         self,
@@ -168,8 +155,10 @@ class Engine:
         self.on_event = on_event
         self._listeners: list[Listener] = []
         self._paused = threading.Event()
-        self.folders: list[Path] = [self.inbox]
-        """Watched folders; an original retires to ``done/``/``failed/`` of its own folder."""
+        self.places = Places(
+            [self.inbox.resolve()], self.results_dir, self.done_dir, cs.done is not None
+        )
+        """Watched folders, and where results and retired originals go."""
         self.remote: dict[str, tuple[str, int | None]] = {}
         """Last seen (status, progress) of each waiting job."""
         self._reported: dict[str, tuple[str, int | None]] = {}
@@ -182,6 +171,10 @@ class Engine:
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._no_room: dict[str, NoRoom] = {}
+        self._in_hand: set[str] = set()
+        """Fingerprints of drops already said to be in hand (said once, not every rescan)."""
+        self._troubles: dict[str, int] = {}
+        """Unexpected failures of each drop's current step, counted up to ``STEP_TRIES``."""
         self._waiting = 0
         """Drops the last full poll found waiting for their results."""
         """Drops a full disk stopped; they wait for room rather than retrying in a loop."""
@@ -190,12 +183,36 @@ class Engine:
     # -- submitting -----------------------------------------------------
 
     def submit(
-        self, path: Path, params: dict[str, Any] | None = None, source: str = "api"
+        self,
+        path: Path,
+        params: dict[str, Any] | None = None,
+        source: str = "api",
+        *,
+        previous: str | None = None,
+        resends: int = 0,
     ) -> str | None:
-        """Take a file; returns its job id, or None if this very drop is already in hand."""
-        path = path.expanduser().resolve()
-        if not path.is_file():
-            raise FpwError(f"{path} is not a file")
+        """Take a file; returns its job id, or None if this very drop is already in hand.
+
+        A watched file is taken by its own name: a link is refused, never followed.
+        ``previous`` is the drop this one is sent in place of (its record was lost).
+        """
+        path = path.expanduser()
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FpwError(
+                f"{path.name!r} is not a valid file name here (not UTF-8 text); rename it"
+            ) from None
+        if source == "watch":
+            path = path.parent.resolve() / path.name
+            if regular(path) is not True:
+                raise FpwError(f"{path.name} is not a regular file; links are not followed")
+            if self.places.root(path) is None:
+                raise FpwError(f"{path} is not inside a watched folder")
+        else:
+            path = path.resolve()
+            if not path.is_file():
+                raise FpwError(f"{path} is not a file")
         drop = Drop(
             file_id=new_file_id(),
             path=path,
@@ -212,9 +229,26 @@ class Engine:
             updated=self.clock(),
         )
         if not self.state.add(drop):
-            log.info("%s is already being processed; ignoring the repeated event", path.name)
+            # Said once per drop: the periodic rescan finds a file in flight every time.
+            level = logging.DEBUG if drop.fingerprint in self._in_hand else logging.INFO
+            self._in_hand.add(drop.fingerprint)
+            log.log(level, "%s is already being processed; ignoring the repeated event", path.name)
             return None
+        if previous is not None:
+            self.state.note_resend(drop.file_id, previous, resends)
         log.info("took %s as %s", path.name, drop.file_id)
+        if source == "watch":
+            for older in self.state.unfinished_at(path, source):
+                if older.file_id != drop.file_id and self._supersede(
+                    older.file_id, f"the file changed; its new content is job {drop.file_id}"
+                ):
+                    log.info(
+                        "%s changed after it was taken: job %s is replaced by %s; only the"
+                        " result for its final content is kept",
+                        path.name,
+                        older.file_id,
+                        drop.file_id,
+                    )
         self._emit(drop, Phase.STAGING)
         self._schedule(drop.file_id)
         return drop.file_id
@@ -251,14 +285,13 @@ class Engine:
     def _advance(self, file_id: str) -> None:
         """Move one drop as far as it can go now; failures leave it to be retried."""
         try:
-            drop = self.state.get(file_id)
-            if drop is None:
-                return
-            if drop.phase is Phase.STAGING:
-                drop = self._stage(drop)
-            if drop.phase is Phase.UPLOADING:
-                self._upload(drop)
+            found = self.state.get(file_id)
+            if found is not None and found.phase is Phase.STAGING:
+                found = self._stage(found)
+            if found is not None and found.phase is Phase.UPLOADING:
+                self._upload(found)
             self.offline = False
+            self._troubles.pop(file_id, None)
         except FileChanged as exc:
             log.info("%s", exc)
         except Paused:
@@ -277,16 +310,21 @@ class Engine:
                 log.warning("%s: will retry: %s", file_id, exc)
             else:
                 self._fail(file_id, str(exc))
-        except Exception:
-            log.exception("%s: unexpected error, will retry", file_id)
+        except OSError as exc:
+            # Unreadable (permissions), a link swapped in, a name the system refuses.
+            self._fail(file_id, f"cannot be read: {one_line(exc)}")
+        except Exception as exc:
+            self._trouble(file_id, "sending", exc)
         finally:
             with self._active_lock:
                 self._active.discard(file_id)
             self._wake.set()
 
-    def _stage(self, drop: Drop) -> Drop:
+    def _stage(self, drop: Drop) -> Drop | None:
+        """Chunks and the signed job; None when the drop was superseded meanwhile."""
         cs = self.settings.client
         spool = self.spool / drop.file_id
+        taken = fingerprint(drop.path)  # the content staged, checked unchanged by stage()
         with room_for(
             self.spool,
             drop.path.stat().st_size,  # zstd never stores much more than the input
@@ -306,9 +344,17 @@ class Engine:
         )
         job.expires = int(self.clock()) + QUEUED_TTL_SECONDS
         signing.sign_job(job, self.key)
-        self.state.update(
-            drop.file_id, self.clock(), phase=Phase.UPLOADING, job=_job_json(job), error=None
-        )
+        if not self.state.update(
+            drop.file_id,
+            self.clock(),
+            expect=Phase.STAGING,
+            phase=Phase.UPLOADING,
+            job=_job_json(job),
+            fingerprint=taken,
+            error=None,
+        ):
+            shutil.rmtree(spool, ignore_errors=True)
+            return None
         self._emit(drop, Phase.UPLOADING, f"{job.chunks} chunk(s), {job.size} bytes")
         updated = self.state.get(drop.file_id)
         assert updated is not None
@@ -340,8 +386,12 @@ class Engine:
                 failure = error
         if failure is not None:
             raise failure
-        self.state.update(drop.file_id, self.clock(), phase=Phase.WAITING)
+        waiting = self.state.update(
+            drop.file_id, self.clock(), expect=Phase.UPLOADING, phase=Phase.WAITING
+        )
         shutil.rmtree(self.spool / job.file, ignore_errors=True)
+        if not waiting:
+            return  # superseded meanwhile: its result will not be collected
         self._emit(drop, Phase.WAITING)
         log.info("%s uploaded (%d chunks); waiting for the result", drop.name, job.chunks)
 
@@ -385,19 +435,97 @@ class Engine:
         finished = 0
         for drop in waiting:
             status = statuses.get(drop.file_id)
-            if status is None or status in UNFINISHED:
-                self._note_remote(drop)
-                continue
-            # Finished, or a status no part writes: reading the record tells which.
+            # Each drop on its own: one that cannot be collected never holds up the rest.
             try:
+                if status is None:
+                    self._check_record(drop)
+                    continue
+                if status in UNFINISHED:
+                    self._note_remote(drop)
+                    continue
+                # Finished, or a status no part writes: reading the record tells which.
                 self._collect(drop)
+                self._troubles.pop(drop.file_id, None)
                 finished += 1
             except NETWORK_ERRORS as exc:
                 self.offline = True
                 log.warning("%s: cannot fetch the result yet: %s", drop.name, exc)
             except DiskFullError as exc:
                 self._wait_for_room(drop.file_id, exc)
+            except Exception as exc:
+                self._trouble(drop.file_id, "collecting the result", exc)
         return finished
+
+    def _trouble(self, file_id: str, step: str, exc: BaseException) -> None:
+        """Count a failed step of one drop; retry it later, or fail the drop after
+        ``STEP_TRIES``. Only errors of no known kind are logged with a traceback."""
+        tries = self._troubles.get(file_id, 0) + 1
+        self._troubles[file_id] = tries
+        reason = one_line(exc)
+        if tries >= STEP_TRIES:
+            self._troubles.pop(file_id, None)
+            self._fail(file_id, f"{step} failed {tries} times: {reason}")
+        elif isinstance(exc, OSError | ClientError | FpwError | ValueError):
+            log.warning(
+                "%s: %s failed (try %d of %d): %s", file_id, step, tries, STEP_TRIES, reason
+            )
+        else:
+            log.exception("%s: %s failed (try %d of %d)", file_id, step, tries, STEP_TRIES)
+
+    def _check_record(self, drop: Drop) -> None:
+        """A waiting job missing from the index: read its record; send the file
+        again if the record is gone (the stack was reset, or it was deleted or expired)."""
+        if self.table.get(drop.file_id) is None:
+            self._lost(drop, "its job record disappeared")
+        else:
+            self._note_remote(drop)
+
+    def _lost(self, drop: Drop, why: str) -> None:
+        """Send the file of a drop whose job was lost again, as a new job (bounded)."""
+        resends = self.state.resends(drop.file_id)
+        if resends >= MAX_RESENDS:
+            self._fail(drop.file_id, f"{why}, after being sent {resends + 1} times; not sent again")
+            return
+        if regular(drop.path) is not True:
+            self._fail(drop.file_id, f"{why}, and the file is no longer there to send again")
+            return
+        if not self._supersede(drop.file_id, f"{why}; the file was sent again"):
+            return
+        new_id = self.submit(
+            drop.path, drop.params, drop.source, previous=drop.file_id, resends=resends + 1
+        )
+        log.warning(
+            "%s: %s (job %s); sent the file again as job %s (%d of at most %d)",
+            drop.name,
+            why,
+            drop.file_id,
+            new_id or "already in hand",
+            resends + 1,
+            MAX_RESENDS,
+        )
+
+    def _supersede(self, file_id: str, reason: str) -> bool:
+        """Mark an unfinished drop SUPERSEDED (its result, if any, is never saved)."""
+        for _ in range(5):  # a worker may move it to its next phase meanwhile
+            drop = self.state.get(file_id)
+            if drop is None or drop.phase.finished:
+                return False
+            if self.state.update(
+                file_id, self.clock(), expect=drop.phase, phase=Phase.SUPERSEDED, error=reason
+            ):
+                self._emit(drop, Phase.SUPERSEDED, reason)
+                return True
+        return False
+
+    def _changed(self, drop: Drop) -> bool:
+        """Whether a watched file changed since its content was taken (a newer
+        drop is, or will be once the file is quiet, made for it)."""
+        if drop.source != "watch" or regular(drop.path) is not True:
+            return False
+        try:
+            return fingerprint(drop.path) != drop.fingerprint
+        except OSError:
+            return False
 
     def _remote_statuses(self, since: str) -> dict[str, str]:
         """Status of this client's jobs created since ``since``: one query, not a read per job."""
@@ -435,7 +563,7 @@ class Engine:
             self._fail(drop.file_id, f"the job record cannot be read: {exc.message}")
             return
         if job is None:
-            self._fail(drop.file_id, "the job record is gone (expired before its result was read)")
+            self._lost(drop, "its job record disappeared before the result was read")
             return
         if job.status is Status.ERROR:
             self._fail(drop.file_id, clean_reason(job.error or "failed without a reason"))
@@ -445,46 +573,72 @@ class Engine:
         if job.expired:
             self._fail(drop.file_id, f"the result was deleted unread at {job.expired}")
             return
+        if self._changed(drop):
+            # The result is for content the file no longer has: the newer drop's counts.
+            self._supersede(drop.file_id, "the file changed after it was sent; result discarded")
+            log.info(
+                "%s changed after it was sent; the result of job %s is discarded",
+                drop.name,
+                drop.file_id,
+            )
+            return
         try:
             ciphertext = self.sealed_result(job)
             # Checked, then opened, before anything is written: a result the
             # fleet did not sign for this very job, or that does not open,
             # leaves no file and no receipt behind.
             fleet.verify_result(job, ciphertext, _job_from_json(drop.job), self.fleet_keys)
-            result = hpke.open_result(ciphertext, self.key, job.file)
+            content_type, body = hpke.open_parts(ciphertext, self.key, job.file)
         except IntegrityError as exc:
             self._fail(drop.file_id, str(exc))
             return
-        self.results_dir.mkdir(parents=True, exist_ok=True)
-        target = unique_path(self.results_dir, result_name(drop.name, result.content_type))
-        tmp = target.with_name(target.name + ".part")
+        folder = self.results_dir / self.places.relative_dir(drop.path)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = result_path(folder, drop.name, content_type)
+        tmp = folder / f".{drop.file_id}.part"
         with room_for(
-            self.results_dir,
-            len(result.body),
+            folder,
+            len(body),
             f"the result of {drop.name}",
             job=drop.file_id,
             setting="client.results",
             undo=lambda: tmp.unlink(missing_ok=True),  # never a half-written result
         ):
-            tmp.write_bytes(result.body)
+            with tmp.open("wb") as out:
+                out.write(body)
+        del body  # the plaintext: only the ciphertext is needed for the receipt
         tmp.replace(target)
-        self._retire_original(drop, self.done_dir)
+        original = drop.path
+        try:
+            self._retire_original(drop, self.done_dir)
+        except OSError as exc:
+            log.warning(
+                "%s: result saved, but the original stays where it is: %s", drop.name, one_line(exc)
+            )
         self.state.update(
             drop.file_id, self.clock(), phase=Phase.DONE, result_path=target, error=None
         )
+        self.places.note_result(drop.file_id, drop.name, original, target)
         self._emit(drop, Phase.DONE, str(target))
         log.info("%s: result saved to %s", drop.name, target)
         self._confirm(job, ciphertext)
 
-    def sealed_result(self, job: Job) -> bytes:
-        """The sealed result, from the record or from the job's own result object."""
+    def sealed_result(self, job: Job) -> bytes | bytearray:
+        """The sealed result, from the record or from the job's own result object.
+
+        One over ``client.max_result_bytes`` is refused before it is read; an object
+        is read into one buffer of its announced size (no second copy).
+        """
+        cap = self.settings.client.max_result_bytes
         if job.results is not None:
+            if len(job.results) > cap:
+                raise IntegrityError(too_big(len(job.results), cap), job=job.file)
             return job.results
         if job.results_ref is None:
             raise IntegrityError("the job completed without a result", job=job.file)
         bucket, key = results_location(job)
         try:
-            return bytes(self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            answer = self.aws.s3.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "?")
             if code not in ("NoSuchKey", "404", "AccessDenied", "403"):
@@ -492,8 +646,16 @@ class Engine:
             raise IntegrityError(
                 f"the result object is missing or unreadable ({code})", job=job.file
             ) from exc
+        stream = answer["Body"]
+        try:
+            size = int(answer.get("ContentLength", -1))
+            if size > cap:
+                raise IntegrityError(too_big(size, cap), job=job.file)
+            return read_all(stream, size, cap, job.file)
+        finally:
+            stream.close()
 
-    def _confirm(self, job: Job, ciphertext: bytes) -> None:
+    def _confirm(self, job: Job, ciphertext: bytes | bytearray) -> None:
         """Tell the watcher the result is safe here, so it deletes it from the cloud now.
 
         Best effort: without a receipt the result still expires after its retention.
@@ -521,23 +683,30 @@ class Engine:
             self.state.update(file_id, self.clock(), phase=Phase.FAILED, error=reason)
             log.error("%s failed: %s (%s)", file_id, reason, exc)
             return
-        if drop is None:
+        if drop is None or drop.phase.finished:
             return
-        self._retire_original(drop, self.failed_dir)
+        if self._changed(drop):
+            # A failure of content the file no longer has: its newer content goes on.
+            self._supersede(file_id, f"the file changed after it was sent (that job: {reason})")
+            log.info(
+                "%s changed after it was sent; job %s (%s) is replaced", drop.name, file_id, reason
+            )
+            return
+        retired = None
+        try:
+            retired = self._retire_original(drop, self.failed_dir)
+        except OSError as exc:
+            log.warning("%s: could not move it to failed/: %s", drop.name, one_line(exc))
         self.state.update(file_id, self.clock(), phase=Phase.FAILED, error=reason)
         shutil.rmtree(self.spool / file_id, ignore_errors=True)
+        if retired is not None:
+            note = retired.with_name(safe_name(retired.name, ".reason.txt", (), NAME_MAX_BYTES))
+            try:
+                note.write_text(f"{drop.name}: {reason}\n", encoding="utf-8", errors="replace")
+            except OSError as exc:
+                log.warning("could not write %s: %s", note.name, one_line(exc))
         self._emit(drop, Phase.FAILED, reason)
         log.error("%s failed: %s", drop.name, reason)
-
-    def _retire_original(self, drop: Drop, folder: Path) -> None:
-        """Move a watched file out of the inbox so it is not taken again."""
-        if drop.source != "watch" or not drop.path.exists():
-            return
-        folder = self._retire_folder(drop, folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = unique_path(folder, drop.name)
-        shutil.move(str(drop.path), target)
-        self.state.update(drop.file_id, self.clock(), path=target)
 
     # -- running --------------------------------------------------------
 
@@ -587,6 +756,11 @@ class Engine:
             drop = self.state.get(file_id)
             if drop is None:
                 raise FpwError(f"unknown job {file_id}")
+            if drop.phase is Phase.SUPERSEDED:
+                successor = self.state.successor(file_id)
+                if successor is not None:
+                    file_id = successor  # sent again: its result is this file's
+                    continue
             if drop.phase.finished:
                 return drop
             if deadline is not None and self.clock() > deadline:
@@ -619,6 +793,24 @@ class Engine:
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._chunks.shutdown(wait=True, cancel_futures=True)
         self.state.close()
+
+    @property
+    def folders(self) -> list[Path]:
+        """Watched folders; an original retires to ``done/``/``failed/`` of its own folder."""
+        return self.places.folders
+
+    @folders.setter
+    def folders(self, folders: list[Path]) -> None:
+        self.places.folders = list(folders)
+
+    def _retire_original(self, drop: Drop, folder: Path) -> Path | None:
+        """Move a watched original to ``folder`` (done or failed); returns where."""
+        if drop.source != "watch":
+            return None
+        target = self.places.retire(drop.path, drop.name, done=folder == self.done_dir)
+        if target is not None:
+            self.state.update(drop.file_id, self.clock(), path=target)
+        return target
 
     def _emit(
         self,
@@ -673,6 +865,9 @@ class Engine:
             raise FpwError(f"{drop.name} is no longer at {drop.path}", job=file_id)
         new_id = self.submit(drop.path, drop.params, source=drop.source)
         self.state.hide(file_id)
+        # The reason written beside it in failed/ is stale now.
+        note = safe_name(drop.path.name, ".reason.txt", (), NAME_MAX_BYTES)
+        drop.path.with_name(note).unlink(missing_ok=True)
         return new_id
 
     def _note_remote(self, drop: Drop) -> None:
@@ -683,18 +878,6 @@ class Engine:
         self._reported[drop.file_id] = seen
         status, progress = seen
         self._emit(drop, Phase.WAITING, status.lower(), progress=progress, remote=status)
-
-    def _retire_folder(self, drop: Drop, default: Path) -> Path:
-        """``done/`` or ``failed/`` of the watched folder the file came from.
-
-        A configured ``client.done`` folder holds every folder's originals; a
-        retried file already sits in a ``failed/`` folder, under its root.
-        """
-        if default == self.done_dir and self.settings.client.done is not None:
-            return default
-        roots = sorted(self.folders, key=lambda f: len(f.parts), reverse=True)
-        root = next((r for r in roots if drop.path.is_relative_to(r)), drop.path.parent)
-        return root / default.name
 
 
 def _remote_status(item: dict[str, Any]) -> tuple[str, str, int | None]:

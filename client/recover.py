@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.engine import Engine, result_name, unique_path
+from client.engine import Engine
+from client.places import result_name
 from client.state import Phase
 from shared import fleet, hpke, signing
 from shared.errors import FpwError
@@ -92,8 +93,8 @@ def recover(engine: Engine, folder: Path | None = None) -> list[Path]:
             log.warning("cannot recover %s: %s", remote.file_id, exc)
             continue
         target.mkdir(parents=True, exist_ok=True)
-        path = unique_path(target, result_name(remote.file_id, result.content_type))
-        if path.name != result_name(remote.file_id, result.content_type):
+        path = target / result_name(remote.file_id, result.content_type)
+        if path.exists():
             continue  # recovered before
         path.write_bytes(result.body)
         saved.append(path)

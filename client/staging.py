@@ -11,6 +11,7 @@ import hashlib
 import mimetypes
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,22 +83,51 @@ def content_type_of(name: str) -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """What makes a drop the same drop: path, size, mtime and inode."""
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    """What makes a drop the same drop: path, size, mtime and inode (of the name
+    itself: a link is not followed)."""
+    st = os.lstat(path)
+    return f"{path.parent.resolve() / path.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+
+
+def regular(path: Path) -> bool | None:
+    """True for a regular file, False for anything else (link, folder, pipe...),
+    None when nothing is there. Links are never followed."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor for reading ``path``, refused unless it is a regular file itself:
+    never through a link (swapped in since the file was checked), never a pipe
+    (which would block)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise FpwError(f"{path.name} is a symbolic link; links are not followed") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FpwError(f"{path.name} is not a regular file")
+    return fd
 
 
 def stage(path: Path, spool: Path, chunk_size: int, level: int) -> Staged:
     """Write ``spool/<n>`` for every chunk; raise ``FileChanged`` if the file moved under us."""
-    before = os.stat(path)
     if spool.exists():
         shutil.rmtree(spool)
     spool.mkdir(parents=True)
+    fd = open_regular(path)
+    before = os.fstat(fd)
     whole = hashlib.sha256()
     hashes: list[str] = []
     size = 0
     compression: str | None = None
-    with path.open("rb") as source:
+    with os.fdopen(fd, "rb") as source:
         n = 0
         while True:
             data = source.read(chunk_size)
@@ -115,11 +145,13 @@ def stage(path: Path, spool: Path, chunk_size: int, level: int) -> Staged:
             n += 1
             if len(data) < chunk_size:
                 break
-    after = os.stat(path)
-    if (before.st_size, before.st_mtime_ns) != (
-        after.st_size,
-        after.st_mtime_ns,
-    ) or size != after.st_size:
+        after = os.fstat(source.fileno())
+        now = os.lstat(path)
+    if (
+        (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
+        or size != after.st_size
+        or (now.st_ino, now.st_dev) != (after.st_ino, after.st_dev)  # replaced by a rename
+    ):
         shutil.rmtree(spool, ignore_errors=True)
         raise FileChanged(f"{path.name} changed while it was read; it will be taken again")
     assert compression is not None

@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS uploaded (
 CREATE TABLE IF NOT EXISTS hidden (
     file_id TEXT PRIMARY KEY
 );
+-- A drop sent again in place of an earlier one (its job record was lost):
+-- which one it replaces, and how many times the file has been sent again.
+CREATE TABLE IF NOT EXISTS lineage (
+    file_id  TEXT PRIMARY KEY,
+    previous TEXT NOT NULL,
+    resends  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lineage_previous ON lineage (previous);
 """
 
 
@@ -68,10 +76,13 @@ class Phase(StrEnum):
     """Everything uploaded; waiting for the result."""
     DONE = "DONE"
     FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
+    """Replaced by a newer drop of the same file (it changed, or its record was
+    lost); its result, if one comes, is not saved."""
 
     @property
     def finished(self) -> bool:
-        return self in (Phase.DONE, Phase.FAILED)
+        return self in (Phase.DONE, Phase.FAILED, Phase.SUPERSEDED)
 
 
 @dataclass
@@ -90,6 +101,8 @@ class Drop:
     created: float
     updated: float
 
+
+FINISHED = (Phase.DONE.value, Phase.FAILED.value, Phase.SUPERSEDED.value)
 
 # What the state database asks of a full disk before it can write again.
 DB_ROOM_BYTES = 1024 * 1024
@@ -140,8 +153,8 @@ class State:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 clash = self._db.execute(
-                    "SELECT 1 FROM drops WHERE fingerprint = ? AND phase NOT IN (?, ?)",
-                    (drop.fingerprint, Phase.DONE.value, Phase.FAILED.value),
+                    "SELECT 1 FROM drops WHERE fingerprint = ? AND phase NOT IN (?, ?, ?)",
+                    (drop.fingerprint, *FINISHED),
                 ).fetchone()
                 if clash:
                     self._db.execute("ROLLBACK")
@@ -171,8 +184,12 @@ class State:
                 raise
         return True
 
-    def update(self, file_id: str, now: float, **fields: Any) -> None:
-        allowed = {"phase", "job", "remote", "error", "result_path", "path"}
+    def update(
+        self, file_id: str, now: float, *, expect: Phase | None = None, **fields: Any
+    ) -> bool:
+        """Set ``fields``; with ``expect``, only while the drop is in that phase (a drop
+        superseded meanwhile keeps its phase). True when the row changed."""
+        allowed = {"phase", "job", "remote", "error", "result_path", "path", "fingerprint"}
         sets, args = [], []
         for name, value in fields.items():
             if name not in allowed:
@@ -187,7 +204,12 @@ class State:
             args.append(value)
         sets.append("updated = ?")
         args.append(now)
-        self._run(f"UPDATE drops SET {', '.join(sets)} WHERE file_id = ?", (*args, file_id))
+        where = "file_id = ?"
+        args.append(file_id)
+        if expect is not None:
+            where += " AND phase = ?"
+            args.append(expect.value)
+        return self._run(f"UPDATE drops SET {', '.join(sets)} WHERE {where}", tuple(args)) > 0
 
     def get(self, file_id: str) -> Drop | None:
         rows = self._rows("SELECT * FROM drops WHERE file_id = ?", (file_id,))
@@ -229,6 +251,28 @@ class State:
             (limit,),
         )
         return _readable(rows)
+
+    def unfinished_at(self, path: Path, source: str) -> list[Drop]:
+        """Unfinished drops of the file at ``path`` taken from ``source``, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM drops WHERE path = ? AND source = ? AND phase NOT IN (?, ?, ?)"
+            " ORDER BY created",
+            (str(path), source, *FINISHED),
+        )
+        return _readable(rows)
+
+    def note_resend(self, file_id: str, previous: str, resends: int) -> None:
+        self._run("INSERT OR REPLACE INTO lineage VALUES (?, ?, ?)", (file_id, previous, resends))
+
+    def resends(self, file_id: str) -> int:
+        """How many times the file of ``file_id`` was sent again before it."""
+        rows = self._rows("SELECT resends FROM lineage WHERE file_id = ?", (file_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def successor(self, file_id: str) -> str | None:
+        """The drop sent in place of ``file_id``, if any."""
+        rows = self._rows("SELECT file_id FROM lineage WHERE previous = ?", (file_id,))
+        return str(rows[0][0]) if rows else None
 
     def hide(self, file_id: str) -> None:
         self._run("INSERT OR IGNORE INTO hidden VALUES (?)", (file_id,))

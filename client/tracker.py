@@ -87,6 +87,8 @@ def stage_text(phase: Phase, remote: str | None, step: float | None) -> str:
         if remote == "QUEUED":
             return "queued"
         return "waiting for processing"
+    if phase is Phase.SUPERSEDED:
+        return "replaced by a newer job"
     return "done" if phase is Phase.DONE else "failed"
 
 

@@ -77,12 +77,15 @@ class ClientSettings:
     upload_concurrency: int = 4
     """Chunks uploaded in parallel."""
     stable_seconds: float = 1.0
-    """A file must keep its size and mtime this long before it is taken; where the system
-    reports it (inotify on Linux), a file its writer closed, or one moved in, is taken
-    once unchanged for 0.2 s."""
+    """A file must keep its size and mtime this long before it is taken (a writer closing it
+    between bursts does not end the wait); where the system reports it (inotify on Linux),
+    a file moved in whole (renamed into the folder) is taken once unchanged for 0.2 s."""
     poll_seconds: float = 0.5
     """How often pending jobs are checked for results (one query per check, made only
     while jobs are pending)."""
+    max_result_bytes: int = 1024 * 1024 * 1024
+    """Largest sealed result this desktop downloads; a bigger one fails its job unread
+    (a result is held in memory once while it is decrypted)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Processing profile and options sent with every job from the inbox."""
     folders: dict[str, Any] = field(default_factory=dict)

@@ -88,7 +88,7 @@ def storage(job: Job) -> str:
     return IN_S3 if job.results is None and job.results_ref is not None else INLINE
 
 
-def message(job: Job, ciphertext: bytes, stored: str) -> bytes:
+def message(job: Job, ciphertext: bytes | bytearray, stored: str) -> bytes:
     """The bytes the fleet signs for ``job``'s result ``ciphertext`` stored in ``stored``."""
     fields = {
         "file": job.file,
@@ -112,7 +112,7 @@ class Signer:
     def key_id(self) -> str:
         return key_id(self.key.public_key())
 
-    def sign(self, job: Job, ciphertext: bytes, stored: str) -> str:
+    def sign(self, job: Job, ciphertext: bytes | bytearray, stored: str) -> str:
         """Hex DER ECDSA-P256-SHA256 over ``message``; ``job`` as the holder holds it."""
         return self.key.sign(message(job, ciphertext, stored), ec.ECDSA(hashes.SHA256())).hex()
 
@@ -150,7 +150,9 @@ def new_key_pem() -> bytes:
     )
 
 
-def verify_result(job: Job, ciphertext: bytes, mine: Job, pinned: frozenset[str]) -> None:
+def verify_result(
+    job: Job, ciphertext: bytes | bytearray, mine: Job, pinned: frozenset[str]
+) -> None:
     """Raise ``IntegrityError`` unless ``job``'s result is the fleet's, for the job ``mine``.
 
     ``job`` is the record as read, ``ciphertext`` what was actually read for it,

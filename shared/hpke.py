@@ -20,6 +20,8 @@ from shared.errors import IntegrityError
 
 SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 INFO_PREFIX = b"fpw-result-v1"
+HEADER_MAX_BYTES = 64 * 1024
+"""The JSON header line is short; a longer first line is not a header."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,18 @@ def seal(result: Result, public_key: ec.EllipticCurvePublicKey, file_id: str) ->
     return SUITE.encrypt(plaintext, public_key, info=info_for(file_id))
 
 
-def open_result(ciphertext: bytes, private_key: ec.EllipticCurvePrivateKey, file_id: str) -> Result:
+def open_result(
+    ciphertext: bytes | bytearray, private_key: ec.EllipticCurvePrivateKey, file_id: str
+) -> Result:
+    content_type, body = open_parts(ciphertext, private_key, file_id)
+    return Result(content_type=content_type, body=bytes(body))
+
+
+def open_parts(
+    ciphertext: bytes | bytearray, private_key: ec.EllipticCurvePrivateKey, file_id: str
+) -> tuple[str, memoryview]:
+    """The content type and a view of the body inside the plaintext: a large result
+    is held once (plus its ciphertext), not copied again to split off the header."""
     try:
         plaintext = SUITE.decrypt(ciphertext, private_key, info=info_for(file_id))
     except (InvalidTag, ValueError) as exc:
@@ -46,9 +59,13 @@ def open_result(ciphertext: bytes, private_key: ec.EllipticCurvePrivateKey, file
             "result cannot be decrypted with this computer's key (wrong key or tampered result)",
             job=file_id,
         ) from exc
-    header, _, body = plaintext.partition(b"\n")
+    end = plaintext.find(b"\n", 0, HEADER_MAX_BYTES)
+    if end < 0 and len(plaintext) <= HEADER_MAX_BYTES:
+        end = len(plaintext)  # a header and no body
     try:
-        content_type = str(json.loads(header)["content_type"])
+        if end < 0:
+            raise ValueError("no header line")
+        content_type = str(json.loads(plaintext[:end])["content_type"])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise IntegrityError("decrypted result has no valid header", job=file_id) from exc
-    return Result(content_type=content_type, body=body)
+    return content_type, memoryview(plaintext)[end + 1 :]

@@ -27,7 +27,7 @@ def receipt_key(client: str, file_id: str) -> str:
     return f"{PREFIX}{client}/{file_id}"
 
 
-def ciphertext_digest(ciphertext: bytes) -> str:
+def ciphertext_digest(ciphertext: bytes | bytearray) -> str:
     return hashlib.sha256(ciphertext).hexdigest()
 
 
@@ -51,7 +51,11 @@ class Receipt:
 
 
 def sign_receipt(
-    file_id: str, client: str, received: str, ciphertext: bytes, key: ec.EllipticCurvePrivateKey
+    file_id: str,
+    client: str,
+    received: str,
+    ciphertext: bytes | bytearray,
+    key: ec.EllipticCurvePrivateKey,
 ) -> Receipt:
     unsigned = Receipt(file_id, client, received, ciphertext_digest(ciphertext))
     return Receipt(

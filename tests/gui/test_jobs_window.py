@@ -33,6 +33,9 @@ def test_a_dropped_file_moves_through_the_jobs_window_to_a_viewed_result(
 
     model = app.jobs.model
     qtbot.waitUntil(lambda: bool(model.rows) and model.rows[0].phase is Phase.DONE, timeout=60_000)
+    # Each connection of a signal emitted from an engine thread is its own queued
+    # delivery: the window can show the row done before ``seen`` hears of it.
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1].phase is Phase.DONE)
     row = model.rows[0]
     assert row.name == "field notes.txt" and row.size == 34000 and row.progress == 100.0
     # (each slot of a queued signal is its own event: ``seen`` may hear of it just after)

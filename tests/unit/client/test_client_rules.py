@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import os
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from client.engine import result_name, unique_path
+from client.places import read_all, result_name, result_path
 from client.staging import FileChanged, content_type_of, fingerprint, stage
 from client.state import Drop, Phase, State
 from client.watch import StableFiles, ignored
-from shared import chunks
+from shared import chunks, hpke
+from shared.errors import FpwError, IntegrityError
 
 
 def test_staging_spools_each_chunk_and_hashes_what_is_stored(tmp_path: Path) -> None:
@@ -49,23 +53,28 @@ def test_a_file_growing_during_staging_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "growing.log"
     source.write_bytes(b"x" * 10000)
 
-    class Growing:
-        calls = 0
+    original = os.fdopen
 
-    original = Path.open
-
-    def open_and_grow(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        handle = original(self, *args, **kwargs)  # type: ignore[call-overload]
-        if self == source and Growing.calls == 0:
-            Growing.calls += 1
-            with original(source, "ab") as more:
-                more.write(b"more")
+    def open_and_grow(fd: int, *args: Any, **kwargs: Any) -> Any:
+        handle = original(fd, *args, **kwargs)
+        with source.open("ab") as more:  # written to after staging looked at it
+            more.write(b"more")
         return handle
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Path, "open", open_and_grow)
+        patch.setattr(os, "fdopen", open_and_grow)
         with pytest.raises(FileChanged):
             stage(source, tmp_path / "spool", chunk_size=4096, level=3)
+
+
+def test_staging_never_reads_through_a_link_nor_opens_a_pipe(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"outside the folder")
+    (tmp_path / "link.txt").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe")
+    for name in ("link.txt", "pipe"):
+        with pytest.raises(FpwError):
+            stage(tmp_path / name, tmp_path / "spool", chunk_size=4096, level=3)
 
 
 @pytest.mark.parametrize(
@@ -103,9 +112,9 @@ def test_content_types_come_from_the_extension() -> None:
 def test_result_names_keep_the_original_name_and_never_overwrite(tmp_path: Path) -> None:
     assert result_name("scan 1.png", "application/json") == "scan 1.png.result.json"
     assert result_name("a.txt", "text/plain; charset=utf-8") == "a.txt.result.txt"
-    first = unique_path(tmp_path, "a.txt.result.json")
+    first = result_path(tmp_path, "a.txt", "application/json")
     first.write_text("1")
-    assert unique_path(tmp_path, "a.txt.result.json").name == "a (2).txt.result.json"
+    assert result_path(tmp_path, "a.txt", "application/json").name == "a (2).txt.result.json"
 
 
 def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> None:
@@ -138,3 +147,26 @@ def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> Non
     state.confirm_chunk("file-3", 0)
     assert state.confirmed_chunks("file-3") == {0}
     state.close()
+
+
+def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    size = 16 * 1024 * 1024
+    sealed = hpke.seal(hpke.Result("text/plain", b"r" * size), key.public_key(), "file-1")
+    tracemalloc.start()
+    try:
+        ciphertext = read_all(io.BytesIO(sealed), len(sealed), cap=2 * size, file_id="file-1")
+        content_type, body = hpke.open_parts(ciphertext, key, "file-1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert content_type == "text/plain" and len(body) == size and bytes(body[:1]) == b"r"
+    assert peak < 2.2 * size  # the ciphertext and the plaintext, no third copy
+
+
+def test_a_result_over_the_cap_or_short_of_its_length_is_refused() -> None:
+    with pytest.raises(IntegrityError, match="max_result_bytes"):
+        read_all(io.BytesIO(b"x" * 100), -1, cap=99, file_id="file-1")
+    with pytest.raises(IntegrityError, match="announced"):
+        read_all(io.BytesIO(b"x" * 10), 20, cap=99, file_id="file-1")
+    assert read_all(io.BytesIO(b"x" * 10), 10, cap=10, file_id="file-1") == b"x" * 10

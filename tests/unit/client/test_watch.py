@@ -3,6 +3,7 @@ real folder watcher on a real folder (inotify on Linux)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 from client.watch import CLOSED_SETTLE_SECONDS, InboxWatcher, StableFiles
 
 
-def test_a_file_its_writer_closed_is_ready_after_a_short_settle(tmp_path: Path) -> None:
+def test_a_file_moved_in_whole_is_ready_after_a_short_settle(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(b"%PDF")
     stable = StableFiles(stable_seconds=2)
@@ -25,7 +26,7 @@ def test_a_file_its_writer_closed_is_ready_after_a_short_settle(tmp_path: Path) 
     assert not stable.pending
 
 
-def test_a_change_after_the_close_needs_the_full_wait_again(tmp_path: Path) -> None:
+def test_a_change_after_the_move_needs_the_full_wait_again(tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_bytes(b"1\n")
     stable = StableFiles(stable_seconds=2)
@@ -35,11 +36,11 @@ def test_a_change_after_the_close_needs_the_full_wait_again(tmp_path: Path) -> N
         fh.write(b"2\n")
     stable.touch(path, written=False)
     assert stable.ready(now=0.1) == []  # changed: the clock restarts
-    assert stable.ready(now=1.0) == []  # not closed again: the full wait applies
+    assert stable.ready(now=1.0) == []  # written in place since: the full wait applies
     assert stable.ready(now=2.2) == [path]
 
 
-def test_a_folder_listing_does_not_undo_a_seen_close(tmp_path: Path) -> None:
+def test_a_folder_listing_does_not_undo_a_seen_move(tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"
     path.write_bytes(b"\xff\xd8")
     stable = StableFiles(stable_seconds=2)
@@ -82,23 +83,24 @@ def wait_until(check: Callable[[], object], timeout: float) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="close events are inotify's")
-def test_files_written_and_closed_or_moved_in_are_taken_without_the_full_wait(
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="move events are inotify's")
+def test_a_file_moved_in_is_taken_at_once_and_one_written_in_place_once_quiet(
     watching: tuple[Path, Taken], tmp_path: Path
 ) -> None:
     inbox, taken = watching
-    started = time.monotonic()
     (inbox / "written.txt").write_bytes(b"x" * 100_000)
     outside = tmp_path / "elsewhere.txt"
     outside.write_bytes(b"y" * 1000)
     outside.rename(inbox / "moved in.txt")
-    wait_until(lambda: len(taken.paths) == 2, timeout=3)
+    wait_until(lambda: taken.paths, timeout=3)
+    # Closed is not finished: an appender closes the file between bursts.
+    assert taken.names() == ["moved in.txt"]
+    wait_until(lambda: len(taken.paths) == 2, timeout=15)
     assert sorted(taken.names()) == ["moved in.txt", "written.txt"]
-    assert max(at for at, _ in taken.paths) - started < 2.0  # well under the 5 s rule
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="close events are inotify's")
-def test_a_file_still_open_for_writing_waits_for_its_close_and_is_taken_once(
+def test_a_file_still_open_for_writing_waits_until_quiet_and_is_taken_once(
     watching: tuple[Path, Taken],
 ) -> None:
     inbox, taken = watching
@@ -109,8 +111,37 @@ def test_a_file_still_open_for_writing_waits_for_its_close_and_is_taken_once(
             out.flush()
             time.sleep(2 * CLOSED_SETTLE_SECONDS)
         assert taken.paths == []
-    wait_until(lambda: taken.paths, timeout=3)
+    wait_until(lambda: taken.paths, timeout=15)
     assert taken.names() == ["recording.csv"]
     target.read_bytes()  # reading it (as the engine does) is no new drop
     time.sleep(4 * CLOSED_SETTLE_SECONDS)
     assert taken.names() == ["recording.csv"]
+
+
+def test_folders_inside_are_taken_but_links_pipes_and_the_agents_own_folders_are_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    (inbox / "done").mkdir(parents=True)
+    (inbox / "a" / "b").mkdir(parents=True)
+    (inbox / ".hidden folder").mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside")
+    (inbox / "a" / "b" / "deep.txt").write_text("deep")
+    (inbox / "top.txt").write_text("top")
+    (inbox / "done" / "old.txt").write_text("already done")
+    (inbox / ".hidden folder" / "x.txt").write_text("hidden")
+    (inbox / "link.txt").symlink_to(outside / "secret.txt")
+    (inbox / "linked folder").symlink_to(outside)
+    os.mkfifo(inbox / "pipe")
+    taken = Taken()
+    watcher = InboxWatcher(inbox, taken, stable_seconds=0.1, excluded=[inbox / "done"])
+    watcher.scan()
+    watcher.scan()  # the periodic rescan says nothing new
+    time.sleep(0.2)
+    for path in watcher.stable.ready(now=0) + watcher.stable.ready(now=1):
+        taken(path)
+    assert sorted(taken.names()) == ["deep.txt", "top.txt"]
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 3  # the two links and the pipe, once each
+    assert not watcher.watched(inbox / "linked folder" / "secret.txt")
