@@ -296,13 +296,16 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def _deploy(endpoint: str, admin: tuple[str, str], prefix: str) -> dict[str, str]:
+def _deploy(
+    endpoint: str, admin: tuple[str, str], prefix: str, parameters: dict[str, str] | None = None
+) -> dict[str, str]:
     cfn = _client("cloudformation", endpoint, admin)
     name = f"{prefix}-local"
+    values = {"Prefix": prefix, **(parameters or {})}
     cfn.create_stack(
         StackName=name,
         TemplateBody=TEMPLATE.read_text(encoding="utf-8"),
-        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": prefix}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
     deadline = time.monotonic() + 120
@@ -381,3 +384,48 @@ def start_local_stack(
     write_private(state_dir / "stack.json", json.dumps(stack.to_json(), indent=2))
     log.info("local stack ready at %s", endpoint)
     return stack
+
+
+def deploy_copy(stack: LocalStack, prefix: str) -> LocalStack:
+    """Another deployment of the template (``Fleet=none``) on ``stack``'s server.
+
+    Its tables, buckets and roles are named by ``prefix``, so parts given its
+    settings see nothing of the first deployment's data (a watcher sweeps all
+    it can see). The copy shares the server: stopping it stops nothing; remove
+    it with ``remove_copy``.
+    """
+    outputs = _deploy(stack.endpoint, stack.admin_key, prefix, {"Fleet": "none"})
+    return LocalStack(stack.endpoint, stack.region, outputs, stack.admin_key)
+
+
+def remove_copy(copy: LocalStack) -> None:
+    """Delete a copy: its stack, its buckets and their objects, and the tables
+    the template retains on deletion (``DeletionPolicy: Retain``)."""
+    s3 = _client("s3", copy.endpoint, copy.admin_key)
+    buckets = (copy.outputs["Bucket"], copy.outputs["ReleaseBucket"])
+    for bucket in buckets:
+        while found := s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            listed = [{"Key": o["Key"]} for o in found]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": listed})
+    cfn = _client("cloudformation", copy.endpoint, copy.admin_key)
+    name = f"{copy.outputs['Deployment']}-local"
+    stack_id = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+    cfn.delete_stack(StackName=name)
+    deadline = time.monotonic() + 120
+    while (status := cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]) != (
+        "DELETE_COMPLETE"
+    ):
+        if status.endswith("FAILED") or time.monotonic() > deadline:
+            raise FpwError(f"the deployment {name} was not removed ({status})")
+        time.sleep(0.2)
+    dynamodb = _client("dynamodb", copy.endpoint, copy.admin_key)
+    for table in (copy.outputs["JobsTable"], copy.outputs["ClientsTable"]):
+        dynamodb.delete_table(TableName=table)
+    # moto's stack deletion leaves the data bucket and the managed policy behind.
+    iam = _client("iam", copy.endpoint, copy.admin_key)
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_policy(PolicyArn=copy.outputs["ClientSitePolicyArn"])
+    left = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    for bucket in buckets:
+        if bucket in left:
+            s3.delete_bucket(Bucket=bucket)

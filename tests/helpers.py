@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from infra import fleetkey
-from infra.localstack import LocalStack
+from infra.localstack import LocalStack, deploy_copy, remove_copy
 from shared.config import Settings
 
 T = TypeVar("T")
+
+TIME_FACTOR_VARIABLE = "TEST_TIME_FACTOR"
+"""Multiplies every deadline of the tests (not ``FPW_``: those are cleared)."""
+MOST_LOAD_FACTOR = 4.0
+"""The most a busy machine's load raises the factor by, on top of the variable."""
+
+
+def time_factor() -> float:
+    """How much longer than on a quiet machine the tests wait for anything.
+
+    ``TEST_TIME_FACTOR`` (default 1) times the machine's load per core (the
+    last minute's), when that is above 1, up to ``MOST_LOAD_FACTOR``: a busy
+    machine is slow, not broken. Read afresh at each wait, as the load changes.
+    """
+    raw = os.environ.get(TIME_FACTOR_VARIABLE, "1")
+    try:
+        factor = float(raw)
+    except ValueError:
+        raise ValueError(f"{TIME_FACTOR_VARIABLE} must be a number, not {raw!r}") from None
+    if factor <= 0:
+        raise ValueError(f"{TIME_FACTOR_VARIABLE} must be above 0, not {raw!r}")
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return factor * min(max(per_core, 1.0), MOST_LOAD_FACTOR)
+
+
+def scaled(seconds: float) -> float:
+    """A deadline of ``seconds`` on a quiet machine, stretched by ``time_factor``."""
+    return seconds * time_factor()
 
 
 def wait_for(
     check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, what: str = ""
 ) -> T:
-    """Poll ``check`` until it returns something truthy; fail the test on timeout."""
+    """Poll ``check`` until it returns something truthy; fail the test on timeout.
+
+    ``timeout`` is for a quiet machine: it is stretched by ``time_factor``.
+    """
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -43,7 +77,8 @@ def client_settings(stack: LocalStack, home: Path) -> Settings:
 
 
 def run_fpw(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``fpw ARGS`` in a fresh process with only the given settings file."""
+    """``fpw ARGS`` in a fresh process with only the given settings file (``timeout``
+    stretched by ``time_factor``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
     env["FPW_CONFIG"] = str(config)
     return subprocess.run(
@@ -51,6 +86,22 @@ def run_fpw(config: Path, *args: str, timeout: float = 120) -> subprocess.Comple
         env=env,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(timeout),
         check=False,
     )
+
+
+@contextlib.contextmanager
+def own_deployment(stack: LocalStack) -> Iterator[LocalStack]:
+    """A deployment of the template of its own on ``stack``'s server, removed
+    with all its data afterwards (also when the test fails).
+
+    Parts given its settings see only what was made in it: a watcher sweeps
+    everything it can see, and fetchers take any queued job, so leftovers of
+    other tests (or theirs of ours) cannot reach them.
+    """
+    copy = deploy_copy(stack, f"t-{uuid.uuid4().hex[:10]}")
+    try:
+        yield copy
+    finally:
+        remove_copy(copy)

@@ -1,5 +1,13 @@
 """End-to-end fixtures: real processes (processor, fetchers, watcher, client)
-against the session's local stack."""
+against the session's local stack, each test in a deployment of its own.
+
+A watcher sweeps every job and object it can see, and a fetcher takes any
+queued job: on a deployment shared with other tests, their leftovers (a
+thousand undelivered receipts, jobs queued for no fetcher) would slow or
+fail a test that never made them. Here ``stack`` is a fresh deployment of the
+template on the session's server (about a second), removed with all its data
+when the test ends, however it ends.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,13 @@ from infra.up import System
 from shared.aws import Aws
 from shared.config import Settings
 from tests import helpers
+
+
+@pytest.fixture
+def stack(stack: LocalStack) -> Iterator[LocalStack]:
+    """The session's server, with a deployment of the template for this test alone."""
+    with helpers.own_deployment(stack) as own:
+        yield own
 
 
 @pytest.fixture

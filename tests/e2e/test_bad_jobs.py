@@ -17,7 +17,7 @@ from infra.up import System
 from shared.aws import Aws
 from shared.record import Job, Status, iso, to_item, utc_now
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 from tests.jobs import create_job, ended, upload_chunks
 
 
@@ -53,7 +53,7 @@ def test_forged_and_unregistered_jobs_end_in_error_without_the_processor(
     # The same client's honest job still goes through.
     honest = engine.submit(path, {})
     assert honest
-    assert engine.wait(honest, timeout=60).error is None
+    assert engine.wait(honest, timeout=scaled(60)).error is None
 
 
 def test_a_client_that_stops_uploading_ends_in_a_clear_error(
@@ -141,5 +141,5 @@ def test_records_and_receipts_no_part_can_read_end_in_error_and_stop_no_part(
     samples.make_text(path, "the parts are still working\n")
     honest = engine.submit(path, {})
     assert honest
-    assert engine.wait(honest, timeout=60).error is None
+    assert engine.wait(honest, timeout=scaled(60)).error is None
     assert fetcher.alive() and watcher.alive()

@@ -33,7 +33,7 @@ from infra.up import Part, System
 from shared.record import Status
 from shared.table import JobTable
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 from tests.ledger import RecordingProcessor, Tally, admin, chunks_left, completions
 
 JOBS = int(os.environ.get("CHAOS_JOBS", "200"))
@@ -83,7 +83,7 @@ class Chaos:
 
     def stop(self) -> None:
         self.stopping.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=scaled(30))
 
     def _run(self) -> None:
         names = [*(f"chaos-{n}" for n in range(FETCHERS)), "watcher"]
@@ -146,7 +146,7 @@ def test_killed_fetchers_and_watchers_lose_no_job_and_do_none_twice(
     finally:
         chaos.stop()
         stop_client.set()
-        client.join(timeout=10)
+        client.join(timeout=scaled(10))
         system.stop()
         recorder.close()
 

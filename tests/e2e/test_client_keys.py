@@ -13,7 +13,7 @@ from infra.localstack import LocalStack
 from infra.up import System
 from shared.errors import ConfigError
 from tests import samples
-from tests.helpers import client_settings
+from tests.helpers import client_settings, scaled
 
 
 def test_an_exported_key_imported_on_a_fresh_profile_reads_an_old_result(
@@ -26,7 +26,7 @@ def test_an_exported_key_imported_on_a_fresh_profile_reads_an_old_result(
         file = tmp_path / "minutes.txt"
         samples.make_text(file, "the old computer sent this\n")
         job = first.submit(file, {"profile": "default"})
-        result = job.result(timeout=60)
+        result = job.result(timeout=scaled(60))
         assert result.json()["kind"] == "text" and result.content_type == "application/json"
         assert job.wait() is job and repr(job).endswith("DONE)")
         KeyStore(old.client.state_dir).export(tmp_path / "backup.pem", "a long passphrase")
@@ -54,4 +54,4 @@ def test_a_failed_job_raises_its_reason_from_the_api(
         broken = tmp_path / "broken.pdf"
         broken.write_bytes(b"not a pdf\n")
         with pytest.raises(client.JobFailed, match="(?i)pdf"):
-            api.submit(broken).result(timeout=60)
+            api.submit(broken).result(timeout=scaled(60))

@@ -35,7 +35,7 @@ from tests.faults import (
     small_disks_unavailable,
     through_proc,
 )
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 from tests.ledger import RecordingProcessor, admin, chunks_left, completions
 
 
@@ -85,7 +85,7 @@ def table(stack: LocalStack) -> JobTable:
 
 def finished(engine: Engine, file_id: str, timeout: float) -> Path:
     """Wait for the drop's result; returns the decrypted result file."""
-    drop = engine.wait(file_id, timeout=timeout)
+    drop = engine.wait(file_id, timeout=scaled(timeout))
     assert drop.phase is Phase.DONE, drop.error
     assert drop.result_path is not None
     return drop.result_path

@@ -18,7 +18,7 @@ from shared.aws import Aws
 from shared.record import Status, chunk_prefix
 from shared.table import JobTable
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 from tests.jobs import create_job, upload_chunks
 
 
@@ -119,18 +119,20 @@ def test_fpw_submit_wait_prints_the_decrypted_result(
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=True,
     )
     from infra.admin import register_client
 
     register_client(stack.admin_settings(), show.stdout.strip(), "submit test")
+    patience = scaled(60)
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "submit", str(file), "--wait", "--timeout", "60"],
+        [sys.executable, "-m", "shared.cli", "submit", str(file), "--wait"]
+        + ["--timeout", f"{patience:.0f}"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=patience * 1.5,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -152,11 +154,11 @@ def test_two_fetchers_racing_over_fifty_jobs_process_each_exactly_once(
         assert file_id
         ids.append(file_id)
     for file_id in ids:
-        engine.wait_uploaded(file_id, 60)
+        engine.wait_uploaded(file_id, scaled(60))
     system.start_fetcher("fetcher-a")
     system.start_fetcher("fetcher-b")
     for file_id in ids:
-        drop = engine.wait(file_id, timeout=120)
+        drop = engine.wait(file_id, timeout=scaled(120))
         assert drop.phase is Phase.DONE, drop.error
     table = JobTable(admin(stack).dynamodb, stack.admin_settings().table)
     holders = set()

@@ -27,6 +27,7 @@ from infra.release import ReleaseHome, build, bundle_program, stamp, upload
 from infra.up import aws_table
 from shared.aws import Aws
 from shared.config import dump_toml
+from tests.helpers import scaled
 from tests.releases import fake_bundle
 
 pytest.importorskip("PyInstaller")
@@ -60,7 +61,7 @@ def env(home: Path) -> dict[str, str]:
 
 
 def wait_for_line(log: Path, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
         found = re.search(pattern, text)
@@ -78,7 +79,7 @@ def run(
         env=env(home),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=check,
     )
 

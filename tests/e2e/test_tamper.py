@@ -33,7 +33,7 @@ from shared.aws import Aws
 from shared.receipts import receipt_key
 from shared.record import SIGNED_FIELDS, Status, chunk_key, results_key
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 from tests.jobs import HandMade, create_job, ended, upload_chunks
 
 CHUNK = 4096
@@ -327,7 +327,7 @@ def test_a_tampered_result_is_refused_and_leaves_no_file_and_no_receipt(
         change()
 
     for label, file_id in ids.items():
-        drop = engine.wait(file_id, timeout=60)
+        drop = engine.wait(file_id, timeout=scaled(60))
         written = sorted(p.name for p in engine.results_dir.glob(f"{label.replace(' ', '-')}*"))
         receipt = attacker.exists(bucket, receipt_key(engine.client_id, file_id))
         if label in tamper:
