@@ -265,3 +265,21 @@ def progress(base_url: str, job: str) -> int | None:
     if isinstance(value, int | float) and 0 <= value <= 100:
         return int(value)
     return None
+
+
+def profiles(base_url: str) -> bytes | None:
+    """The body of the processor's ``GET /profiles`` (bounded), or None when it has none.
+
+    A container that does not list its profiles (404, or any failure) leaves
+    desktops with JSON params; it is never a reason not to process.
+    """
+    from shared.profiles import MAX_BYTES
+
+    try:
+        with _call(base_url, "GET", "/profiles", seconds=PROGRESS_SECONDS) as (answer, _):
+            if answer.status != 200:
+                return None
+            data, more = _read(answer, MAX_BYTES)
+    except (OSError, http.client.HTTPException, PermanentError):
+        return None
+    return None if more else data
