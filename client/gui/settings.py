@@ -137,6 +137,7 @@ class ParamsEditor(QWidget):
             origin = " ".join(x for x in (catalog.processor, catalog.version) if x)
             self.source.setText(f"Profiles offered by the fleet's processor {origin}".strip())
         self._fill(self._parsed() or {})
+        self._mark(self.problem(), self.json)  # params saved before may name a profile gone
 
     # -- reading and writing ----------------------------------------------------
 
