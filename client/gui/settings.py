@@ -67,6 +67,10 @@ def _browse_row(edit: QLineEdit, parent: QWidget) -> QWidget:
     return row
 
 
+FIELDS_AT = 2
+"""The row of the params panel where the chosen profile's fields start (after its description)."""
+
+
 class ParamsEditor(QWidget):
     """A folder's params: the fleet's profiles as a choice and a form, JSON as the advanced way.
 
@@ -87,9 +91,6 @@ class ParamsEditor(QWidget):
         self.description = QLabel("")
         self.description.setWordWrap(True)
         self.description.setTextFormat(Qt.TextFormat.PlainText)  # fleet text, never markup
-        self.fields_box = QWidget()
-        self.fields = QFormLayout(self.fields_box)
-        self.fields.setContentsMargins(0, 0, 0, 0)
         self.inputs: dict[str, QWidget] = {}
         self.json = QLineEdit("{}")
         self.json.setToolTip('The params as a JSON object, e.g. {"profile": "summary"}')
@@ -104,13 +105,14 @@ class ParamsEditor(QWidget):
         form = QFormLayout()
         form.addRow("Profile", self.profile)
         form.addRow("", self.description)
-        form.addRow(self.fields_box)
+        # The chosen profile's params go in rows FIELDS_AT.. of this form, aligned with the rest.
         form.addRow("Params (JSON, advanced)", self.json)
         form.addRow("", self.message)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.source)
         layout.addLayout(form)
+        self.fields = form
         self._filling = False
         self.set_catalog(None)
 
@@ -174,8 +176,8 @@ class ParamsEditor(QWidget):
             self._filling = False
 
     def _build(self, profile: Profile | None, params: dict[str, Any]) -> None:
-        while self.fields.rowCount():
-            self.fields.removeRow(0)
+        for _ in self.inputs:
+            self.fields.removeRow(FIELDS_AT)
         self.inputs = {}
         self.description.setText(profile.description if profile else "")
         for param in profile.params if profile else ():
@@ -189,9 +191,8 @@ class ParamsEditor(QWidget):
                 widget.textEdited.connect(self._form_edited)
             label = QLabel(param.name)
             label.setToolTip(param.description)
-            self.fields.addRow(label, widget)
+            self.fields.insertRow(FIELDS_AT + len(self.inputs), label, widget)
             self.inputs[param.name] = widget
-        self.fields_box.setVisible(bool(self.inputs))
 
     # -- edits ----------------------------------------------------------------------
 

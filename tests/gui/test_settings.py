@@ -36,12 +36,11 @@ def _cell(form: SettingsForm) -> object:
 
 
 def _labels(form: SettingsForm) -> list[str]:
-    rows = form.params.fields
+    """The params the form shows, by their labels, in order."""
     found = []
-    for row in range(rows.rowCount()):
-        item = rows.itemAt(row, rows.ItemRole.LabelRole)
-        label = item.widget() if item is not None else None
-        assert isinstance(label, QLabel)
+    for widget in form.params.inputs.values():
+        label = form.params.fields.labelForField(widget)
+        assert isinstance(label, QLabel) and label.isVisibleTo(form)
         found.append(label.text())
     return found
 
