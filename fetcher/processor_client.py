@@ -268,10 +268,11 @@ def progress(base_url: str, job: str) -> int | None:
 
 
 def profiles(base_url: str) -> bytes | None:
-    """The body of the processor's ``GET /profiles`` (bounded), or None when it has none.
+    """The body of the processor's ``GET /profiles`` (bounded), or None when it lists none.
 
-    A container that does not list its profiles (404, or any failure) leaves
-    desktops with JSON params; it is never a reason not to process.
+    A container that does not list its profiles (any answer but 200) leaves
+    desktops with JSON params; it is never a reason not to process. One that
+    does not answer at all raises ``TransientError``: ask again later.
     """
     from shared.profiles import MAX_BYTES
 
@@ -280,6 +281,6 @@ def profiles(base_url: str) -> bytes | None:
             if answer.status != 200:
                 return None
             data, more = _read(answer, MAX_BYTES)
-    except (OSError, http.client.HTTPException, PermanentError):
-        return None
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransientError(f"the processor did not answer GET /profiles: {exc}") from exc
     return None if more else data

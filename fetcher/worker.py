@@ -88,6 +88,8 @@ KEPT = frozenset({"file", "client", "status", "processor", "attempts", "created"
 FAILURE_PAUSE_SECONDS = 1.0
 PROFILES_EVERY_SECONDS = 6 * 3600.0
 """How often a fetcher publishes its processor's profiles again (shared.profiles)."""
+PROFILES_RETRY_SECONDS = 60.0
+"""How soon it asks again when the processor did not answer (still starting, say)."""
 
 
 def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
@@ -330,7 +332,13 @@ class Fetcher:
         Validated before writing, so a fleet never publishes what desktops
         would refuse; a processor without ``GET /profiles`` publishes nothing.
         """
-        body = processor_client.profiles(self.fs.processor_url)
+        try:
+            body = processor_client.profiles(self.fs.processor_url)
+        except TransientError as exc:
+            log.info("profiles not published yet: %s", clean_reason(exc, 300))
+            # Ask again in a minute rather than at the next regular publication.
+            self._profiles_published += PROFILES_RETRY_SECONDS - PROFILES_EVERY_SECONDS
+            return False
         if body is None:
             log.info("the processor lists no profiles; desktops edit params as JSON")
             return False

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from processor.server import ProcessorServer, serve
+from shared.errors import TransientError
 from tests import samples
 
 
@@ -204,7 +205,9 @@ def test_profiles_are_declared_with_their_params_and_each_one_is_served(
     text = samples.make_text(tmp_path / "t.txt", "Herons wait at the pond for fish to pass.")
     for profile in catalog.profiles:  # every declared profile is one the processor takes
         assert post(server, text, profile=profile.name).status_code == 200
-    assert processor_client.profiles("http://127.0.0.1:9") is None  # nothing there: no profiles
+    assert processor_client.profiles(base + "/no-such-prefix") is None  # 404: none listed
+    with pytest.raises(TransientError, match="did not answer"):  # not up yet: ask again
+        processor_client.profiles("http://127.0.0.1:9")
 
 
 def test_bad_inputs_get_permanent_errors_and_the_server_stays_healthy(
