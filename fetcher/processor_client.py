@@ -265,3 +265,22 @@ def progress(base_url: str, job: str) -> int | None:
     if isinstance(value, int | float) and 0 <= value <= 100:
         return int(value)
     return None
+
+
+def profiles(base_url: str) -> bytes | None:
+    """The body of the processor's ``GET /profiles`` (bounded), or None when it lists none.
+
+    A container that does not list its profiles (any answer but 200) leaves
+    desktops with JSON params; it is never a reason not to process. One that
+    does not answer at all raises ``TransientError``: ask again later.
+    """
+    from shared.profiles import MAX_BYTES
+
+    try:
+        with _call(base_url, "GET", "/profiles", seconds=PROGRESS_SECONDS) as (answer, _):
+            if answer.status != 200:
+                return None
+            data, more = _read(answer, MAX_BYTES)
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransientError(f"the processor did not answer GET /profiles: {exc}") from exc
+    return None if more else data

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fetcher import processor_client
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
 from fetcher.processor_client import Busy, analyze, progress
 from fetcher.scratch import Scratch
 from fetcher.transfer import UploadAbandoned, merge
-from shared import __version__, fleet, hpke, presence, signing, transitions
+from shared import __version__, fleet, hpke, presence, profiles, signing, transitions
 from shared.config import Settings
 from shared.disk import disk_full, free_bytes, room_for
 from shared.errors import (
@@ -85,6 +86,10 @@ EMPTIED: dict[str, Any] = {
 KEPT = frozenset({"file", "client", "status", "processor", "attempts", "created"})
 # Pause after a failure that escaped one job's handling, before the next poll.
 FAILURE_PAUSE_SECONDS = 1.0
+PROFILES_EVERY_SECONDS = 6 * 3600.0
+"""How often a fetcher publishes its processor's profiles again (shared.profiles)."""
+PROFILES_RETRY_SECONDS = 60.0
+"""How soon it asks again when the processor did not answer (still starting, say)."""
 
 
 def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
@@ -160,6 +165,7 @@ class Fetcher:
         self._last_file = ""
         """The job last claimed or tried, for the log line of a failure that escapes it."""
         self._announced = float("-inf")
+        self._profiles_published = float("-inf")
         self._no_room: dict[str, float] = {}
         self._backlog: list[dict[str, Any]] = []
         """The rest of the last index read, in rank order."""
@@ -320,6 +326,34 @@ class Fetcher:
         )
         self.stopping.wait(FAILURE_PAUSE_SECONDS)
 
+    def publish_profiles(self) -> bool:
+        """Publish the processor's profiles for desktops to offer as a form; best effort.
+
+        Validated before writing, so a fleet never publishes what desktops
+        would refuse; a processor without ``GET /profiles`` publishes nothing.
+        """
+        try:
+            body = processor_client.profiles(self.fs.processor_url)
+        except TransientError as exc:
+            log.info("profiles not published yet: %s", clean_reason(exc, 300))
+            # Ask again in a minute rather than at the next regular publication.
+            self._profiles_published += PROFILES_RETRY_SECONDS - PROFILES_EVERY_SECONDS
+            return False
+        if body is None:
+            log.info("the processor lists no profiles; desktops edit params as JSON")
+            return False
+        try:
+            found = profiles.loads(body)
+            profiles.publish(self.aws.s3, self.settings.aws.bucket, found)
+        except IntegrityError as exc:
+            log.warning("the processor's profiles are not published: %s", clean_reason(exc, 300))
+            return False
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("cannot publish the processor's profiles: %s", clean_reason(exc, 300))
+            return False
+        log.info("published %d processing profiles", len(found.profiles))
+        return True
+
     def _open_scratch(self) -> None:
         """Lock this run's merged files and remove those of fetchers that died (once)."""
         try:
@@ -330,6 +364,11 @@ class Fetcher:
     def _announce(self) -> None:
         """Tell ops (``fpw status``) this fetcher is alive and what it takes; best effort."""
         now = self.clock()
+        if now - self._profiles_published >= PROFILES_EVERY_SECONDS:
+            # At start, then again now and then: the bucket's lifecycle
+            # expires every object, and a processor may be upgraded in place.
+            self._profiles_published = now
+            self.publish_profiles()
         if now - self._announced < presence.EVERY_SECONDS:
             return
         self._announced = now

@@ -17,10 +17,17 @@ from processor import __version__
 from processor.documents import DOCX, analyze_docx, analyze_text, is_docx
 from processor.errors import BadParams, Unreadable, Unsupported
 from processor.images import MAX_IMAGE_PIXELS, analyze_image
-from processor.llm import LlmConfig, ask, check_prompt, image_data_url
-from processor.pdfs import analyze_pdf, parse_ranges
+from processor.llm import (
+    DEFAULT_PROMPT,
+    MAX_PROMPT_CHARS,
+    LlmConfig,
+    ask,
+    check_prompt,
+    image_data_url,
+)
+from processor.pdfs import MAX_PARTS, analyze_pdf, parse_ranges
 
-__all__ = ["MAX_IMAGE_PIXELS", "PROFILES", "analyze", "check_params", "sniff"]
+__all__ = ["MAX_IMAGE_PIXELS", "PROFILES", "analyze", "catalog", "check_params", "sniff"]
 
 PROFILES = {
     "default": "everything local: metadata, text (OCR where there is no text layer), summary",
@@ -30,6 +37,44 @@ PROFILES = {
     "llm": "as default, plus a language model's answer to params.prompt (when configured)",
 }
 """The profiles a job may name in ``params.profile``, and what each does."""
+SPLIT: dict[str, Any] = {
+    "type": "array",
+    "description": (
+        f"PDFs only: page ranges such as 1-2, 3-, 5 or -4; each becomes a part of its own"
+        f" (at most {MAX_PARTS})"
+    ),
+}
+PROFILE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {"split": SPLIT},
+    "metadata": {},
+    "ocr": {"split": SPLIT},
+    "summary": {"split": SPLIT},
+    "llm": {
+        "prompt": {
+            "type": "string",
+            "default": DEFAULT_PROMPT,
+            "description": f"what to ask the language model about the file (at most"
+            f" {MAX_PROMPT_CHARS:,} characters)",
+        },
+        "split": SPLIT,
+    },
+}
+"""The params each profile reads, JSON-schema-like (``GET /profiles``)."""
+
+
+def catalog(llm: bool) -> dict[str, Any]:
+    """The ``GET /profiles`` answer: the profiles served (``llm`` only with a model)."""
+    return {
+        "processor": "fpw-reference",
+        "version": __version__,
+        "profiles": [
+            {"name": name, "description": text, "params": PROFILE_PARAMS[name]}
+            for name, text in PROFILES.items()
+            if name != "llm" or llm
+        ],
+    }
+
+
 IMAGE_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "image/png",
     b"\xff\xd8\xff": "image/jpeg",

@@ -17,6 +17,9 @@ from typing import Any
 
 import requests
 
+from shared import profiles as catalog
+from shared.errors import IntegrityError
+
 JOB = "file-00000000-0000-4000-8000-00000000c0f0"
 UNKNOWN_PROFILE = "fpw-conformance-no-such-profile"
 
@@ -140,6 +143,19 @@ class Conformance:
             return self._result(answer)
         return self._json_error(answer, range(400, 500))[:100]
 
+    def profiles(self) -> str:
+        """Optional: a container that lists no profiles leaves desktops with JSON params."""
+        answer = self.http.get(self.url + "/profiles", timeout=10)
+        if answer.status_code == 404:
+            return "not offered (optional; desktops then edit params as JSON)"
+        if answer.status_code != 200:
+            raise Failed(f"GET /profiles answered {answer.status_code}, expected 200 or 404")
+        try:
+            found = catalog.loads(answer.content)
+        except IntegrityError as exc:
+            raise Failed(f"GET /profiles is not a usable profiles document: {exc}") from None
+        return ", ".join(p.name for p in found.profiles)[:100]
+
     def unknown_path(self) -> str:
         answer = self.http.get(self.url + "/fpw-conformance-no-such-path", timeout=10)
         if not 400 <= answer.status_code < 500:
@@ -158,6 +174,7 @@ class Conformance:
             ("malformed X-Fpw-Params is 4xx", self.malformed_params),
             ("corrupt file is not retried (no 5xx)", self.corrupt_file),
             ("empty file", self.empty_file),
+            ("profiles are listed (optional)", self.profiles),
             ("unknown path is 4xx", self.unknown_path),
             ("healthy after bad input", self.health_after),
         ]

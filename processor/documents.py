@@ -41,25 +41,62 @@ MARKDOWN_MARKUP = re.compile(
 MARKDOWN_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,}).*?(?:^[ ]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
 MARKDOWN_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 HTML_TAG = re.compile(r"<[^>\n]+>")
+HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n.*?^(?:---|\.\.\.|\+\+\+)[ \t]*$", re.M | re.S)
+# ``[name]: https://...`` (optionally with a title): a target for links, never prose.
+MARKDOWN_LINK_DEFINITION = re.compile(r"^[ ]{0,3}\[[^\]]+\]:\s*\S+.*$")
+# Images, linked images (badges) and reference-style images: pictures, not words.
+MARKDOWN_IMAGE = re.compile(
+    r"\[!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])\](?:\([^)]*\)|\[[^\]]*\])"
+    r"|!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])"
+)
+MARKDOWN_REFERENCE_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+MARKDOWN_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{1,}:?\s*)+\|?\s*$")
+SETEXT_UNDERLINE = re.compile(r"=+|-+")
+"""The line under a heading written as ``Title`` over ``=====``."""
+MARKDOWN_RULE = re.compile(r"^\s{0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,}|=+)\s*$")
 
 
 def markdown_prose(text: str) -> str:
     """The running text of a Markdown document, for its summary.
 
-    Code blocks, tables and raw HTML are not prose, and headings are reported
-    on their own: left in, a table row or a heading glued to the paragraph
-    below it would read as a sentence and crowd the summary. Each list item
-    becomes a paragraph of its own; link and emphasis text is kept.
+    Code blocks, tables, front matter, raw HTML and comments, link-reference
+    definitions and badges are not prose, and headings are reported on their
+    own: left in, a table row, a ``[name]: https://...`` line or a heading glued
+    to the paragraph below it would read as a sentence and crowd the summary.
+    Each list item becomes a paragraph of its own; link and emphasis text is kept.
     """
+    text = HTML_COMMENT.sub("\n", FRONT_MATTER.sub("", text.replace("\r\n", "\n")))
+    lines = MARKDOWN_FENCE.sub("\n", text).splitlines()
     paragraphs: list[str] = []
-    for line in MARKDOWN_FENCE.sub("\n", text).splitlines():
+    in_table = False
+    previous_blank = True
+    for index, line in enumerate(lines):
         stripped = line.strip()
-        if stripped.startswith("|") or MARKDOWN_HEADING.match(stripped):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        blank = not stripped
+        indented_code = previous_blank and line.startswith(("    ", "\t"))
+        if blank:
+            in_table = False
+        elif MARKDOWN_TABLE_RULE.match(following) and "|" in stripped:
+            in_table = True  # a table's header row, with or without outer pipes
+        if (
+            in_table
+            or stripped.startswith("|")
+            or MARKDOWN_HEADING.match(stripped)
+            or MARKDOWN_RULE.match(stripped)
+            or MARKDOWN_LINK_DEFINITION.match(line)
+            or (indented_code and not MARKDOWN_LIST_ITEM.match(line))
+            or (stripped and SETEXT_UNDERLINE.fullmatch(following.strip()) is not None)
+        ):
             paragraphs.append("")
+            previous_blank = blank or previous_blank
             continue
+        previous_blank = blank
         if MARKDOWN_LIST_ITEM.match(line):
             paragraphs.append("")
             stripped = MARKDOWN_LIST_ITEM.sub("", line).strip()
+        stripped = MARKDOWN_REFERENCE_LINK.sub(r"\1", MARKDOWN_IMAGE.sub(" ", stripped))
         paragraphs.append(HTML_TAG.sub(" ", stripped))
     prose = "\n".join(paragraphs)
     return MARKDOWN_MARKUP.sub(lambda m: m.group(1) or "", prose)
@@ -254,6 +291,7 @@ def _paragraph(element: ElementTree.Element) -> str:
 def _body(archive: zipfile.ZipFile) -> dict[str, Any] | None:
     """Paragraphs, headings and the table count of word/document.xml, streamed."""
     paragraphs: list[str] = []
+    prose: list[str] = []
     chars = 0
     count = tables = 0
     headings: list[dict[str, Any]] = []
@@ -275,14 +313,23 @@ def _body(archive: zipfile.ZipFile) -> dict[str, Any] | None:
             chars += len(text) + 1
         style = element.find(f"{W}pPr/{W}pStyle")
         name = style.get(f"{W}val", "") if style is not None else ""
-        if name.lower().startswith(("heading", "title")) and text.strip() and len(headings) < 200:
+        heading = name.lower().startswith(("heading", "title"))
+        if heading and text.strip() and len(headings) < 200:
             level = int(name[-1]) if name[-1:].isdigit() else 0
             headings.append({"level": level, "text": text.strip()})
+        if not heading and chars <= MAX_TEXT_CHARS and not any(e.tag == f"{W}tbl" for e in open_):
+            prose.append(text)
         if open_:
             open_[-1].remove(element)  # done with it: only the open elements stay in memory
     if not found:
         return None
-    return {"paragraphs": paragraphs, "count": count, "tables": tables, "headings": headings}
+    return {
+        "paragraphs": paragraphs,
+        "prose": prose,
+        "count": count,
+        "tables": tables,
+        "headings": headings,
+    }
 
 
 def _properties(archive: zipfile.ZipFile) -> dict[str, str | None]:
@@ -326,5 +373,9 @@ def analyze_docx(path: Path, *, keep_text: bool = True, summary: bool = True) ->
         "tables": body["tables"],
         "headings": body["headings"],
     }
-    info.update(_document(text, keep_text=keep_text, summary=summary))
+    info.update(_document(text, keep_text=keep_text, summary=False))
+    if summary:
+        # Each paragraph is a unit of its own: a heading (reported apart) or a
+        # table cell run into the sentence after it would make a false sentence.
+        info["summary"] = summarize("\n\n".join(body["prose"])[:MAX_TEXT_CHARS])
     return info

@@ -6,6 +6,7 @@ bomb limit; every Pillow failure becomes a permanent, worded error.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,24 @@ from processor.errors import TooLarge, Unreadable
 
 MAX_IMAGE_PIXELS = 64_000_000
 """Pixels an image may decode to (about 8000 x 8000); more is treated as a bomb."""
+BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+"""The pixel count in Pillow's own decompression-bomb message."""
 PALETTE_SIZE = 5
 """Dominant colours reported."""
+
+
+def too_large(pixels: int | None) -> TooLarge:
+    """The one answer for an image over the pixel limit, whichever check caught it.
+
+    Pillow refuses some sizes while opening (with its own wording), this module
+    the rest before decoding; a reader sees the same sentence and limit either way.
+    """
+    size = f"{pixels:,} pixels" if pixels else "more pixels than the limit"
+    return TooLarge(
+        f"the image is {size}; images of at most {MAX_IMAGE_PIXELS:,} pixels"
+        " (about 8000 x 8000) are analysed, larger ones are refused as a possible"
+        " decompression bomb"
+    )
 
 
 def dhash(image: Any) -> str:
@@ -104,10 +121,7 @@ def analyze_image(path: Path, *, details: bool = True, run_ocr: bool = True) -> 
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > MAX_IMAGE_PIXELS:
-                    raise TooLarge(
-                        f"image of {width}x{height} pixels is over the limit of"
-                        f" {MAX_IMAGE_PIXELS} (possible decompression bomb)"
-                    )
+                    raise too_large(width * height)
                 image.load()
                 info: dict[str, Any] = {
                     "format": image.format,
@@ -126,7 +140,8 @@ def analyze_image(path: Path, *, details: bool = True, run_ocr: bool = True) -> 
                     info["ocr"] = ocr.recognize(image)
                 return info
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge(f"image rejected as a possible decompression bomb: {exc}") from exc
+        found = BOMB_PIXELS.search(str(exc))
+        raise too_large(int(found.group(1)) if found else None) from exc
     except UnidentifiedImageError as exc:
         raise Unreadable("the image is corrupt or in an unsupported variant of its format") from exc
     except (OSError, SyntaxError, ValueError) as exc:

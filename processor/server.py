@@ -45,7 +45,9 @@ DEFAULT_WORKER_MEMORY = 6 << 30
 to a worker that uses CUDA, whose driver reserves far more address space than it uses."""
 RETRY_AFTER_SECONDS = 5
 _COPY = 1 << 20
-NOT_FOUND = "not found; the endpoints are POST /analyze, GET /health and GET /progress/{job}"
+NOT_FOUND = (
+    "not found; the endpoints are POST /analyze, GET /health, GET /profiles and GET /progress/{job}"
+)
 SOCKET_TIMEOUT = 300.0
 """Seconds a connection may send nothing (mid-upload or between requests)."""
 
@@ -289,6 +291,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(404, {"error": f"no analysis of {job[:64]!r} is in progress"})
             else:
                 self._json(200, {"job": job, "progress": done})
+            return
+        if route == "/profiles":
+            from processor.analysis import catalog
+
+            self._json(200, catalog(llm=self.server.analyzer.llm is not None))
             return
         if route != "/health":
             self._json(404, {"error": NOT_FOUND})

@@ -24,7 +24,7 @@ from client import autostart, report, updates
 from client.agent import Agent, watched_folders
 from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
-from client.gui.settings import FirstRunWizard, SettingsDialog
+from client.gui.settings import FirstRunWizard, SettingsDialog, SettingsForm
 from client.gui.tray import Tray
 from client.gui.update import UpdateDialog
 from client.gui.viewer import ResultViewer
@@ -32,7 +32,7 @@ from client.keystore import KeyStore
 from client.state import Phase
 from client.tracker import JobView, TrayState, counts
 from client.userconfig import Preferences, settings_file, write
-from shared import __version__
+from shared import __version__, profiles
 from shared.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -329,10 +329,24 @@ class TrayApp(QObject):
             self.bridge.call(
                 lambda: store.where, lambda where: dialog.keys.show_key(agent.client_id, where)
             )
+            self.load_profiles(agent, dialog.form)
         dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
         self.dialog = dialog
         dialog.open()
         return dialog
+
+    def load_profiles(self, agent: Agent, form: SettingsForm) -> None:
+        """Read the profiles the fleet publishes (off the GUI thread) into the form."""
+        bucket = agent.settings.aws.bucket
+
+        def failed(text: str) -> None:
+            form.set_catalog(
+                None, f"The fleet's profiles cannot be read ({text}): params are JSON."
+            )
+
+        self.bridge.call(
+            lambda: profiles.read(agent.engine.aws.s3, bucket), form.set_catalog, failed
+        )
 
     def save_settings(self, prefs: Preferences | None, form_owner: Any) -> None:
         if prefs is None:

@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                 viewer.tabs.setCurrentIndex(1)
             _grab(app, viewer, out / "result-picture.png")
             dialog = tray_app.show_settings()
+            dialog.resize(760, 720)
+            editor = dialog.form.params
+            _wait(app, lambda: editor.catalog is not None, 30, "the fleet's profiles")
+            editor.profile.setCurrentIndex(editor.profile.findData("summary"))
             _grab(app, dialog, out / "settings.png")
             dialog.reject()
         finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from processor.conformance import Conformance
+from processor.conformance import Conformance, Failed
 from processor.server import ProcessorServer, serve
 from shared.cli import main
 
@@ -73,6 +73,38 @@ def test_the_reference_processor_is_conformant(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FAIL" not in out and out.strip().endswith("checks passed")
+    assert "PASS  profiles are listed (optional): default, metadata, ocr, summary" in out
+
+
+class Plain(Broken):
+    """Right in every check, but lists no profiles (404), or a crafted document."""
+
+    crafted = False
+
+    def do_GET(self) -> None:
+        if self.path == "/profiles" and self.crafted:
+            body = {"profiles": [{"name": "<b>x</b>", "params": {"p": {"type": "code"}}}]}
+            self._answer(200, json.dumps(body).encode(), "application/json")
+        elif self.path == "/health":
+            self._answer(200, json.dumps({"status": "ok"}).encode(), "application/json")
+        else:
+            self._answer(404, json.dumps({"error": "not found"}).encode(), "application/json")
+
+
+@pytest.mark.parametrize("crafted", [False, True])
+def test_listing_profiles_is_optional_but_what_is_listed_must_be_usable(crafted: bool) -> None:
+    handler = type("Handler", (Plain,), {"crafted": crafted})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check = Conformance(f"http://127.0.0.1:{server.server_port}", timeout=10).profiles
+        if crafted:
+            with pytest.raises(Failed, match="not a usable profiles document"):
+                check()
+        else:
+            assert "not offered (optional" in check()
+    finally:
+        server.shutdown()
 
 
 def test_a_container_that_breaks_the_contract_fails_with_a_list_of_failures(

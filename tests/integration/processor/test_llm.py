@@ -148,3 +148,15 @@ def test_a_failing_endpoint_is_a_retryable_error_and_a_key_in_params_is_ignored(
 def test_health_lists_the_llm_profile_when_configured(processor: ProcessorServer) -> None:
     health = requests.get(f"http://127.0.0.1:{processor.port}/health", timeout=5).json()
     assert "llm" in health["profiles"]
+
+
+def test_the_llm_profile_is_declared_with_its_prompt_when_configured(
+    processor: ProcessorServer,
+) -> None:
+    from shared import profiles
+
+    body = requests.get(f"http://127.0.0.1:{processor.port}/profiles", timeout=5).content
+    llm = profiles.loads(body).find("llm")
+    assert llm is not None and "language model" in llm.description
+    prompt = {q.name: q for q in llm.params}["prompt"]
+    assert prompt.type == "string" and str(prompt.default).startswith("Summarise")

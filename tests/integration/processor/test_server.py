@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from processor.server import ProcessorServer, serve
+from shared.errors import TransientError
 from tests import samples
 
 
@@ -184,6 +185,31 @@ def test_health_lists_the_profiles_this_processor_serves(server: ProcessorServer
     assert health["profiles"] == ["default", "metadata", "ocr", "summary"]  # no llm configured
 
 
+def test_profiles_are_declared_with_their_params_and_each_one_is_served(
+    server: ProcessorServer, tmp_path: Path
+) -> None:
+    """What ``GET /profiles`` declares is what a fetcher publishes and a desktop offers."""
+    from fetcher import processor_client
+    from shared import profiles
+
+    base = f"http://127.0.0.1:{server.port}"
+    body = processor_client.profiles(base)
+    assert body is not None
+    catalog = profiles.loads(body)
+    assert catalog.processor == "fpw-reference"
+    assert [p.name for p in catalog.profiles] == ["default", "metadata", "ocr", "summary"]
+    summary = catalog.find("summary")
+    assert summary is not None and "summary" in summary.description
+    split = {q.name: q for q in summary.params}["split"]
+    assert split.type == "array" and "page ranges" in split.description
+    text = samples.make_text(tmp_path / "t.txt", "Herons wait at the pond for fish to pass.")
+    for profile in catalog.profiles:  # every declared profile is one the processor takes
+        assert post(server, text, profile=profile.name).status_code == 200
+    assert processor_client.profiles(base + "/no-such-prefix") is None  # 404: none listed
+    with pytest.raises(TransientError, match="did not answer"):  # not up yet: ask again
+        processor_client.profiles("http://127.0.0.1:9")
+
+
 def test_bad_inputs_get_permanent_errors_and_the_server_stays_healthy(
     server: ProcessorServer, tmp_path: Path
 ) -> None:
@@ -194,7 +220,7 @@ def test_bad_inputs_get_permanent_errors_and_the_server_stays_healthy(
     docx = samples.docx_bytes(["hello"])
     broken_docx = tmp_path / "broken.docx"
     broken_docx.write_bytes(docx[: len(docx) // 2])
-    cases = [
+    cases: list[tuple[Path, dict[str, object], int, str]] = [
         (samples.make_encrypted_pdf(tmp_path / "e.pdf"), {}, 400, "encrypted"),
         (samples.make_bomb_png(tmp_path / "bomb.png"), {}, 413, "decompression bomb"),
         (broken_png, {}, 400, "corrupt"),

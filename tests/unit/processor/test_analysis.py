@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,9 @@ def test_the_metadata_profile_leaves_text_out(tmp_path: Path) -> None:
 )
 def test_bad_inputs_are_permanent_errors_with_a_clear_message(
     tmp_path: Path,
-    make,
+    make: Callable[[Path], Path],
     status: int,
-    words: str,  # type: ignore[no-untyped-def]
+    words: str,
 ) -> None:
     with pytest.raises(AnalysisError) as error:
         run(make(tmp_path))
@@ -191,3 +192,18 @@ def test_a_zip_that_is_not_a_word_document_is_unsupported(tmp_path: Path) -> Non
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("side", [9_000, 12_000])
+def test_an_image_over_the_pixel_limit_gets_one_message_with_the_documented_limit(
+    tmp_path: Path, side: int
+) -> None:
+    """Pillow warns past the limit and refuses past twice it: both read the same to a user."""
+    with pytest.raises(AnalysisError) as error:
+        run(samples.make_bomb_png(tmp_path / "big.png", side=side))
+    assert error.value.status == 413
+    assert error.value.message == (
+        f"the image is {side * side:,} pixels; images of at most 64,000,000 pixels"
+        " (about 8000 x 8000) are analysed, larger ones are refused as a possible"
+        " decompression bomb"
+    )

@@ -49,3 +49,18 @@ def test_reference_results_match_the_documented_schema(
         result = analyze(path, types.get(path.suffix, "application/octet-stream"), params, "f")
         errors = [e.message for e in validator.iter_errors(result)]
         assert not errors, (path.name, errors)
+
+
+def test_the_declared_profiles_match_the_documented_schema_and_the_served_ones(
+    spec: dict[str, Any],
+) -> None:
+    from processor.analysis import catalog
+
+    validators = pytest.importorskip("openapi_schema_validator")
+    schema = {"$ref": "#/components/schemas/Profiles", "components": spec["components"]}
+    validator = validators.OAS31Validator(schema)
+    for llm in (False, True):
+        declared = catalog(llm)
+        assert not [e.message for e in validator.iter_errors(declared)]
+        names = [p["name"] for p in declared["profiles"]]
+        assert names == [p for p in PROFILES if llm or p != "llm"]

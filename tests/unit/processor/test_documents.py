@@ -154,3 +154,117 @@ def test_a_word_document_with_malformed_xml_is_a_permanent_error(tmp_path: Path)
     with pytest.raises(AnalysisError, match="corrupt or unreadable") as error:
         run(_docx_with(tmp_path / "bad.docx", b"<w:document><unclosed>"), DOCX)
     assert error.value.status == 400
+
+
+README = """---
+title: Heron Tracker
+layout: page
+---
+<!-- badges: keep them in one line
+[![Docs](https://docs.example.org/badge.svg)](https://docs.example.org)
+-->
+[![Build](https://ci.example.org/heron/badge.svg)](https://ci.example.org/heron) \
+[![PyPI version of the heron tracker](https://img.shields.io/pypi/v/heron.svg)][pypi]
+
+Heron Tracker
+=============
+
+Heron Tracker counts the herons at every pond in the valley and writes the counts to a sheet.
+See the [guide][guide] for the routes.
+
+## Install
+
+    pip install heron-tracker --upgrade --user for the heron counts
+
+```sh
+heron count --ponds all --output herons.csv --verbose --heron-counts
+```
+
+| option | what the heron tracker does with the option |
+|--------|---------|
+| `--ponds` | which ponds the heron counter visits on the heron survey today |
+
+option | what the heron tracker does with it
+--- | ---
+ponds | which ponds the heron counter visits on the heron survey today
+
+Volunteers walk the ponds at dawn, when the herons are feeding and easy to count.
+
+The counts from every pond go into one sheet that the heron survey team reviews weekly.
+
+[guide]: https://heron.example.org/guide "The guide to the heron survey routes and ponds"
+[pypi]: https://pypi.org/project/heron-tracker/heron/counts/at/every/pond/in/the/valley
+[ci]: <https://ci.example.org/heron/herons/counted/at/every/pond/in/the/valley/twice>
+"""
+
+
+def test_a_readme_summary_comes_from_its_prose_not_its_links_badges_or_tables(
+    tmp_path: Path,
+) -> None:
+    """Link-reference definitions, badges, comments, front matter, tables and code are not prose."""
+    analysis = run(samples.make_text(tmp_path / "README.md", README), "text/markdown")["analysis"]
+    assert analysis["summary"]["sentences"] == [
+        "Heron Tracker counts the herons at every pond in the valley and writes the counts"
+        " to a sheet.",
+        "Volunteers walk the ponds at dawn, when the herons are feeding and easy to count.",
+        "The counts from every pond go into one sheet that the heron survey team reviews weekly.",
+    ]
+    prose = documents.markdown_prose(README)
+    for absent in ("https", "layout", "badge", "pip install", "--ponds", "option", "Install"):
+        assert absent not in prose
+    assert "See the guide for the routes." in prose
+    assert {"level": 2, "text": "Install"} in analysis["headings"]
+    assert analysis["text"] == README
+
+
+def _word(path: Path, body: str) -> Path:
+    """A Word document whose body is the given WordprocessingML (headings, lists, tables)."""
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    document = f'<w:document xmlns:w="{w}"><w:body>{body}</w:body></w:document>'
+    return _docx_with(path, document.encode())
+
+
+def _p(text: str, style: str = "", numbered: bool = False) -> str:
+    props = f'<w:pStyle w:val="{style}"/>' if style else ""
+    if numbered:
+        props += '<w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr>'
+    return f"<w:p><w:pPr>{props}</w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>"
+
+
+def test_a_word_heading_is_not_glued_to_the_sentence_after_it(tmp_path: Path) -> None:
+    cell = "<w:tc>{}</w:tc>"
+    table = (
+        "<w:tbl>"
+        + "".join(
+            "<w:tr>" + cell.format(_p(a)) + cell.format(_p(b)) + "</w:tr>"
+            for a, b in (
+                ("Pond name of the lab survey site", "Number of herons counted at the lab pond"),
+                ("North pond near the lab", "Four herons were counted near the lab"),
+            )
+        )
+        + "</w:tbl>"
+    )
+    body = (
+        _p("Lab budget report", "Title")
+        + _p("Summary of the lab budget", "Heading1")
+        + _p("The budget for the new lab was approved by the board on Monday morning.")
+        + _p("Equipment for the lab", "Heading2")
+        + _p("Two microscopes for the lab budget", numbered=True)
+        + _p("A freezer for the lab samples", numbered=True)
+        + table
+        + _p("The lab budget also covers a technician for the first two years of work.")
+        + _p("Spending on the lab budget is reviewed by the finance office every quarter.")
+    )
+    analysis = run(_word(tmp_path / "budget.docx", body), DOCX)["analysis"]
+    lines = analysis["text"].splitlines()
+    assert "Summary of the lab budget" in lines and "Equipment for the lab" in lines
+    assert [h["text"] for h in analysis["headings"]] == [
+        "Lab budget report",
+        "Summary of the lab budget",
+        "Equipment for the lab",
+    ]
+    assert analysis["summary"]["sentences"] == [
+        "The budget for the new lab was approved by the board on Monday morning.",
+        "The lab budget also covers a technician for the first two years of work.",
+        "Spending on the lab budget is reviewed by the finance office every quarter.",
+    ]
