@@ -155,6 +155,48 @@ def site_fleet_keys(outputs: Mapping[str, str]) -> str:
     return fleetkey.pins_toml(fleetkey.pins_from_outputs(dict(outputs)))
 
 
+def site_settings(
+    outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Everything a site's desktops need, from the stack's outputs: a settings file
+    that works as it is (the desktop adds only its own folders).
+
+    Names come from the outputs, never from the defaults: the bucket carries the
+    account and region, and the tables the stack's prefix. ``endpoint_url`` is
+    only for the local stack.
+    """
+    aws: dict[str, Any] = {
+        "region": outputs["Region"],
+        "endpoint_url": endpoint_url,
+        "access_key_id": key.access_key_id,
+        "secret_access_key": key.secret_access_key,
+        "role_arn": outputs["ClientRoleArn"],
+        "table": outputs["JobsTable"],
+        "clients_table": outputs["ClientsTable"],
+        "bucket": outputs["Bucket"],
+    }
+    client: dict[str, Any] = {}
+    if outputs.get("ReleaseBucket"):
+        client["update_url"] = f"s3://{outputs['ReleaseBucket']}/releases"
+    pins = fleetkey.pins_from_outputs(dict(outputs))
+    if pins:
+        client["fleet_keys"] = pins
+    return {"aws": aws, "client": client}
+
+
+def site_settings_toml(
+    outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None = None
+) -> str:
+    """``site_settings`` as the TOML file a desktop uses (``fpw client --config``)."""
+    from shared.config import dump_toml
+
+    head = f"# fpw desktop settings for site user {key.user}: secret, keep owner-only\n"
+    text = head + dump_toml(site_settings(outputs, key, endpoint_url))
+    if not fleetkey.pins_from_outputs(dict(outputs)):
+        text += fleetkey.pins_toml([])
+    return text
+
+
 def site_user(prefix: str, site: str) -> str:
     if not site.replace("-", "").isalnum():
         raise ConfigError(f"site name {site!r} must be letters, digits and dashes")

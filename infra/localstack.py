@@ -297,12 +297,18 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
 
 
 def _deploy(endpoint: str, admin: tuple[str, str], prefix: str) -> dict[str, str]:
+    from infra.fleetkey import pin_of_admin
+
     cfn = _client("cloudformation", endpoint, admin)
     name = f"{prefix}-local"
     cfn.create_stack(
         StackName=name,
         TemplateBody=TEMPLATE.read_text(encoding="utf-8"),
-        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": prefix}],
+        Parameters=[
+            {"ParameterKey": "Prefix", "ParameterValue": prefix},
+            # Published like a deployment's: `fpw admin site add` prints the pin.
+            {"ParameterKey": "FleetKeys", "ParameterValue": pin_of_admin(admin[1])},
+        ],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
     deadline = time.monotonic() + 120
