@@ -247,9 +247,35 @@ def retire_site_keys(settings: AwsSettings, prefix: str, site: str) -> list[str]
 
 def remove_site(settings: AwsSettings, prefix: str, site: str, policy_arn: str) -> None:
     """Admin: the site's desktops lose access at once (their role sessions end within the hour)."""
-    iam = _iam(settings)
-    user = site_user(prefix, site)
+    _remove_site_user(_iam(settings), site_user(prefix, site), policy_arn)
+
+
+def _remove_site_user(iam: Any, user: str, policy_arn: str) -> None:
     for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     iam.detach_user_policy(UserName=user, PolicyArn=policy_arn)
     iam.delete_user(UserName=user)
+
+
+def remove_all_sites(settings: AwsSettings, policy_arn: str) -> list[str]:
+    """Admin, before a destroy: every user holding the client-site policy loses it
+    (IAM refuses to delete a policy still attached); the users removed or detached.
+
+    Site users (path ``/fpw/sites/``) are deleted with their keys; any other
+    user someone attached the policy to is only detached from it.
+    """
+    iam = _iam(settings)
+    users: list[dict[str, Any]] = []
+    for page in iam.get_paginator("list_entities_for_policy").paginate(
+        PolicyArn=policy_arn, EntityFilter="User"
+    ):
+        users.extend(page.get("PolicyUsers", []))
+    done: list[str] = []
+    for entry in users:
+        name = entry["UserName"]
+        if iam.get_user(UserName=name)["User"].get("Path") == SITE_PATH:
+            _remove_site_user(iam, name, policy_arn)
+        else:
+            iam.detach_user_policy(UserName=name, PolicyArn=policy_arn)
+        done.append(name)
+    return done
