@@ -237,3 +237,38 @@ def test_the_client_may_put_only_the_attributes_of_a_new_job(template: dict[str,
     granted = {action for s in statements for action in _actions(s)}
     assert not granted & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
     assert not any(a in ("dynamodb:*", "*") for a in granted)
+
+
+def test_the_default_gpu_ami_carries_a_driver_for_cuda_13(template: dict[str, Any]) -> None:
+    # AL2023 ECS GPU AMIs ship NVIDIA driver 580 (the AL2 family ships 535).
+    ami = template["Parameters"]["GpuAmi"]["Default"]
+    assert ami == "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+    processor = _container(template, "FleetTaskDefinition", "processor")
+    device = {e["Name"]: e["Value"] for e in processor["Environment"]}["FPW_PROCESSOR_OCR_DEVICE"]
+    assert device == {"Fn::If": ["UseGpu", "cuda", "auto"]}
+
+
+def test_waking_from_zero_sets_one_task_however_often_the_alarm_fires(
+    template: dict[str, Any],
+) -> None:
+    wake = template["Resources"]["WakeScalingPolicy"]["Properties"]
+    config = wake["StepScalingPolicyConfiguration"]
+    assert config["AdjustmentType"] == "ExactCapacity"
+    assert [s["ScalingAdjustment"] for s in config["StepAdjustments"]] == [1]
+
+
+def test_the_fleet_spans_two_availability_zones(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    subnets = resources["FleetService"]["Properties"]["NetworkConfiguration"][
+        "AwsvpcConfiguration"
+    ]["Subnets"]
+    zones = {str(resources[s["Ref"]]["Properties"]["AvailabilityZone"]) for s in subnets}
+    assert len(subnets) == 2 and len(zones) == 2
+    group = resources["GpuAutoScalingGroup"]["Properties"]["VPCZoneIdentifier"]
+    assert group == subnets
+
+
+def _container(template: dict[str, Any], task: str, name: str) -> dict[str, Any]:
+    containers = template["Resources"][task]["Properties"]["ContainerDefinitions"]
+    found: dict[str, Any] = next(c for c in containers if c["Name"] == name)
+    return found
