@@ -15,6 +15,7 @@ the same prefix is refused, by name, until the kept tables are deleted.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from shared.errors import ConfigError, FpwError
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+INLINE_LIMIT = 51_200
+"""Largest template body CloudFormation accepts inline (TemplateBody), in bytes."""
+BLOCK_SCALAR = re.compile(r"[|>][-+]?\s*$")
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE")
 Printer = Callable[[str], None]
 
@@ -52,6 +56,40 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"parameter {pair!r} is not KEY=VALUE")
         found[key] = value
     return found
+
+
+def compact(text: str) -> str:
+    """The template without its comment and blank lines (block scalars kept whole):
+    the same document, under CloudFormation's inline limit. The comments stay in
+    the file for its readers."""
+    kept: list[str] = []
+    block_indent: int | None = None
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None:
+            if not line.strip() or indent > block_indent:
+                kept.append(line)
+                continue
+            block_indent = None
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        kept.append(line)
+        if BLOCK_SCALAR.search(line):
+            block_indent = indent
+    return "\n".join(kept) + "\n"
+
+
+def template_body(template: Path) -> str:
+    """What ``deploy`` sends: the compacted template, refused by size before AWS would."""
+    body = compact(template.read_text(encoding="utf-8"))
+    size = len(body.encode("utf-8"))
+    if size > INLINE_LIMIT:
+        raise ConfigError(
+            f"{template} is {size} bytes without comments, over CloudFormation's inline "
+            f"limit of {INLINE_LIMIT}",
+            hint="shorten the template's descriptions",
+        )
+    return body
 
 
 def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
@@ -118,7 +156,7 @@ class Deployer:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
-        body = template.read_text(encoding="utf-8")
+        body = template_body(template)
         params: list[dict[str, Any]] = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
         ]

@@ -297,13 +297,14 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
 
 
 def _deploy(endpoint: str, admin: tuple[str, str], prefix: str) -> dict[str, str]:
+    from infra.deploy import template_body
     from infra.fleetkey import pin_of_admin
 
     cfn = _client("cloudformation", endpoint, admin)
     name = f"{prefix}-local"
     cfn.create_stack(
         StackName=name,
-        TemplateBody=TEMPLATE.read_text(encoding="utf-8"),
+        TemplateBody=template_body(TEMPLATE),  # what `fpw infra deploy` sends
         Parameters=[
             {"ParameterKey": "Prefix", "ParameterValue": prefix},
             # Published like a deployment's: `fpw admin site add` prints the pin.

@@ -272,3 +272,28 @@ def _container(template: dict[str, Any], task: str, name: str) -> dict[str, Any]
     containers = template["Resources"][task]["Properties"]["ContainerDefinitions"]
     found: dict[str, Any] = next(c for c in containers if c["Name"] == name)
     return found
+
+
+def test_the_deployed_body_is_the_template_under_the_inline_limit(
+    template: dict[str, Any],
+) -> None:
+    from infra.deploy import INLINE_LIMIT, template_body
+
+    body = template_body(TEMPLATE)
+    assert len(body.encode("utf-8")) <= INLINE_LIMIT
+    assert yaml.load(body, _CfnLoader) == template
+    user_data = template["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert user_data["UserData"]["Fn::Base64"]["Fn::Sub"].startswith("#!/bin/bash\n")
+
+
+def test_a_replacement_processor_sets_its_own_command_and_health_check(
+    template: dict[str, Any],
+) -> None:
+    processor = _container(template, "FleetTaskDefinition", "processor")
+    assert processor["Command"] == {"Ref": "ProcessorCommand"}
+    assert processor["HealthCheck"]["Command"] == {"Ref": "ProcessorHealthCheck"}
+    params = template["Parameters"]
+    assert params["ProcessorCommand"]["Type"] == "CommaDelimitedList"
+    assert params["ProcessorCommand"]["Default"] == "processor,--host,0.0.0.0,--port,8080"
+    check = params["ProcessorHealthCheck"]["Default"].split(",")
+    assert check[0] == "CMD" and check[-1] == "http://127.0.0.1:8080/health"
