@@ -297,3 +297,14 @@ def test_a_replacement_processor_sets_its_own_command_and_health_check(
     assert params["ProcessorCommand"]["Default"] == "processor,--host,0.0.0.0,--port,8080"
     check = params["ProcessorHealthCheck"]["Default"].split(",")
     assert check[0] == "CMD" and check[-1] == "http://127.0.0.1:8080/health"
+
+
+def test_the_fetcher_may_protect_only_the_tasks_of_its_cluster(template: dict[str, Any]) -> None:
+    statements = [
+        s
+        for policy in template["Resources"]["FetcherRole"]["Properties"]["Policies"]
+        for s in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("ecs:") for a in _actions(s))
+    ]
+    assert [_actions(s) for s in statements] == [["ecs:UpdateTaskProtection"]]
+    assert statements[0]["Resource"]["Fn::Sub"].endswith(":task/${Prefix}/*")
