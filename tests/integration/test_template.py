@@ -257,15 +257,50 @@ def test_waking_from_zero_sets_one_task_however_often_the_alarm_fires(
     assert [s["ScalingAdjustment"] for s in config["StepAdjustments"]] == [1]
 
 
-def test_the_fleet_spans_two_availability_zones(template: dict[str, Any]) -> None:
+def test_the_fleet_spans_two_zones_of_a_new_vpc_or_the_given_subnets(
+    template: dict[str, Any],
+) -> None:
     resources = template["Resources"]
     subnets = resources["FleetService"]["Properties"]["NetworkConfiguration"][
         "AwsvpcConfiguration"
     ]["Subnets"]
-    zones = {str(resources[s["Ref"]]["Properties"]["AvailabilityZone"]) for s in subnets}
-    assert len(subnets) == 2 and len(zones) == 2
-    group = resources["GpuAutoScalingGroup"]["Properties"]["VPCZoneIdentifier"]
-    assert group == subnets
+    assert subnets == {
+        "Fn::If": [
+            "NewVpc",
+            [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
+            {"Ref": "SubnetIds"},
+        ]
+    }
+    zones = {
+        str(resources[s["Ref"]]["Properties"]["AvailabilityZone"]) for s in subnets["Fn::If"][1]
+    }
+    assert len(zones) == 2
+    assert resources["GpuAutoScalingGroup"]["Properties"]["VPCZoneIdentifier"] == subnets
+    assert (
+        resources["WatcherService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"][
+            "Subnets"
+        ]
+        == subnets
+    )
+    # An existing VPC: nothing of the network is created (no NAT gateway to pay for).
+    assert template["Conditions"]["NewVpc"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "Fleet"}, "ecs"]},
+            {"Fn::Equals": [{"Ref": "VpcId"}, ""]},
+        ]
+    }
+    for name in ("Vpc", "NatGateway", "NatAddress", "PrivateSubnetA", "S3Endpoint"):
+        assert resources[name]["Condition"] == "NewVpc", name
+    group = resources["TaskSecurityGroup"]["Properties"]["VpcId"]
+    assert group == {"Fn::If": ["NewVpc", {"Ref": "Vpc"}, {"Ref": "VpcId"}]}
+
+
+def test_spot_capacity_is_an_option(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["GpuSpot"]["Default"] == "false"
+    data = template["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["InstanceMarketOptions"] == {
+        "Fn::If": ["UseSpot", {"MarketType": "spot"}, {"Ref": "AWS::NoValue"}]
+    }
 
 
 def _container(template: dict[str, Any], task: str, name: str) -> dict[str, Any]:
