@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.admin import add_site, remove_site, retire_site_keys, rotate_site
+from infra.admin import (
+    SiteKey,
+    add_site,
+    remove_site,
+    retire_site_keys,
+    rotate_site,
+    site_settings,
+)
 from infra.deploy import Deployer, failure_reasons, parse_parameters
 from infra.localstack import LocalStack
 from shared.aws import Aws
@@ -96,8 +103,10 @@ def test_deploy_then_destroy_refuses_a_bucket_with_data_unless_forced(stack: Loc
 
 
 def _site_settings(stack: LocalStack, key_id: str, secret: str, role: str | None) -> AwsSettings:
-    settings = stack.admin_settings()
-    settings.access_key_id, settings.secret_access_key, settings.role_arn = key_id, secret, role
+    """A desktop's settings as `fpw admin site add` hands them out, nothing of the admin's."""
+    key = SiteKey("site", key_id, secret)
+    settings = AwsSettings(**site_settings(stack.outputs, key, stack.endpoint)["aws"])
+    settings.role_arn = role
     return settings
 
 
