@@ -25,6 +25,7 @@ from fetcher import processor_client
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
 from fetcher.processor_client import Busy, analyze, progress
+from fetcher.protection import TaskProtection
 from fetcher.scratch import Scratch
 from fetcher.transfer import UploadAbandoned, merge
 from shared import __version__, fleet, hpke, presence, profiles, signing, transitions
@@ -171,6 +172,11 @@ class Fetcher:
         """The rest of the last index read, in rank order."""
         self._backlog_read = float("-inf")
         """Jobs left queued for want of disk space, and when that was last logged."""
+        # On ECS, scale-in spares a task while it holds a job; the protection
+        # lapses by itself after the longest a job may take.
+        self.protection = TaskProtection.from_env(
+            self.fs.chunk_wait_seconds + self.fs.analysis_deadline_seconds + 600
+        )
 
     # -- finding and claiming --------------------------------------------
 
@@ -454,6 +460,8 @@ class Fetcher:
     def handle(self, held: Held) -> None:
         job = held.job
         self.current = held
+        if self.protection is not None:
+            self.protection.set(True)
         beat = threading.Thread(target=self._heartbeat, args=(held,), daemon=True)
         beat.start()
         # With a volume shared with the processor, the merged file is handed
@@ -525,6 +533,8 @@ class Fetcher:
             beat.join(timeout=5)
             merged.unlink(missing_ok=True)
             self.current = None
+            if self.protection is not None:
+                self.protection.set(False)
             held.done.set()
 
     def _check_attempts(self, held: Held) -> None:

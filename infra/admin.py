@@ -155,6 +155,48 @@ def site_fleet_keys(outputs: Mapping[str, str]) -> str:
     return fleetkey.pins_toml(fleetkey.pins_from_outputs(dict(outputs)))
 
 
+def site_settings(
+    outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Everything a site's desktops need, from the stack's outputs: a settings file
+    that works as it is (the desktop adds only its own folders).
+
+    Names come from the outputs, never from the defaults: the bucket carries the
+    account and region, and the tables the stack's prefix. ``endpoint_url`` is
+    only for the local stack.
+    """
+    aws: dict[str, Any] = {
+        "region": outputs["Region"],
+        "endpoint_url": endpoint_url,
+        "access_key_id": key.access_key_id,
+        "secret_access_key": key.secret_access_key,
+        "role_arn": outputs["ClientRoleArn"],
+        "table": outputs["JobsTable"],
+        "clients_table": outputs["ClientsTable"],
+        "bucket": outputs["Bucket"],
+    }
+    client: dict[str, Any] = {}
+    if outputs.get("ReleaseBucket"):
+        client["update_url"] = f"s3://{outputs['ReleaseBucket']}/releases"
+    pins = fleetkey.pins_from_outputs(dict(outputs))
+    if pins:
+        client["fleet_keys"] = pins
+    return {"aws": aws, "client": client}
+
+
+def site_settings_toml(
+    outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None = None
+) -> str:
+    """``site_settings`` as the TOML file a desktop uses (``fpw client --config``)."""
+    from shared.config import dump_toml
+
+    head = f"# fpw desktop settings for site user {key.user}: secret, keep owner-only\n"
+    text = head + dump_toml(site_settings(outputs, key, endpoint_url))
+    if not fleetkey.pins_from_outputs(dict(outputs)):
+        text += fleetkey.pins_toml([])
+    return text
+
+
 def site_user(prefix: str, site: str) -> str:
     if not site.replace("-", "").isalnum():
         raise ConfigError(f"site name {site!r} must be letters, digits and dashes")
@@ -205,9 +247,35 @@ def retire_site_keys(settings: AwsSettings, prefix: str, site: str) -> list[str]
 
 def remove_site(settings: AwsSettings, prefix: str, site: str, policy_arn: str) -> None:
     """Admin: the site's desktops lose access at once (their role sessions end within the hour)."""
-    iam = _iam(settings)
-    user = site_user(prefix, site)
+    _remove_site_user(_iam(settings), site_user(prefix, site), policy_arn)
+
+
+def _remove_site_user(iam: Any, user: str, policy_arn: str) -> None:
     for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     iam.detach_user_policy(UserName=user, PolicyArn=policy_arn)
     iam.delete_user(UserName=user)
+
+
+def remove_all_sites(settings: AwsSettings, policy_arn: str) -> list[str]:
+    """Admin, before a destroy: every user holding the client-site policy loses it
+    (IAM refuses to delete a policy still attached); the users removed or detached.
+
+    Site users (path ``/fpw/sites/``) are deleted with their keys; any other
+    user someone attached the policy to is only detached from it.
+    """
+    iam = _iam(settings)
+    users: list[dict[str, Any]] = []
+    for page in iam.get_paginator("list_entities_for_policy").paginate(
+        PolicyArn=policy_arn, EntityFilter="User"
+    ):
+        users.extend(page.get("PolicyUsers", []))
+    done: list[str] = []
+    for entry in users:
+        name = entry["UserName"]
+        if iam.get_user(UserName=name)["User"].get("Path") == SITE_PATH:
+            _remove_site_user(iam, name, policy_arn)
+        else:
+            iam.detach_user_policy(UserName=name, PolicyArn=policy_arn)
+        done.append(name)
+    return done

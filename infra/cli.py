@@ -95,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         command = site_actions.add_parser(name, help=text)
         command.add_argument("site", help="letters, digits and dashes")
+        if name in ("add", "rotate"):
+            command.add_argument(
+                "--output",
+                type=Path,
+                help="write the desktops' settings file here (mode 0600) instead of printing it",
+            )
         _stack_name(command)
         command.set_defaults(func=func, admin_config=True)
 
@@ -269,30 +275,39 @@ def _site_context(args: argparse.Namespace) -> tuple[AwsSettings, str, str, str]
     )
 
 
-def _print_site_key(key: SiteKey, role_arn: str, settings: AwsSettings) -> None:
-    # Printed once for the operator to hand to the site; never logged.
-    print(f"# settings for the desktops of {key.user} (keep secret)")
-    print("[aws]")
-    print(f'region = "{settings.region}"')
-    print(f'access_key_id = "{key.access_key_id}"')
-    print(f'secret_access_key = "{key.secret_access_key}"')
-    print(f'role_arn = "{role_arn}"')
+def _hand_out_site_key(
+    args: argparse.Namespace, key: SiteKey, outputs: dict[str, str], endpoint: str | None
+) -> None:
+    """The site's complete desktop settings, printed once or written owner-only; never logged."""
+    from infra.admin import site_settings_toml
+    from shared.private import write_private
+
+    text = site_settings_toml(outputs, key, endpoint)
+    if args.output is None:
+        print(text, end="")
+        return
+    write_private(args.output, text)
+    print(f"wrote the settings of the desktops of site {args.site} to {args.output} (mode 0600)")
 
 
 def _site_add(args: argparse.Namespace) -> int:
-    from infra.admin import add_site, site_fleet_keys
+    from infra.admin import add_site
 
-    settings, prefix, policy, role = _site_context(args)
-    _print_site_key(add_site(settings, prefix, args.site, policy), role, settings)
-    print(site_fleet_keys(_deployer(args).outputs()), end="")
+    deployer = _deployer(args)
+    outputs = deployer.outputs()
+    prefix = outputs.get("Deployment", "fpw")
+    key = add_site(deployer.settings, prefix, args.site, outputs["ClientSitePolicyArn"])
+    _hand_out_site_key(args, key, outputs, deployer.settings.endpoint_url)
     return 0
 
 
 def _site_rotate(args: argparse.Namespace) -> int:
     from infra.admin import rotate_site
 
-    settings, prefix, _, role = _site_context(args)
-    _print_site_key(rotate_site(settings, prefix, args.site), role, settings)
+    deployer = _deployer(args)
+    outputs = deployer.outputs()
+    key = rotate_site(deployer.settings, outputs.get("Deployment", "fpw"), args.site)
+    _hand_out_site_key(args, key, outputs, deployer.settings.endpoint_url)
     print(f"# once every desktop has it: fpw admin site retire {args.site}")
     return 0
 

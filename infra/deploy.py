@@ -4,14 +4,18 @@ the local stack when ``aws.endpoint_url`` is set.
 Deploy creates the stack or updates it in place, shows each resource event as
 it happens and, on failure, the reasons of the resources that failed. Destroy
 refuses while the data bucket still holds objects (jobs in flight, results
-not yet collected) unless forced, and then empties the bucket first; the
-tables and the key are kept by their deletion policy (the record of every
-job and the key that decrypts backups outlive the stack).
+not yet collected) unless forced, and then empties the bucket first; it
+removes the sites (IAM refuses to delete a policy still attached to a user)
+and scales the fleet to zero (no task holds an instance while the stack goes);
+the tables and the key are kept by their deletion policy (the record of every
+job and the key that decrypts backups outlive the stack). A later deploy under
+the same prefix is refused, by name, until the kept tables are deleted.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +32,9 @@ from shared.errors import ConfigError, FpwError
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+INLINE_LIMIT = 51_200
+"""Largest template body CloudFormation accepts inline (TemplateBody), in bytes."""
+BLOCK_SCALAR = re.compile(r"[|>][-+]?\s*$")
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE")
 Printer = Callable[[str], None]
 
@@ -49,6 +56,40 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"parameter {pair!r} is not KEY=VALUE")
         found[key] = value
     return found
+
+
+def compact(text: str) -> str:
+    """The template without its comment and blank lines (block scalars kept whole):
+    the same document, under CloudFormation's inline limit. The comments stay in
+    the file for its readers."""
+    kept: list[str] = []
+    block_indent: int | None = None
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None:
+            if not line.strip() or indent > block_indent:
+                kept.append(line)
+                continue
+            block_indent = None
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        kept.append(line)
+        if BLOCK_SCALAR.search(line):
+            block_indent = indent
+    return "\n".join(kept) + "\n"
+
+
+def template_body(template: Path) -> str:
+    """What ``deploy`` sends: the compacted template, refused by size before AWS would."""
+    body = compact(template.read_text(encoding="utf-8"))
+    size = len(body.encode("utf-8"))
+    if size > INLINE_LIMIT:
+        raise ConfigError(
+            f"{template} is {size} bytes without comments, over CloudFormation's inline "
+            f"limit of {INLINE_LIMIT}",
+            hint="shorten the template's descriptions",
+        )
+    return body
 
 
 def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
@@ -115,7 +156,7 @@ class Deployer:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
-        body = template.read_text(encoding="utf-8")
+        body = template_body(template)
         params: list[dict[str, Any]] = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
         ]
@@ -127,6 +168,7 @@ class Deployer:
                 hint="run `fpw infra destroy` and deploy again",
             )
         if existing is None:
+            self.refuse_kept_tables(parameters.get("Prefix", "fpw"))
             self.printer(f"creating stack {self.stack_name}")
             self.cfn.create_stack(
                 StackName=self.stack_name,
@@ -158,6 +200,24 @@ class Deployer:
         if status not in DONE:
             raise FpwError(self._failed(status, started))
         return StackResult(self.stack_name, status, self.outputs())
+
+    def refuse_kept_tables(self, prefix: str) -> None:
+        """A create would fail on the tables an earlier stack of this prefix kept: say so first."""
+        kept = []
+        for table in (f"{prefix}-jobs", f"{prefix}-clients"):
+            try:
+                self.aws.dynamodb.describe_table(TableName=table)
+            except ClientError as exc:
+                if _code(exc) == "ResourceNotFoundException":
+                    continue
+                raise
+            kept.append(table)
+        if kept:
+            deletes = "; ".join(f"aws dynamodb delete-table --table-name {t}" for t in kept)
+            raise FpwError(
+                f"tables {', '.join(kept)} were kept from an earlier deployment of prefix {prefix}",
+                hint=f"deploy with another --prefix, or (after any backup you need) {deletes}",
+            )
 
     def wait(self, since: float) -> str:
         """Poll until the stack settles, printing each new event; the final status."""
@@ -241,13 +301,54 @@ class Deployer:
                 )
             if bucket and count:
                 self.printer(f"deleting {self.empty_bucket(bucket)} objects from {bucket}")
+        if outputs.get("ClientSitePolicyArn"):
+            from infra.admin import remove_all_sites
+
+            for user in remove_all_sites(self.settings, outputs["ClientSitePolicyArn"]):
+                self.printer(f"removed site user {user} (its desktops lose access)")
+        self.scale_to_zero(outputs)
         started = time.time() - 1
         self.printer(f"deleting stack {self.stack_name}")
         self.cfn.delete_stack(StackName=self.stack_name)
         status = self.wait(started)
         if status != "DELETE_COMPLETE":
             raise FpwError(self._failed(status, started))
-        kept = [outputs[k] for k in ("JobsTable", "ClientsTable", "DataKeyArn") if k in outputs]
-        if kept:
-            self.printer(f"kept (deletion policy Retain): {', '.join(kept)}")
+        for output in ("JobsTable", "ClientsTable"):
+            if output in outputs:
+                self.printer(
+                    f"kept table {outputs[output]} (delete: aws dynamodb delete-table "
+                    f"--table-name {outputs[output]})"
+                )
+        if "DataKeyArn" in outputs:
+            self.printer(
+                f"kept key {outputs['DataKeyArn']} (delete, after the tables and their backups: "
+                f"aws kms schedule-key-deletion --pending-window-in-days 30 --key-id "
+                f"{outputs['DataKeyArn']})"
+            )
         return StackResult(self.stack_name, status)
+
+    def scale_to_zero(self, outputs: Mapping[str, str]) -> None:
+        """Stop the fleet's tasks before the stack goes: the scaling may not start new ones,
+        and the capacity provider's protected instances are freed as their tasks end."""
+        cluster, service = outputs.get("ClusterName"), outputs.get("FleetServiceName")
+        if not cluster or not service:
+            return
+        self.aws.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{cluster}/{service}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=0,
+            MaxCapacity=0,
+        )
+        ecs = self.aws.client("ecs")
+        ecs.update_service(cluster=cluster, service=service, desiredCount=0)
+        self.printer(f"scaling {service} to zero tasks")
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+            running = sum(int(s.get("runningCount", 0)) for s in found)
+            if running == 0:
+                return
+            if time.monotonic() > deadline:
+                raise FpwError(f"{service} still runs {running} task(s) after the time limit")
+            time.sleep(self.poll_seconds)

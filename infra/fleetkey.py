@@ -34,11 +34,20 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 def local_key(stack: LocalStack) -> ec.EllipticCurvePrivateKey:
     """The local stack's fleet key, the same in every process that knows the stack."""
+    return _key_of_admin(stack.admin_key[1])
+
+
+def _key_of_admin(admin_secret: str) -> ec.EllipticCurvePrivateKey:
     seed = HKDF(
         algorithm=hashes.SHA256(), length=48, salt=None, info=b"fpw-local-fleet-key-v1"
-    ).derive(stack.admin_key[1].encode("utf-8"))
+    ).derive(admin_secret.encode("utf-8"))
     scalar = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
+
+
+def pin_of_admin(admin_secret: str) -> str:
+    """The local stack's pin, known before the stack exists: its template's ``FleetKeys``."""
+    return fleet.key_id(_key_of_admin(admin_secret).public_key())
 
 
 def local_pins(stack: LocalStack) -> list[str]:

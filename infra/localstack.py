@@ -299,12 +299,16 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
 def _deploy(
     endpoint: str, admin: tuple[str, str], prefix: str, parameters: dict[str, str] | None = None
 ) -> dict[str, str]:
+    from infra.deploy import template_body
+    from infra.fleetkey import pin_of_admin
+
     cfn = _client("cloudformation", endpoint, admin)
     name = f"{prefix}-local"
-    values = {"Prefix": prefix, **(parameters or {})}
+    # The fleet key is published like a deployment's: `fpw admin site add` prints the pin.
+    values = {"Prefix": prefix, "FleetKeys": pin_of_admin(admin[1]), **(parameters or {})}
     cfn.create_stack(
         StackName=name,
-        TemplateBody=TEMPLATE.read_text(encoding="utf-8"),
+        TemplateBody=template_body(TEMPLATE),  # what `fpw infra deploy` sends
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )

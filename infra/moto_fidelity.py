@@ -28,6 +28,13 @@ takes the item over its size limit, leaving the earlier ones applied (a job
 marked ERROR without its reason); DynamoDB applies all or none. An update
 refused for size leaves the item as it was.
 
+moto's CloudFormation keeps only resources whose ``DeletionPolicy`` is
+``Retain``; AWS also keeps ``RetainExceptOnCreate`` ones when a stack that was
+created is deleted. The stack's delete keeps both. And moto's CloudFormation
+never deletes a managed policy, so a stack created again under the same names
+fails; AWS deletes it, or fails the delete while a user still holds it
+(DeleteConflict). The stack's delete does as AWS does.
+
 And one of speed, not behaviour: moto sorts the whole table before every
 query and scan, and the matches again, comparing attribute values through
 methods that convert both values at each comparison; with a few thousand
@@ -118,6 +125,7 @@ def apply() -> None:
     from infra import moto_resources
 
     moto_resources.register()
+    _retain_except_on_create()
     _atomic_writes()
     _fast_ordering()
 
@@ -144,6 +152,32 @@ def apply() -> None:
     DynamoDBStreamsHandler._determine_resource = _streams_resource  # type: ignore[attr-defined]
     SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
     IAMPolicyStatement._check_principal = _check_principal  # type: ignore[method-assign]
+
+
+def _retain_except_on_create() -> None:
+    """Deleting a created stack keeps ``RetainExceptOnCreate`` resources, as in AWS."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    original = ResourceMap.delete
+
+    def delete(self: Any) -> None:
+        for resource in self._resource_json_map.values():
+            if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+                resource["DeletionPolicy"] = "Retain"
+        original(self)
+
+    ResourceMap.delete = delete  # type: ignore[method-assign]
+
+    from moto.iam.exceptions import DeleteConflictException
+    from moto.iam.models import ManagedPolicy, iam_backends
+    from moto.utilities.utils import get_partition
+
+    def delete_policy(self: Any, account_id: str, region_name: str) -> None:
+        if self.attachment_count:
+            raise DeleteConflictException("Cannot delete a policy attached to entities.")
+        iam_backends[account_id][get_partition(region_name)].delete_policy(self.arn)
+
+    ManagedPolicy.delete = delete_policy  # type: ignore[attr-defined]
 
 
 def _atomic_writes() -> None:

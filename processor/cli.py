@@ -79,8 +79,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from processor import ocr
     from processor.llm import LlmConfig
     from processor.server import DEFAULT_MAX_ACTIVE, DEFAULT_WORKER_MEMORY, serve
+
+    problem = ocr.gpu_problem()
+    if problem is not None:
+        # Refused, not degraded: a GPU task on the CPU is the failure to see.
+        print(f"processor: {problem}", file=sys.stderr, flush=True)
+        return 1
 
     llm = LlmConfig.from_env(url=args.llm_url, model=args.llm_model, key_file=args.llm_key_file)
     server = serve(

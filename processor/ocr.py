@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEVICE_ENV = "FPW_PROCESSOR_OCR_DEVICE"
-"""``auto`` (default: CUDA when available), ``cpu``, or ``off`` to disable OCR."""
+"""``auto`` (default: CUDA when available), ``cuda`` (a GPU is required: the processor
+refuses to start without ONNX Runtime's CUDA provider), ``cpu``, or ``off`` to disable OCR."""
 MAX_LINES = 2_000
 """Lines kept in a result; a page of dense print has a few hundred."""
 
@@ -42,6 +43,39 @@ def _cuda_available() -> bool:
     import onnxruntime
 
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def provider() -> str:
+    """The ONNX Runtime provider OCR runs on (``none`` when off or not installed)."""
+    if _wanted_device() == "off":
+        return "none"
+    try:
+        return "CUDAExecutionProvider" if uses_cuda() else "CPUExecutionProvider"
+    except ImportError:
+        return "none"
+
+
+def gpu_problem() -> str | None:
+    """Why a processor that was asked for a GPU (``cuda``) cannot use one, or None.
+
+    A task given a GPU whose driver is too old for the image's CUDA (or with no
+    GPU at all) would otherwise run every file on the CPU, slowly and silently.
+    """
+    if _wanted_device() != "cuda":
+        return None
+    try:
+        offered = _cuda_available()
+    except ImportError:
+        return f"{DEVICE_ENV}=cuda but ONNX Runtime is not installed"
+    if offered:
+        return None
+    import onnxruntime
+
+    return (
+        f"{DEVICE_ENV}=cuda but ONNX Runtime offers only "
+        f"{', '.join(onnxruntime.get_available_providers())}: the image needs onnxruntime-gpu "
+        "and the host an NVIDIA driver 580 or newer with a GPU reserved for the task"
+    )
 
 
 def uses_cuda() -> bool:

@@ -311,6 +311,7 @@ class Handler(BaseHTTPRequestHandler):
                 "busy": self.server.analyzer.busy,
                 "capacity": self.server.max_active,
                 "profiles": profiles,
+                "ocr_provider": self.server.ocr_provider,
             },
         )
 
@@ -451,6 +452,10 @@ class ProcessorServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(self.max_active)
         self.shared_dir = shared_dir.resolve() if shared_dir is not None else None
         self.analyzer = Analyzer(time_limit, llm, worker_jobs, memory=worker_memory)
+        from processor import ocr
+
+        # Reported by GET /health: which ONNX Runtime provider OCR runs on.
+        self.ocr_provider = ocr.provider()
 
     @property
     def port(self) -> int:

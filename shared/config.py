@@ -37,7 +37,9 @@ USER_CONFIG = Path("~/.config/fpw/config.toml")
 @dataclass
 class AwsSettings:
     region: str = "us-east-1"
-    """AWS region of the deployment."""
+    """AWS region of the deployment. When no settings file, ``FPW_AWS_REGION`` or flag sets
+    it: the AWS configuration's (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's
+    ``region``), and this default only when that names none."""
     endpoint_url: str | None = None
     """Override for every AWS endpoint (the local stack); None means AWS itself."""
     profile: str | None = None
@@ -316,6 +318,7 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     settings = Settings()
+    region_given = False
     file = config_path(path, env, admin=admin)
     if file is not None:
         if not file.is_file():
@@ -324,11 +327,34 @@ def load_settings(
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"settings file {file} is not valid TOML: {exc}") from exc
-        _apply(settings, _flatten(data, str(file)), str(file))
-    _apply(settings, env_overrides(env), "the environment")
-    if overrides:
-        _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "the flags")
+        flat = _flatten(data, str(file))
+        _apply(settings, flat, str(file))
+        region_given = "aws.region" in flat
+    from_env = env_overrides(env)
+    _apply(settings, from_env, "the environment")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _apply(settings, given, "the flags")
+    if not (region_given or "aws.region" in from_env or "aws.region" in given):
+        settings.aws.region = aws_config_region(settings.aws.profile, env) or settings.aws.region
     return settings
+
+
+def aws_config_region(profile: str | None, environ: Mapping[str, str]) -> str | None:
+    """The region the operator's AWS configuration names, as the AWS CLI reads it:
+    ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's ``region`` in
+    ``~/.aws/config`` (or ``$AWS_CONFIG_FILE``); None when it names none."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(name):
+            return environ[name]
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        core = botocore.session.Session(profile=profile or environ.get("AWS_PROFILE") or None)
+        region = core.get_scoped_config().get("region")
+    except botocore.exceptions.BotoCoreError:
+        return None  # an unknown profile: the credentials lookup says so, by name
+    return str(region) if region else None
 
 
 def dump_toml(values: Mapping[str, Mapping[str, Any]]) -> str:

@@ -31,7 +31,7 @@ def test_the_headless_agent_writes_a_report_with_the_original_picture_beside_the
 
     results = inbox / "results"
     wait_for(lambda: len(list(results.glob("*.html"))) == 2, timeout=120, what="both reports")
-    reports = sorted(p.name for p in results.glob("*"))
+    reports = sorted(p.name for p in results.glob("*.result.*"))
     assert reports == [
         "label 7.png.result.html",
         "label 7.png.result.json",

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.admin import add_site, remove_site, retire_site_keys, rotate_site
+from infra.admin import (
+    SiteKey,
+    add_site,
+    remove_site,
+    retire_site_keys,
+    rotate_site,
+    site_settings,
+)
 from infra.deploy import Deployer, failure_reasons, parse_parameters
 from infra.localstack import LocalStack
 from shared.aws import Aws
@@ -96,8 +103,10 @@ def test_deploy_then_destroy_refuses_a_bucket_with_data_unless_forced(stack: Loc
 
 
 def _site_settings(stack: LocalStack, key_id: str, secret: str, role: str | None) -> AwsSettings:
-    settings = stack.admin_settings()
-    settings.access_key_id, settings.secret_access_key, settings.role_arn = key_id, secret, role
+    """A desktop's settings as `fpw admin site add` hands them out, nothing of the admin's."""
+    key = SiteKey("site", key_id, secret)
+    settings = AwsSettings(**site_settings(stack.outputs, key, stack.endpoint)["aws"])
+    settings.role_arn = role
     return settings
 
 
@@ -138,3 +147,69 @@ def test_a_site_key_can_only_assume_the_client_role_and_is_rotated(stack: LocalS
     remove_site(admin, "fpw", site, policy)
     with pytest.raises(ClientError):
         Aws(_site_settings(stack, second.access_key_id, second.secret_access_key, role), "desktop")
+
+
+def test_destroy_removes_sites_and_a_second_deploy_names_the_kept_tables(
+    stack: LocalStack,
+) -> None:
+    lines: list[str] = []
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    deployer = Deployer(
+        stack.admin_settings(), f"{prefix}-stack", printer=lines.append, poll_seconds=0.1
+    )
+    outputs = deployer.deploy({"Prefix": prefix, "Fleet": "none"}).outputs
+    site = add_site(deployer.settings, prefix, "lab", outputs["ClientSitePolicyArn"])
+    iam = _client(stack, "iam")
+
+    assert deployer.destroy().status == "DELETE_COMPLETE"
+    users = {u["UserName"] for u in iam.list_users(PathPrefix="/fpw/sites/")["Users"]}
+    assert site.user not in users
+    assert f"removed site user {site.user} (its desktops lose access)" in lines
+    assert any(f"kept table {prefix}-jobs" in line for line in lines)
+    assert any(line.startswith(f"kept key {outputs['DataKeyArn']}") for line in lines)
+
+    # The tables outlived the stack: a create under the same prefix is refused by name.
+    dynamodb = _client(stack, "dynamodb")
+    with pytest.raises(FpwError, match=f"tables {prefix}-jobs, {prefix}-clients were kept") as err:
+        deployer.deploy({"Prefix": prefix, "Fleet": "none"})
+    assert f"aws dynamodb delete-table --table-name {prefix}-jobs" in str(err.value.hint)
+    for table in (f"{prefix}-jobs", f"{prefix}-clients"):
+        dynamodb.delete_table(TableName=table)
+        dynamodb.get_waiter("table_not_exists").wait(TableName=table)
+    assert deployer.deploy({"Prefix": prefix, "Fleet": "none"}).status == "CREATE_COMPLETE"
+    assert deployer.destroy().status == "DELETE_COMPLETE"
+    for table in (f"{prefix}-jobs", f"{prefix}-clients"):
+        dynamodb.delete_table(TableName=table)
+
+
+def test_destroy_first_scales_the_fleet_to_zero(stack: LocalStack) -> None:
+    """On the session's fleet (moto cannot delete a stack's VPC), put back afterwards."""
+    lines: list[str] = []
+    deployer = Deployer(stack.admin_settings(), "fpw-local", printer=lines.append)
+    cluster, service = stack.outputs["ClusterName"], stack.outputs["FleetServiceName"]
+    resource = f"service/{cluster}/{service}"
+    scaling, ecs = _client(stack, "application-autoscaling"), _client(stack, "ecs")
+
+    def target() -> dict[str, Any]:
+        targets = scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource])[
+            "ScalableTargets"
+        ]
+        return dict(targets[0])
+
+    before = target()
+    desired = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    try:
+        deployer.scale_to_zero(stack.outputs)
+        assert (target()["MinCapacity"], target()["MaxCapacity"]) == (0, 0)
+        now = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+        assert now["desiredCount"] == 0
+        assert lines == [f"scaling {service} to zero tasks"]
+    finally:
+        scaling.register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId=resource,
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=before["MinCapacity"],
+            MaxCapacity=before["MaxCapacity"],
+        )
+        ecs.update_service(cluster=cluster, service=service, desiredCount=desired["desiredCount"])

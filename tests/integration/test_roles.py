@@ -652,6 +652,10 @@ CONDITIONS_NOT_PROVEN_HERE = {
 }
 # Used on the role's behalf by S3 (SSE-KMS) and SNS, never called directly.
 THROUGH_SERVICES = {"kms:GenerateDataKey", "kms:Decrypt"}
+# Used with the task role by the ECS agent, which the fetcher asks over HTTP
+# (fetcher/protection.py; tests/unit/fetcher/test_protection.py); the local
+# stack has no agent.
+THROUGH_SERVICES |= {"ecs:UpdateTaskProtection"}
 
 
 @pytest.mark.parametrize("rule", [r for r, _ in LIMITS], ids=lambda r: r.id)

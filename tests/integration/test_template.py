@@ -237,3 +237,109 @@ def test_the_client_may_put_only_the_attributes_of_a_new_job(template: dict[str,
     granted = {action for s in statements for action in _actions(s)}
     assert not granted & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
     assert not any(a in ("dynamodb:*", "*") for a in granted)
+
+
+def test_the_default_gpu_ami_carries_a_driver_for_cuda_13(template: dict[str, Any]) -> None:
+    # AL2023 ECS GPU AMIs ship NVIDIA driver 580 (the AL2 family ships 535).
+    ami = template["Parameters"]["GpuAmi"]["Default"]
+    assert ami == "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+    processor = _container(template, "FleetTaskDefinition", "processor")
+    device = {e["Name"]: e["Value"] for e in processor["Environment"]}["FPW_PROCESSOR_OCR_DEVICE"]
+    assert device == {"Fn::If": ["UseGpu", "cuda", "auto"]}
+
+
+def test_waking_from_zero_sets_one_task_however_often_the_alarm_fires(
+    template: dict[str, Any],
+) -> None:
+    wake = template["Resources"]["WakeScalingPolicy"]["Properties"]
+    config = wake["StepScalingPolicyConfiguration"]
+    assert config["AdjustmentType"] == "ExactCapacity"
+    assert [s["ScalingAdjustment"] for s in config["StepAdjustments"]] == [1]
+
+
+def test_the_fleet_spans_two_zones_of_a_new_vpc_or_the_given_subnets(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    subnets = resources["FleetService"]["Properties"]["NetworkConfiguration"][
+        "AwsvpcConfiguration"
+    ]["Subnets"]
+    assert subnets == {
+        "Fn::If": [
+            "NewVpc",
+            [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
+            {"Ref": "SubnetIds"},
+        ]
+    }
+    zones = {
+        str(resources[s["Ref"]]["Properties"]["AvailabilityZone"]) for s in subnets["Fn::If"][1]
+    }
+    assert len(zones) == 2
+    assert resources["GpuAutoScalingGroup"]["Properties"]["VPCZoneIdentifier"] == subnets
+    assert (
+        resources["WatcherService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"][
+            "Subnets"
+        ]
+        == subnets
+    )
+    # An existing VPC: nothing of the network is created (no NAT gateway to pay for).
+    assert template["Conditions"]["NewVpc"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "Fleet"}, "ecs"]},
+            {"Fn::Equals": [{"Ref": "VpcId"}, ""]},
+        ]
+    }
+    for name in ("Vpc", "NatGateway", "NatAddress", "PrivateSubnetA", "S3Endpoint"):
+        assert resources[name]["Condition"] == "NewVpc", name
+    group = resources["TaskSecurityGroup"]["Properties"]["VpcId"]
+    assert group == {"Fn::If": ["NewVpc", {"Ref": "Vpc"}, {"Ref": "VpcId"}]}
+
+
+def test_spot_capacity_is_an_option(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["GpuSpot"]["Default"] == "false"
+    data = template["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["InstanceMarketOptions"] == {
+        "Fn::If": ["UseSpot", {"MarketType": "spot"}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+def _container(template: dict[str, Any], task: str, name: str) -> dict[str, Any]:
+    containers = template["Resources"][task]["Properties"]["ContainerDefinitions"]
+    found: dict[str, Any] = next(c for c in containers if c["Name"] == name)
+    return found
+
+
+def test_the_deployed_body_is_the_template_under_the_inline_limit(
+    template: dict[str, Any],
+) -> None:
+    from infra.deploy import INLINE_LIMIT, template_body
+
+    body = template_body(TEMPLATE)
+    assert len(body.encode("utf-8")) <= INLINE_LIMIT
+    assert yaml.load(body, _CfnLoader) == template
+    user_data = template["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert user_data["UserData"]["Fn::Base64"]["Fn::Sub"].startswith("#!/bin/bash\n")
+
+
+def test_a_replacement_processor_sets_its_own_command_and_health_check(
+    template: dict[str, Any],
+) -> None:
+    processor = _container(template, "FleetTaskDefinition", "processor")
+    assert processor["Command"] == {"Ref": "ProcessorCommand"}
+    assert processor["HealthCheck"]["Command"] == {"Ref": "ProcessorHealthCheck"}
+    params = template["Parameters"]
+    assert params["ProcessorCommand"]["Type"] == "CommaDelimitedList"
+    assert params["ProcessorCommand"]["Default"] == "processor,--host,0.0.0.0,--port,8080"
+    check = params["ProcessorHealthCheck"]["Default"].split(",")
+    assert check[0] == "CMD" and check[-1] == "http://127.0.0.1:8080/health"
+
+
+def test_the_fetcher_may_protect_only_the_tasks_of_its_cluster(template: dict[str, Any]) -> None:
+    statements = [
+        s
+        for policy in template["Resources"]["FetcherRole"]["Properties"]["Policies"]
+        for s in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("ecs:") for a in _actions(s))
+    ]
+    assert [_actions(s) for s in statements] == [["ecs:UpdateTaskProtection"]]
+    assert statements[0]["Resource"]["Fn::Sub"].endswith(":task/${Prefix}/*")
