@@ -22,7 +22,11 @@ def test_a_desktop_with_only_the_site_settings_completes_a_job(
     admin_config.write_text(dump_toml({"aws": aws_table(stack.admin_settings())}))
     site = f"lab-{uuid.uuid4().hex[:6]}"
     handed = tmp_path / "handed" / "site.toml"
-    added = run_fpw(admin_config, "admin", "site", "add", site, "--output", str(handed))
+    # This test's own deployment, named as the local stack names them.
+    deployment = ("--stack-name", f"{stack.outputs['Deployment']}-local")
+    added = run_fpw(
+        admin_config, "admin", "site", "add", site, *deployment, "--output", str(handed)
+    )
     assert added.returncode == 0, added.stderr
     assert stat.S_IMODE(handed.stat().st_mode) == 0o600
     try:
@@ -57,5 +61,5 @@ def test_a_desktop_with_only_the_site_settings_completes_a_job(
         result = json.loads((results / "note.txt.result.json").read_text(encoding="utf-8"))
         assert result["kind"] == "text"
     finally:
-        removed = run_fpw(admin_config, "admin", "site", "remove", site)
+        removed = run_fpw(admin_config, "admin", "site", "remove", site, *deployment)
         assert removed.returncode == 0, removed.stderr
