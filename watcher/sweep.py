@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAMESPACE = "FPW"
+# Receipts every sweep handles, however long they take: a sweep always makes progress.
+MIN_RECEIPTS = 25
 
 
 class Action(StrEnum):
@@ -191,16 +193,24 @@ class Sweeper:
         thousand take about half a minute on the local stack); working them
         all off in one sweep would hold back the next look at stalled jobs by
         as long. The rest wait for the next sweeps; handled ones are deleted,
-        so each sweep starts where the last one stopped.
+        so each sweep starts where the last one stopped. The clock starts once
+        the first page is listed, and every sweep handles at least
+        ``MIN_RECEIPTS``: on a slow or busy machine a budget spent on the listing
+        alone would otherwise let the backlog grow for ever.
         """
         bucket = self.settings.aws.bucket
-        until = time.monotonic() + max(1.0, self.settings.watcher.interval_seconds)
+        budget = max(1.0, self.settings.watcher.interval_seconds)
+        until: float | None = None
+        handled = 0
         paginator = self.aws.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=receipts.PREFIX):
+            if until is None:
+                until = time.monotonic() + budget
             for obj in page.get("Contents", []):
-                if time.monotonic() > until:
+                if handled >= MIN_RECEIPTS and time.monotonic() > until:
                     log.info("more receipts than one sweep has time for; the rest next sweep")
                     return
+                handled += 1
                 key = obj["Key"]
                 self._guarded(report, key, lambda k=key: self._receipt(k, jobs, now, report))  # type: ignore[misc]
 
