@@ -187,5 +187,12 @@ def test_killed_fetchers_and_watchers_lose_no_job_and_do_none_twice(
     assert len(delivered) == JOBS and set(delivered.values()) == {1}
     assert tally.duplicates == 0 and tally.leftovers == 0
     assert not [p for p in scratch if p.name.endswith(".data")], scratch
+    # SIGKILL leaves no traceback: one in a log is a part that failed on its own.
+    crashed = [
+        p.name
+        for p in (system.home / "logs").glob("*.log")
+        if "Traceback" in p.read_text(errors="replace")
+    ]
+    assert not crashed, f"a part failed on its own: see {crashed}"
     assert sum(chaos.kills.values()) >= 5, "the schedule killed parts while jobs ran"
     assert tally.retries > 0, "some holder died with a job in hand, and its job was run again"
