@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.errors import ConfigError, IntegrityError
 from shared.record import Job
-from shared.signing import canonical_bytes
+from shared.signing import canonical_bytes, key_name, key_of_name
 
 DOMAIN = b"fpw-fleet-result-v1\n"
 KEY_PREFIX = "fleet-"
@@ -43,21 +43,12 @@ IN_S3 = "s3"
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     """``fleet-`` + hex of the uncompressed public point: the pin a desktop keeps."""
-    point = public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return KEY_PREFIX + point.hex()
+    return key_name(KEY_PREFIX, public_key)
 
 
 def public_key(fleet_key: str) -> ec.EllipticCurvePublicKey:
     """The public key a fleet key id names; ``IntegrityError`` if it names none."""
-    if not isinstance(fleet_key, str) or not fleet_key.startswith(KEY_PREFIX):
-        raise IntegrityError(f"fleet key {str(fleet_key)[:24]!r} does not start with 'fleet-'")
-    try:
-        point = bytes.fromhex(fleet_key[len(KEY_PREFIX) :])
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-    except ValueError as exc:
-        raise IntegrityError("fleet key is not a valid P-256 public point") from exc
+    return key_of_name(KEY_PREFIX, fleet_key, "fleet key")
 
 
 def short(fleet_key: str) -> str:

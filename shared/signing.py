@@ -75,24 +75,32 @@ def valid_signature(fields: Mapping[str, Any], signature: str, client: str, doma
     return True
 
 
-def client_id(public_key: ec.EllipticCurvePublicKey) -> str:
-    """``client-`` + hex of the uncompressed public point (04...)."""
+def key_name(prefix: str, public_key: ec.EllipticCurvePublicKey) -> str:
+    """``prefix`` + hex of the uncompressed public point (04...): how the record
+    names a key (a client's, the fleet's), so that the name is the key."""
     point = public_key.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    return CLIENT_PREFIX + point.hex()
+    return prefix + point.hex()
+
+
+def key_of_name(prefix: str, name: str, what: str) -> ec.EllipticCurvePublicKey:
+    """The public key ``name`` holds; ``IntegrityError`` (naming ``what``) if it holds none."""
+    if not isinstance(name, str) or not name.startswith(prefix):
+        raise IntegrityError(f"{what} {str(name)[:24]}... does not start with {prefix!r}")
+    try:
+        point = bytes.fromhex(name[len(prefix) :])
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError as exc:
+        raise IntegrityError(f"{what} is not a valid P-256 public point") from exc
+
+
+def client_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    return key_name(CLIENT_PREFIX, public_key)
 
 
 def public_key_from_client_id(client: str) -> ec.EllipticCurvePublicKey:
-    if not isinstance(client, str) or not client.startswith(CLIENT_PREFIX):
-        raise IntegrityError(
-            f"client id {str(client)[:24]}... does not start with {CLIENT_PREFIX!r}"
-        )
-    try:
-        point = bytes.fromhex(client[len(CLIENT_PREFIX) :])
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-    except ValueError as exc:
-        raise IntegrityError("client id is not a valid P-256 public point") from exc
+    return key_of_name(CLIENT_PREFIX, client, "client id")
 
 
 def sign_job(job: Job, private_key: ec.EllipticCurvePrivateKey) -> str:
