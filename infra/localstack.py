@@ -34,7 +34,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
@@ -136,7 +135,8 @@ class LocalStack:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.outputs[output]):
             for entry in page.get("Contents", []):
                 key, etag = entry["Key"], entry["ETag"]
-                name = quote(key, safe="")
+                # Named by digest: a key may be longer than a file name may be.
+                name = hashlib.sha256(key.encode("utf-8")).hexdigest()
                 kept = old.get(key)
                 if kept and kept["etag"] == etag and (folder / name).is_file():
                     index[key] = kept
