@@ -37,8 +37,8 @@ def peak_memory_mib(part: Part) -> float:
     return int(line.split()[1]) / 1024
 
 
-@pytest.mark.slow  # about three and a half minutes on two cores
-@pytest.mark.timeout(max(420, FILES * 0.5))
+@pytest.mark.slow  # three and a half to seven minutes on two cores
+@pytest.mark.timeout(max(420, FILES * 1.0))
 def test_a_thousand_files_dropped_at_once_all_come_back_once_in_bounded_memory(
     stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -73,7 +73,7 @@ def test_a_thousand_files_dropped_at_once_all_come_back_once_in_bounded_memory(
 
         wait_for(
             lambda: collected() >= FILES,
-            timeout=max(360, FILES * 0.4),
+            timeout=max(360, FILES * 0.8),
             interval=2.0,
             what="every result",
         )
