@@ -464,7 +464,8 @@ def test_broken_and_oversized_results_fail_their_own_jobs_and_the_others_arrive(
     failures = desk.failures()
     assert set(failures) == {"gone.txt", "junk.txt", "big.txt"}
     assert "missing or unreadable" in failures["gone.txt"]
-    assert "cannot be decrypted" in failures["junk.txt"]
+    # Replaced under its signature: refused by the fleet signature check before any decryption.
+    assert "the fleet's signature does not match" in failures["junk.txt"]
     assert "client.max_result_bytes" in failures["big.txt"]
     assert result_json(desk, "small.txt")["sha256"] == sha256(texts["small.txt"].encode())
     desk.check_clean()
