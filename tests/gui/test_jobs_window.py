@@ -44,9 +44,12 @@ def test_a_dropped_file_moves_through_the_jobs_window_to_a_viewed_result(
     assert any(s.startswith("uploading") for s in stages), stages
     assert "downloading the result" in stages and stages[-1] == "done"
     assert [v.progress for v in seen] == sorted(v.progress for v in seen)
-    assert model.data(model.index(0, 2)).startswith("done: upload ")
-    for step in ("queue", "processing", "download"):
-        assert f", {step} " in model.data(model.index(0, 2))
+    shown = model.data(model.index(0, 2))
+    assert shown.startswith("done: upload ") and ", download " in shown, shown
+    # The steps between are those the desktop saw the job in: a quick analysis
+    # can begin and end between two polls, and then has no time of its own.
+    steps = [part.split(" ", 1)[0] for part in shown.removeprefix("done: ").split(", ")]
+    assert set(steps) <= {"upload", "queue", "processing", "download"}, shown
     assert model.data(model.index(0, PROGRESS)) == "100 %"
     assert model.data(model.index(0, 5)).endswith(" s)")  # finished at ..., took n s
     qtbot.waitUntil(lambda: ("Result ready", "field notes.txt") in app.tray.messages)
