@@ -21,6 +21,7 @@ a dump of all state) answers only requests that carry the stack's token
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -31,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +115,9 @@ class LocalStack:
             items: list[dict[str, Any]] = []
             for page in dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output]):
                 items.extend(page.get("Items", []))
-            items.sort(key=lambda item: json.dumps(item, sort_keys=True))
-            text = json.dumps({"items": items}, sort_keys=True)
+            kept = [_storable(item) for item in items]
+            kept.sort(key=lambda item: json.dumps(item, sort_keys=True))
+            text = json.dumps({"items": kept}, sort_keys=True)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
             if self._saved.get(output) != digest:
                 write_private(self.data_dir / "tables" / f"{output}.json", text)
@@ -195,7 +198,7 @@ class LocalStack:
             path = self.data_dir / "tables" / f"{output}.json"
             if output not in self.outputs or not path.is_file():
                 continue
-            items = json.loads(path.read_text(encoding="utf-8"))["items"]
+            items = [_loaded(i) for i in json.loads(path.read_text(encoding="utf-8"))["items"]]
             for start in range(0, len(items), 25):
                 batch = {
                     self.outputs[output]: [
@@ -294,6 +297,47 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
     if status != 200:
         raise FpwError(f"the local stack refused to switch IAM enforcement on (HTTP {status})")
     return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def _storable(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as JSON can hold it: binary values (``B``, ``BS``: an inline
+    result, say) become base64 text under their own type keys (``B64``, ``BS64``)."""
+    return {name: _converted(value, _to_text) for name, value in item.items()}
+
+
+def _loaded(item: dict[str, Any]) -> dict[str, Any]:
+    """``_storable`` undone."""
+    return {name: _converted(value, _to_bytes) for name, value in item.items()}
+
+
+def _to_text(kind: str, value: Any) -> tuple[str, Any] | None:
+    if kind == "B":
+        return "B64", base64.b64encode(value).decode("ascii")
+    if kind == "BS":
+        return "BS64", [base64.b64encode(b).decode("ascii") for b in value]
+    return None
+
+
+def _to_bytes(kind: str, value: Any) -> tuple[str, Any] | None:
+    if kind == "B64":
+        return "B", base64.b64decode(value)
+    if kind == "BS64":
+        return "BS", [base64.b64decode(b) for b in value]
+    return None
+
+
+def _converted(
+    value: dict[str, Any], leaf: Callable[[str, Any], tuple[str, Any] | None]
+) -> dict[str, Any]:
+    """One attribute value (``{type: value}``), maps and lists walked by type, so
+    that a map's own keys (a job's params) are never taken for types."""
+    ((kind, inner),) = value.items()
+    if kind == "M":
+        return {"M": {k: _converted(v, leaf) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_converted(v, leaf) for v in inner]}
+    changed = leaf(kind, inner)
+    return {changed[0]: changed[1]} if changed else value
 
 
 def _deploy(
