@@ -373,13 +373,16 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
         data_dir=home / "stack" / "data",
     )
     system = System(stack, home, echo=True)
-    stopping = threading.Event()
+    # A plain flag: a signal handler must take no lock. Event.set() from the
+    # handler could run while this same thread, inside Event.wait(), holds the
+    # Event's lock, and Ctrl-C would then hang fpw up for good.
+    signals: list[int] = []
     # With the default home (./.fpw) commands started in this folder find these.
     client_link = home / LOCAL_CONFIG.name
     admin_link = home / ADMIN_CONFIG.name
 
-    def on_signal(_signum: int, _frame: object) -> None:
-        stopping.set()
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -410,7 +413,10 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
             flush=True,
         )
         saved = time.monotonic()
-        while not stopping.wait(0.5):
+        while not signals:
+            time.sleep(0.5)  # a signal ends the sleep at once
+            if signals:
+                break
             if stack.process is not None and stack.process.poll() is not None:
                 print(
                     f"fpw: the local stack's server {describe_exit(stack.process.returncode)}"
