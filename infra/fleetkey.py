@@ -14,7 +14,6 @@ exist only for the life of the local stack.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared import fleet
+from shared.private import write_private
 
 if TYPE_CHECKING:
     from infra.localstack import LocalStack
@@ -59,34 +59,24 @@ def role_groups(stack: LocalStack, role: str) -> dict[str, dict[str, object]]:
     """Settings that a part of the local stack run elsewhere (a container) needs for
     the fleet key: the fetcher's key as PEM text, the desktop's pin."""
     if role == "fetcher":
-        pem = local_key(stack).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return {"fetcher": {"fleet_key_pem": pem.decode("ascii")}}
+        return {"fetcher": {"fleet_key_pem": _pem(local_key(stack)).decode("ascii")}}
     if role == "client":
         return {"client": {"fleet_keys": local_pins(stack)}}
     return {}
 
 
-def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
-    """``key`` as a PEM file only its owner can read (a fetcher's ``fleet_key_file``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # Written aside and renamed: a fetcher starting meanwhile reads the old file or
-    # the new one, never half of one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    tmp.replace(path)
-    return path
+
+
+def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    """``key`` as a PEM file only its owner can read (a fetcher's ``fleet_key_file``),
+    written whole or not at all: a fetcher starting meanwhile reads the old or the new."""
+    return write_private(path, _pem(key))
 
 
 def local_key_file(stack: LocalStack, folder: Path) -> Path:
