@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from client.agent import Agent
     from client.engine import Event
-    from infra.localstack import LocalStack
-    from infra.up import Part, System
+    from infra.local.stack import LocalStack
+    from infra.local.up import Part, System
 
 MiB = 1024 * 1024
 
@@ -115,7 +115,7 @@ class Context:
     def stack(self) -> LocalStack:
         """The local stack, started on first use and shared by the benchmarks of a run."""
         if self._stack is None:
-            from infra.localstack import start_local_stack
+            from infra.local.stack import start_local_stack
 
             say("starting the local stack …")
             self._stack = start_local_stack(
@@ -188,7 +188,7 @@ def start_fetcher(system: System, name: str, settings: Mapping[str, object]) -> 
     is the shipped default.
     """
     from infra.fleetkey import local_key_file
-    from infra.up import Part
+    from infra.local.up import Part
 
     # The fleet key is no tuning knob: without it every result would be refused.
     fetcher = {"fleet_key_file": str(local_key_file(system.stack, system.home)), **settings}
@@ -203,7 +203,7 @@ def start_fetcher(system: System, name: str, settings: Mapping[str, object]) -> 
 
 def start_instant_processor(system: System) -> Part:
     """The instant processor (``bench.instant``) as the system's processor."""
-    from infra.up import Part, free_port, wait_http
+    from infra.local.up import Part, free_port, wait_http
 
     port = free_port()
     argv = [sys.executable, "-m", "bench.instant", "--port", str(port)]

@@ -47,7 +47,7 @@ from bench.prices import PRICES, PRICES_SOURCE, Units, item_size, storage_dollar
 from bench.proxy import Call, CountingProxy
 
 if TYPE_CHECKING:
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
 
 FLEETS = (1, 10, 100)
 RETENTION_SECONDS = 7 * 24 * 3600
@@ -78,7 +78,7 @@ def _units_less(window: Units, idle: Units, factor: float) -> Units:
 
 
 def run(ctx: Context) -> Outcome:
-    from infra.up import System
+    from infra.local.up import System
 
     stack = ctx.stack()
     home = ctx.folder("cost")
@@ -171,7 +171,7 @@ def _chunk_bytes(calls: list[Call]) -> int:
 
 
 def _sweeps(stack: LocalStack, proxy: CountingProxy, home: Path) -> dict[str, Any]:
-    from infra.up import aws_table
+    from infra.local.up import aws_table
     from shared.config import dump_toml
 
     config = home / "watcher.toml"
@@ -232,7 +232,7 @@ def _count_records(stack: LocalStack) -> int:
 def _idle_fleet(
     ctx: Context, stack: LocalStack, proxy: CountingProxy, home: Path
 ) -> dict[str, Any]:
-    from infra.up import System
+    from infra.local.up import System
 
     seconds = float(ctx.pick(15, 60))
     systems = [

@@ -103,7 +103,7 @@ def fetcher_durations(log: str) -> dict[str, dict[str, float]]:
 
 
 def run(ctx: Context) -> Outcome:
-    from infra.up import System
+    from infra.local.up import System
     from shared.aws import Aws
     from shared.record import parse_iso
     from shared.table import JobTable

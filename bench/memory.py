@@ -45,7 +45,7 @@ from bench.common import (
 from bench.data import write_mixed
 
 if TYPE_CHECKING:
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
 
 TARGET_MIB = 250
 REFERENCE_UP_TO_MIB = 1024
@@ -106,7 +106,7 @@ print(json.dumps({"peak_mib": peak_kib / 1024, "seconds": seconds}))
 
 
 def _client_config(stack: LocalStack, home: Path, inbox: Path, state_dir: Path) -> Path:
-    from infra.up import aws_table
+    from infra.local.up import aws_table
     from shared.config import dump_toml
 
     config = home / "client.toml"
@@ -227,7 +227,7 @@ def _flat(peaks: list[int]) -> bool:
 def _idle_client(ctx: Context, stack: LocalStack, home: Path) -> dict[str, Any]:
     from bench.proxy import CountingProxy
     from infra.admin import register_client
-    from infra.up import Part
+    from infra.local.up import Part
     from shared.keys import load_or_create_key
     from shared.signing import client_id
 

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from bench.proxy import CountingProxy
-    from infra.localstack import LocalStack
-    from infra.up import Part
+    from infra.local.stack import LocalStack
+    from infra.local.up import Part
     from shared.aws import Aws
     from shared.record import Job
 
@@ -96,7 +96,7 @@ def fleet_run(
     jobs: int,
     key: ec.EllipticCurvePrivateKey,
 ) -> dict[str, Any]:
-    from infra.up import System
+    from infra.local.up import System
     from shared.aws import Aws
     from shared.record import parse_iso
     from shared.table import JobTable

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from infra.admin import SiteKey
     from infra.deploy import Deployer
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
     from shared.config import AwsSettings
 
 
@@ -104,13 +104,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         _stack_name(command)
         command.set_defaults(func=func, admin_config=True)
 
-    from infra import release
+    from infra.release import bundle as release
 
     release.register(subparsers)
 
 
 def _up(args: argparse.Namespace) -> int:
-    from infra.up import run_up
+    from infra.local.up import run_up
     from shared.errors import ConfigError
     from shared.logs import setup
 
@@ -121,11 +121,11 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from infra.localstack import start_local_stack
+    from infra.local.stack import start_local_stack
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
-    from infra.up import SNAPSHOT_SECONDS
+    from infra.local.up import SNAPSHOT_SECONDS
 
     home: Path = args.home.resolve()
     stack = start_local_stack(
@@ -200,7 +200,7 @@ def _list_clients(args: argparse.Namespace) -> int:
 def _write_configs(stack: LocalStack, folder: Path, endpoint: str) -> None:
     """Settings files for parts in other containers (<role>.toml) and on this host."""
     from infra.fleetkey import role_groups
-    from infra.up import aws_table
+    from infra.local.up import aws_table
     from shared.config import dump_toml
     from shared.private import write_private
 

@@ -24,10 +24,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.localstack import TEMPLATE
 from shared.aws import BOTO_CONFIG, Aws
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
+
+# The one template, deployed to AWS and into the local stack alike.
+TEMPLATE = Path(__file__).with_name("template.yaml")
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from shared import fleet
 from shared.private import write_private
 
 if TYPE_CHECKING:
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
 
 OUTPUT = "FleetKeys"
 # The order of P-256's group: a derived scalar is reduced into [1, n - 1].

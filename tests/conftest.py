@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.localstack import LocalStack, start_local_stack
+from infra.local.stack import LocalStack, start_local_stack
 from tests.helpers import TIME_FACTOR_VARIABLE, time_factor
 
 # Nothing from the developer's environment may leak into the parts under test.

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
 
 log = logging.getLogger(__name__)
 

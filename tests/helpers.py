@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from infra import fleetkey
-from infra.localstack import LocalStack, deploy_copy, remove_copy
+from infra.local.stack import LocalStack, deploy_copy, remove_copy
 from shared.config import Settings
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.staging import stage
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared import __version__, signing
 from shared.aws import Aws
 from shared.record import (

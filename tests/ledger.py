@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared.aws import Aws
 from shared.record import Status, chunk_prefix
 from tests.loopback import Loopback, Quiet

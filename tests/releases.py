@@ -13,7 +13,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from client.updates import VERSION_FILE, Installation
-from infra.release import ReleaseHome
+from infra.release.bundle import ReleaseHome
 
 
 def fake_bundle(folder: Path, version: str) -> Path:

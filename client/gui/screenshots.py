@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0] if args else "docs/img")
     out.mkdir(parents=True, exist_ok=True)
     from infra.admin import register_client
-    from infra.localstack import start_local_stack
-    from infra.up import System, aws_table
+    from infra.local.stack import start_local_stack
+    from infra.local.up import System, aws_table
     from shared.config import dump_toml
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

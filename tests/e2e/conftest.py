@@ -18,8 +18,8 @@ import pytest
 
 from client.engine import Engine
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared.aws import Aws
 from shared.config import Settings
 from tests import helpers

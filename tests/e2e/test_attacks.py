@@ -26,8 +26,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from client.engine import Engine
-from infra.localstack import LocalStack
-from infra.up import Part, System
+from infra.local.stack import LocalStack
+from infra.local.up import Part, System
 from shared.aws import Aws
 from shared.reasons import MAX_REASON_BYTES
 from shared.record import Job, Status, iso, queue_rank, queue_shard, to_item, utc_now

@@ -12,8 +12,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.engine import Engine
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared.aws import Aws
 from shared.record import Job, Status, iso, to_item, utc_now
 from tests import samples

@@ -28,8 +28,8 @@ import pytest
 
 from client.engine import Engine
 from client.state import Phase
-from infra.localstack import LocalStack
-from infra.up import Part, System
+from infra.local.stack import LocalStack
+from infra.local.up import Part, System
 from shared.record import Status
 from shared.table import JobTable
 from tests import samples

@@ -9,8 +9,8 @@ import pytest
 import client
 from client.keystore import KeyStore
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared.errors import ConfigError
 from tests import samples
 from tests.helpers import client_settings, scaled

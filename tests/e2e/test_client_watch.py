@@ -15,7 +15,7 @@ import pytest
 from client.agent import Agent
 from client.state import Drop, Phase
 from infra.admin import register_client
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from tests import samples
 from tests.helpers import client_settings, wait_for
 

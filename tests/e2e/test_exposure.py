@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from infra.up import System
+from infra.local.up import System
 from tests import samples
 from tests.helpers import wait_for
 from tests.sockets import Listener, listening

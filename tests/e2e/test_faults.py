@@ -20,8 +20,8 @@ import pytest
 from client.engine import Engine
 from client.state import Phase
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import Part, System
+from infra.local.stack import LocalStack
+from infra.local.up import Part, System
 from shared import transitions
 from shared.aws import Aws
 from shared.record import Job, Status

@@ -18,8 +18,8 @@ from client.engine import Engine
 from client.state import Phase
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease, slot_key
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared import hpke
 from shared.aws import Aws
 from shared.presence import PRESENCE_PREFIX

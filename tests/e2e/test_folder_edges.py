@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from infra.localstack import LocalStack
-from infra.up import Part, System
+from infra.local.stack import LocalStack
+from infra.local.up import Part, System
 from shared.aws import Aws
 from shared.record import Status, results_key
 from shared.table import JobTable

@@ -30,8 +30,8 @@ from client.recover import recover
 from client.state import Phase
 from infra import fleetkey
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared import fleet, hpke, signing
 from shared.aws import Aws
 from shared.receipts import receipt_key

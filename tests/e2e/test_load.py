@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.localstack import LocalStack
-from infra.up import Part, System
+from infra.local.stack import LocalStack
+from infra.local.up import Part, System
 from shared.table import JobTable
 from tests import samples
 from tests.helpers import wait_for

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from client.engine import Engine
 from client.state import Phase
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared.aws import Aws
 from shared.record import Status, chunk_prefix
 from shared.table import JobTable

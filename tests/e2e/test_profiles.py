@@ -6,8 +6,8 @@ import time
 
 import requests
 
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared import profiles
 from shared.aws import Aws
 

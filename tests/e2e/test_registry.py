@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from client.engine import Engine
-from infra.localstack import LocalStack
-from infra.up import System, aws_table
+from infra.local.stack import LocalStack
+from infra.local.up import System, aws_table
 from shared.aws import Aws
 from shared.config import dump_toml
 from shared.record import Status

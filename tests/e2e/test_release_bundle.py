@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from client.updates import Installation
-from infra.localstack import LocalStack
-from infra.release import ReleaseHome, build, bundle_program, stamp, upload
-from infra.up import aws_table
+from infra.local.stack import LocalStack
+from infra.local.up import aws_table
+from infra.release.bundle import ReleaseHome, build, bundle_program, stamp, upload
 from shared.aws import Aws
 from shared.config import dump_toml
 from tests.helpers import scaled

@@ -9,8 +9,8 @@ import tomllib
 import uuid
 from pathlib import Path
 
-from infra.localstack import LocalStack
-from infra.up import System, aws_table
+from infra.local.stack import LocalStack
+from infra.local.up import System, aws_table
 from shared.config import dump_toml
 from tests.helpers import run_fpw, wait_for
 

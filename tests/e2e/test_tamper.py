@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from client.engine import Engine, Event
 from client.state import Phase
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared import signing
 from shared.aws import Aws
 from shared.receipts import receipt_key

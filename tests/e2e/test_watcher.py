@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.engine import Engine
 from client.state import Phase
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from shared import receipts, transitions
 from shared.aws import Aws
 from shared.config import Settings

@@ -16,8 +16,8 @@ from pytestqt.qtbot import QtBot  # noqa: E402
 
 from client.gui.app import TrayApp  # noqa: E402
 from infra.fleetkey import local_pins  # noqa: E402
-from infra.localstack import LocalStack  # noqa: E402
-from infra.up import System, aws_table  # noqa: E402
+from infra.local.stack import LocalStack  # noqa: E402
+from infra.local.up import System, aws_table  # noqa: E402
 from shared.config import dump_toml  # noqa: E402
 
 

@@ -14,8 +14,8 @@ from client.gui.jobs import PROGRESS
 from client.state import Phase
 from client.tracker import JobView, TrayState
 from infra.admin import register_client
-from infra.localstack import LocalStack
-from infra.up import System
+from infra.local.stack import LocalStack
+from infra.local.up import System
 from tests import samples
 from tests.gui.conftest import MakeApp, Opened, write_config
 

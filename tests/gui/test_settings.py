@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from client.gui.settings import INVALID_STYLE, SettingsForm
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from processor.analysis import catalog as reference_catalog
 from shared import profiles
 from shared.aws import Aws

@@ -12,7 +12,7 @@ from client.state import Phase
 from client.tracker import TrayState
 from client.userconfig import Preferences
 from infra.admin import register_client
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from tests import samples
 from tests.gui.conftest import MakeApp, Opened, write_config
 

@@ -12,8 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from client.gui.app import TrayApp
 from client.updates import Installation
-from infra.localstack import LocalStack
-from infra.release import ReleaseHome
+from infra.local.stack import LocalStack
+from infra.release.bundle import ReleaseHome
 from tests.gui.conftest import MakeApp, write_config
 from tests.releases import publish, seed_root, serve
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.admin import register_client
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared import signing, transitions
 from shared.aws import Aws
 from shared.errors import ClaimLost

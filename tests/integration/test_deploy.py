@@ -21,7 +21,7 @@ from infra.admin import (
     site_settings,
 )
 from infra.deploy import Deployer, failure_reasons, parse_parameters
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared.aws import Aws
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError

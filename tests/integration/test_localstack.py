@@ -7,7 +7,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared.aws import Aws
 
 

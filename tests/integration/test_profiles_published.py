@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from processor.analysis import catalog as reference_catalog
 from shared import profiles
 from shared.aws import Aws

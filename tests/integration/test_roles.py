@@ -26,7 +26,7 @@ import yaml
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared import signing
 from shared.aws import Aws
 from shared.record import Job, Status, chunk_key, iso, results_key, to_item, utc_now

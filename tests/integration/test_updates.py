@@ -14,8 +14,8 @@ import pytest
 
 from client import updates
 from client.updates import Installation, UpdateError, Updater, UpdateRefused
-from infra.localstack import LocalStack
-from infra.release import ReleaseHome, upload
+from infra.local.stack import LocalStack
+from infra.release.bundle import ReleaseHome, upload
 from shared.aws import Aws
 from shared.config import Settings
 from tests.releases import publish, seed_root, serve

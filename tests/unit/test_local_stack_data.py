@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.localstack import _loaded, _storable
+from infra.local.stack import _loaded, _storable
 
 names = st.text(min_size=1, max_size=8)
 leaves = st.one_of(

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import cast
 
-from infra.localstack import LocalStack
-from infra.up import RESTART_CAP, RESTART_FIRST, System
+from infra.local.stack import LocalStack
+from infra.local.up import RESTART_CAP, RESTART_FIRST, System
 from tests.helpers import wait_for
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra import fleetkey
 from infra.admin import site_fleet_keys
-from infra.localstack import LocalStack
+from infra.local.stack import LocalStack
 from shared import fleet, hpke, signing
 from shared.config import dump_toml, load_settings
 from shared.errors import ConfigError, IntegrityError

@@ -1,6 +1,6 @@
 """The local stack's server process: moto's server with the fidelity patches.
 
-Run as ``python -m infra.motoserver --port N --token-file F``. IAM
+Run as ``python -m infra.local.motoserver --port N --token-file F``. IAM
 enforcement starts once the bootstrap (creating the admin user) has been
 done; see ``localstack``.
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("INITIAL_NO_AUTH_ACTION_COUNT", "1000000")
     from moto import server
 
-    from infra import moto_fidelity
+    from infra.local import moto_fidelity
 
     moto_fidelity.apply()
     guard_admin_api(token)

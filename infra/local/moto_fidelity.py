@@ -122,7 +122,7 @@ def apply() -> None:
     from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
     from moto.sns.responses import SNSResponse
 
-    from infra import moto_resources
+    from infra.local import moto_resources
 
     moto_resources.register()
     _retain_except_on_create()

@@ -1,7 +1,7 @@
 """The local stack: the project's template deployed into moto's server on
 loopback, with IAM enforcement on.
 
-Start-up: run the server (``infra.motoserver``) as a child process, create an
+Start-up: run the server (``infra.local.motoserver``) as a child process, create an
 admin user while moto still accepts anonymous calls, switch enforcement on,
 then deploy ``infra/template.yaml`` through CloudFormation with the admin's
 keys. From then on every call is signed and authorized: each part assumes its
@@ -43,7 +43,6 @@ from shared.private import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).with_name("template.yaml")
 REGION = "us-east-1"
 ADMIN_USER = "fpw-admin"
 ROLE_OUTPUTS = {"client": "ClientRoleArn", "fetcher": "FetcherRoleArn", "watcher": "WatcherRoleArn"}
@@ -343,7 +342,7 @@ def _converted(
 def _deploy(
     endpoint: str, admin: tuple[str, str], prefix: str, parameters: dict[str, str] | None = None
 ) -> dict[str, str]:
-    from infra.deploy import template_body
+    from infra.deploy import TEMPLATE, template_body
     from infra.fleetkey import pin_of_admin
 
     cfn = _client("cloudformation", endpoint, admin)
@@ -397,7 +396,7 @@ def start_local_stack(
         raise ConfigError(
             "the local stack needs moto's server", hint="pip install 'fpw[local]'"
         ) from exc
-    from infra.up import spawn
+    from infra.local.up import spawn
 
     private_dir(state_dir)
     port = port or _free_port()
@@ -410,7 +409,7 @@ def start_local_stack(
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         output = os.fdopen(fd, "ab")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    argv = [sys.executable, "-m", "infra.motoserver", "--host", host, "--port", str(port)]
+    argv = [sys.executable, "-m", "infra.local.motoserver", "--host", host, "--port", str(port)]
     process = spawn([*argv, "--token-file", str(token_file)], env, output)
     if log_file is not None:
         output.close()  # the child has its own copy

@@ -31,7 +31,7 @@ from shared.errors import FpwError
 from shared.private import private_dir, write_private
 
 if TYPE_CHECKING:
-    from infra.localstack import LocalStack
+    from infra.local.stack import LocalStack
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def admin_config(stack: LocalStack, deployment: str) -> str:
 
 
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
-    from infra.localstack import start_local_stack
+    from infra.local.stack import start_local_stack
 
     inbox = inbox.resolve()
     home = private_dir(home.resolve())
