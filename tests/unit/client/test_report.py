@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import markup, report
+from client import markup, report, sections
 from tests import samples
 
 HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png">'
@@ -144,13 +144,13 @@ def test_the_key_facts_come_first_in_a_readers_order() -> None:
         "processor": {"name": "fpw-reference", "version": "0.1.0"},
         "duration_ms": 1234,
     }
-    assert report.facts(result)[:4] == [
+    assert sections.facts(result)[:4] == [
         ("Kind", "image"),
         ("Type", "image/jpeg"),
         ("Size", "2.0 KB"),
         ("Dimensions", "80 × 60 pixels"),
     ]
-    found = dict(report.facts(result))
+    found = dict(sections.facts(result))
     assert found["Camera"] == "Acme Cam"
     assert found["Location"] == "1.50000° S, 2.00000° E"
     assert found["Processed by"] == "fpw-reference 0.1.0 in 1.2 s"
@@ -221,5 +221,5 @@ def test_document_properties_are_named_in_words_and_pdf_dates_read_as_dates() ->
     page = report.render(result, name="r.pdf")
     assert "<th>Created</th><td>2026-12-01 22:52:21 UTC</td>" in page
     assert "<th>Changed</th><td>2026</td>" in page and "<th>custom</th><td>x</td>" in page
-    assert report.readable_date("D:20260102030405+01'00'") == "2026-01-02 03:04:05 +0100"
-    assert report.readable_date("yesterday") == "yesterday"
+    assert sections.readable_date("D:20260102030405+01'00'") == "2026-01-02 03:04:05 +0100"
+    assert sections.readable_date("yesterday") == "yesterday"
