@@ -209,7 +209,7 @@ class Fetcher:
         try:
             raw = self.table.apply_raw(file_id, update)
         except ClaimLost as exc:
-            current = exc.current
+            current = exc.raw
             if not held_by(current, self.processor_id):
                 return None
             # Our own claim: its answer was lost on the way back and the SDK's

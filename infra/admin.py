@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from infra import fleetkey
 from shared import transitions
 from shared.aws import BOTO_CONFIG, Aws
+from shared.clients import Clients, Registration
 from shared.config import AwsSettings, FetcherSettings
 from shared.errors import ClaimLost, ConfigError, FpwError
 from shared.record import Status, iso, utc_now
@@ -26,34 +25,13 @@ from shared.table import JobTable
 REVOKED_REASON = "client revoked: an administrator revoked this computer's key"
 
 
-@dataclass
-class Registration:
-    """One row of the clients table."""
-
-    client: str
-    label: str
-    registered: str
-    revoked: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked is None
-
-
 def register_client(settings: AwsSettings, client_id: str, label: str) -> None:
     """Admin: allow a client key to submit jobs (or re-allow a revoked one)."""
     public_key_from_client_id(client_id)  # refuse a malformed id before storing it
     if not label.strip():
         raise ConfigError("a client needs a label (who or what this computer is)")
     aws = Aws(settings, "fpw-admin")
-    aws.dynamodb.put_item(
-        TableName=settings.clients_table,
-        Item={
-            "client": {"S": client_id},
-            "label": {"S": label.strip()},
-            "registered": {"S": iso(utc_now())},
-        },
-    )
+    Clients(aws.dynamodb, settings.clients_table).register(client_id, label.strip(), iso(utc_now()))
 
 
 def revoke_client(
@@ -68,22 +46,11 @@ def revoke_client(
     """
     aws = Aws(settings, "fpw-admin")
     now = utc_now()
-    try:
-        aws.dynamodb.update_item(
-            TableName=settings.clients_table,
-            Key={"client": {"S": client_id}},
-            UpdateExpression="SET revoked = if_not_exists(revoked, :now)",
-            ConditionExpression="attribute_exists(#c)",
-            ExpressionAttributeNames={"#c": "client"},
-            ExpressionAttributeValues={":now": {"S": iso(now)}},
+    if not Clients(aws.dynamodb, settings.clients_table).revoke(client_id, iso(now)):
+        raise FpwError(
+            f"{client_id[:24]}… is not registered",
+            hint="`fpw clients list` shows the registered keys",
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise FpwError(
-                f"{client_id[:24]}… is not registered",
-                hint="`fpw clients list` shows the registered keys",
-            ) from exc
-        raise
     table = JobTable(aws.dynamodb, settings.table)
     expires = int(now.timestamp()) + retention_seconds
     ended: list[str] = []
@@ -103,31 +70,7 @@ def revoke_client(
 def list_clients(settings: AwsSettings) -> list[Registration]:
     """Admin: every registered key, newest registration first."""
     aws = Aws(settings, "fpw-admin")
-    rows: list[Registration] = []
-    kwargs: dict[str, Any] = {"TableName": settings.clients_table, "ConsistentRead": True}
-    while True:
-        answer = aws.dynamodb.scan(**kwargs)
-        for item in answer.get("Items", []):
-            rows.append(registration(item))
-        if "LastEvaluatedKey" not in answer:
-            break
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    return sorted(rows, key=lambda r: r.registered, reverse=True)
-
-
-def registration(item: dict[str, Any]) -> Registration:
-    """A clients-table item as a row."""
-
-    def text(key: str) -> str | None:
-        value = item.get(key, {}).get("S")
-        return str(value) if value is not None else None
-
-    return Registration(
-        client=text("client") or "?",
-        label=text("label") or "",
-        registered=text("registered") or "",
-        revoked=text("revoked"),
-    )
+    return Clients(aws.dynamodb, settings.clients_table).all()
 
 
 # ---- Sites: the credentials of desktops.

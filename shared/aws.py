@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.config
 import botocore.session
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError
 
 from shared.config import AwsSettings
+from shared.errors import FpwError, RecordTooLarge, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Adaptive retries absorb throttling; the timeouts keep a dropped network from
 # hanging a part for minutes.
@@ -116,3 +124,93 @@ class Aws:
         answer = self.streams.list_streams(TableName=self.settings.table)
         streams = answer.get("Streams", [])
         return streams[0]["StreamArn"] if streams else None
+
+
+# -- errors and retries: the one place that reads an AWS error's code --------
+
+THROTTLED = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+    }
+)
+DENIED = frozenset({"AccessDeniedException", "UnrecognizedClientException", "AccessDenied", "403"})
+MISSING = frozenset({"NoSuchKey", "404", "NotFound", "ResourceNotFoundException"})
+
+
+def error_code(exc: BaseException) -> str:
+    """The service's code of a refused call ("?" for anything else)."""
+    if not isinstance(exc, ClientError):
+        return "?"
+    return str(exc.response.get("Error", {}).get("Code", "?"))
+
+
+def error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", "") or exc)
+
+
+def convert(exc: ClientError, service: str, job: str | None = None) -> FpwError:
+    """A refused call as one of our errors: busy is transient, a refusal says what to check."""
+    code = error_code(exc)
+    message = error_message(exc)
+    if code in THROTTLED:
+        return TransientError(f"{service} is busy ({code}): {message}", job=job)
+    if code in DENIED:
+        return FpwError(
+            f"{service} refused the request ({code}): {message}",
+            job=job,
+            hint="check this part's role and credentials",
+        )
+    if code == "ValidationException" and "maximum allowed size" in message:
+        return RecordTooLarge(f"{service} error {code}: {message}", job=job)
+    return FpwError(f"{service} error {code}: {message}", job=job)
+
+
+@dataclass
+class Backoff:
+    """Waits that double from ``first`` up to ``cap``: the one back-off of every retry loop."""
+
+    first: float = 0.5
+    cap: float = 30.0
+    _next: float = 0.0
+
+    def next(self) -> float:
+        """The next wait, in seconds."""
+        self._next = self.first if self._next <= 0 else min(self.cap, self._next * 2)
+        return self._next
+
+
+def retry(
+    call: Callable[[], T],
+    *,
+    what: str,
+    tries: int = 5,
+    on: tuple[type[BaseException], ...] = (TransientError,),
+    stop: threading.Event | None = None,
+    backoff: Backoff | None = None,
+) -> T:
+    """``call()``, tried up to ``tries`` times while it raises one of ``on``.
+
+    The last failure is raised as it is; a set ``stop`` ends the retries at
+    once (and cuts the wait short).
+    """
+    waits = backoff or Backoff(first=1.0)
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except on as exc:
+            attempt += 1
+            if attempt >= tries or (stop is not None and stop.is_set()):
+                raise
+            log.info("%s: retrying after %s", what, exc)
+            delay = waits.next()
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)

@@ -8,6 +8,10 @@ retry may cure from the ones it never will.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.record import Job
 
 
 class FpwError(Exception):
@@ -45,16 +49,24 @@ class UnknownClientError(IntegrityError):
 class ClaimLost(FpwError):
     """The fencing condition failed: another holder owns the job now.
 
-    ``current`` is the record as it was when the write was refused (or None).
+    ``current`` is the job as it was when the write was refused (None when
+    there was no record, or one that does not parse); ``raw`` is that record's
+    item as stored, for the few callers that must read a damaged one.
     """
 
     recoverable = True
 
     def __init__(
-        self, message: str, *, job: str | None = None, current: object | None = None
+        self,
+        message: str,
+        *,
+        job: str | None = None,
+        current: Job | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message, job=job)
         self.current = current
+        self.raw = raw
 
 
 class RecordTooLarge(FpwError):

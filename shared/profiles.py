@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import IntegrityError
+from shared.store import Store
 
 KEY = "results/profiles.json"
 """Where the fleet publishes its processors' profiles in the data bucket."""
@@ -242,29 +243,18 @@ def document(catalog: Catalog) -> dict[str, Any]:
 def publish(s3: Any, bucket: str, catalog: Catalog) -> None:
     """Write the catalog where desktops read it (only fetchers may write there)."""
     body = json.dumps(document(catalog), separators=(",", ":")).encode()
-    s3.put_object(Bucket=bucket, Key=KEY, Body=body, ContentType="application/json")
+    Store(s3).put(bucket, KEY, body, content_type="application/json")
 
 
 def read(s3: Any, bucket: str) -> Catalog | None:
     """The published catalog; None when none is published yet.
 
     Reads at most ``MAX_BYTES`` + 1 bytes, so a huge object costs nothing.
-    ``IntegrityError`` when it is out of shape; boto errors (no access, no
-    network) are the caller's to report.
+    ``IntegrityError`` when it is out of shape; an AWS refusal (no access, no
+    network) is the caller's to report.
     """
-    try:
-        answer = s3.get_object(Bucket=bucket, Key=KEY, Range=f"bytes=0-{MAX_BYTES}")
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404"):
-            return None
-        raise
-    body = answer["Body"]
-    try:
-        data = bytes(body.read(MAX_BYTES + 1))
-    finally:
-        body.close()
-    return loads(data)
+    data = Store(s3).get(bucket, KEY, first=MAX_BYTES + 1)
+    return None if data is None else loads(data)
 
 
 def job_params(profile: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,9 @@ SIGNED_FIELDS = (
 )
 
 RESULTS_POINTER_PREFIX = "s3://"
+HOLDER = "processor"
+"""The stored name of the attribute that holds the id of the fetcher holding a job
+(``processor-<uuid>``); in the code it is the job's holder (docs/formats.md)."""
 
 # The shapes of the ids and strings that other parts use as file names, S3 keys
 # and HTTP headers: a record that breaks them is refused before anything uses it.

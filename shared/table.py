@@ -1,21 +1,25 @@
-"""The jobs table: the one place that runs the state machine's updates.
+"""The jobs table: every read and write of it, and the state machine's updates.
 
-A failed condition becomes ``ClaimLost`` carrying the item that won
-(``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so callers can log who
-holds the job now without a second read.
+No other module calls DynamoDB for jobs (the clients table has
+``shared.clients``). A failed condition becomes ``ClaimLost`` carrying the
+item that won (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so callers
+can log who holds the job now without a second read; any other refusal
+becomes one of our errors through ``shared.aws.convert``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared import transitions
-from shared.errors import ClaimLost, FpwError, IntegrityError, RecordTooLarge, TransientError
-from shared.record import Job, Status, from_item, to_item
+from shared import presence, transitions
+from shared.aws import convert, error_code
+from shared.errors import ClaimLost, FpwError, IntegrityError
+from shared.record import HOLDER, Job, Status, from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,19 +31,44 @@ Malformed = Callable[[dict[str, Any], IntegrityError], None]
 
 QUEUE_INDEX = "queue-index"
 CLIENT_INDEX = "client-index"
+REFUSED = "ConditionalCheckFailedException"
 
 
-def _is(exc: ClientError, *codes: str) -> bool:
-    return exc.response.get("Error", {}).get("Code") in codes
+def pages(call: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a paged ``query`` or ``scan`` (the one paging loop)."""
+    kwargs = dict(kwargs)
+    while True:
+        try:
+            answer = call(**kwargs)
+        except ClientError as exc:
+            raise _convert(exc, None) from exc
+        yield from answer.get("Items", [])
+        if "LastEvaluatedKey" not in answer:
+            return
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
-THROTTLED = (
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-)
+@dataclass(frozen=True)
+class Summary:
+    """A job as the client index lists it: enough to tell which records to read in full.
+
+    The record is written by fetchers: a status or progress no part writes
+    passes as it is (or as None) instead of stopping the listing.
+    """
+
+    file: str
+    status: str
+    created: str
+    progress: int | None
+
+
+@dataclass(frozen=True)
+class Peek:
+    """The few fields read before a claim (None where absent or malformed)."""
+
+    status: str | None
+    holder: str | None
+    size: int | None
 
 
 class JobTable:
@@ -57,7 +86,7 @@ class JobTable:
                 ExpressionAttributeNames={"#file": "file"},
             )
         except ClientError as exc:
-            if _is(exc, "ConditionalCheckFailedException"):
+            if error_code(exc) == REFUSED:
                 raise ClaimLost("a job with this id already exists", job=job.file) from exc
             raise _convert(exc, job.file) from exc
 
@@ -71,19 +100,34 @@ class JobTable:
         item = answer.get("Item")
         return from_item(item) if item else None
 
+    def peek(self, file_id: str) -> Peek | None:
+        """Status, holder and size of one job (None when there is no such record)."""
+        try:
+            answer = self.dynamodb.get_item(
+                TableName=self.table,
+                Key={"file": {"S": file_id}},
+                ProjectionExpression="#size, #status, #holder",
+                ExpressionAttributeNames={"#size": "size", "#status": "status", "#holder": HOLDER},
+            )
+        except ClientError as exc:
+            raise _convert(exc, file_id) from exc
+        item = answer.get("Item")
+        if item is None:
+            return None
+        try:
+            size: int | None = int(item["size"]["N"])
+        except (KeyError, TypeError, ValueError):
+            size = None
+        return Peek(item.get("status", {}).get("S"), item.get(HOLDER, {}).get("S"), size)
+
     def apply(self, file_id: str, update: transitions.Update) -> Job:
         """Run one transition; returns the job as it is afterwards."""
-        try:
-            return from_item(self.apply_raw(file_id, update))
-        except ClaimLost as exc:
-            raw = exc.current
-            exc.current = from_item(raw) if isinstance(raw, dict) and raw else None
-            raise
+        return from_item(self.apply_raw(file_id, update))
 
     def apply_raw(self, key: str, update: transitions.Update) -> dict[str, Any]:
         """One conditional update of any item (jobs, leases); returns the raw item after it.
 
-        A failed condition raises ``ClaimLost`` carrying the raw item that won.
+        A failed condition raises ``ClaimLost`` carrying the record that won.
         """
         try:
             answer = self.dynamodb.update_item(
@@ -94,9 +138,11 @@ class JobTable:
                 **update.kwargs(),
             )
         except ClientError as exc:
-            if _is(exc, "ConditionalCheckFailedException"):
-                old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-                raise ClaimLost("the item changed hands or state", job=key, current=old) from exc
+            if error_code(exc) == REFUSED:
+                old: dict[str, Any] | None = exc.response.get("Item") or None  # type: ignore[assignment]
+                raise ClaimLost(
+                    "the item changed hands or state", job=key, current=_parsed(old), raw=old
+                ) from exc
             raise _convert(exc, key) from exc
         return dict(answer["Attributes"])
 
@@ -129,6 +175,41 @@ class JobTable:
         }
         yield from self._pages("query", kwargs, on_malformed or skip_malformed)
 
+    def summaries(self, client: str, since: str = "") -> list[Summary]:
+        """File id, status, creation and progress of a client's jobs created since
+        ``since`` (all when empty), oldest first: one paged query, not a read per job."""
+        names = {
+            "#client": "client",
+            "#created": "created",
+            "#file": "file",
+            "#status": "status",
+            "#progress": "progress",
+        }
+        values: dict[str, Any] = {":me": {"S": client}}
+        condition = "#client = :me"
+        if since:
+            condition += " AND #created >= :since"
+            values[":since"] = {"S": since}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": CLIENT_INDEX,
+            "KeyConditionExpression": condition,
+            "ProjectionExpression": "#file, #status, #created, #progress",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        return [_summary(item) for item in pages(self.dynamodb.query, kwargs)]
+
+    def presences(self) -> list[presence.Presence]:
+        """Every fetcher's presence item that parses (see ``shared.presence``)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(#file, :prefix)",
+            "ExpressionAttributeNames": {"#file": "file"},
+            "ExpressionAttributeValues": {":prefix": {"S": presence.PRESENCE_PREFIX}},
+        }
+        return [p for item in pages(self.dynamodb.scan, kwargs) if (p := presence.parse(item))]
+
     def scan(
         self, statuses: tuple[Status, ...] | None = None, on_malformed: Malformed | None = None
     ) -> Iterator[Job]:
@@ -149,41 +230,46 @@ class JobTable:
     def _pages(
         self, operation: str, kwargs: dict[str, Any], on_malformed: Malformed
     ) -> Iterator[Job]:
-        call = getattr(self.dynamodb, operation)
-        while True:
-            try:
-                answer = call(**kwargs)
-            except ClientError as exc:
-                raise _convert(exc, None) from exc
-            for item in answer.get("Items", []):
-                # The table also holds coordination items (stream leases).
-                if item.get("file", {}).get("S", "").startswith("file-"):
-                    try:
-                        job = from_item(item)
-                    except IntegrityError as exc:
-                        on_malformed(item, exc)
-                        continue
-                    yield job
-            if "LastEvaluatedKey" not in answer:
-                return
-            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for item in pages(getattr(self.dynamodb, operation), kwargs):
+            # The table also holds coordination items (stream leases, presence).
+            if item.get("file", {}).get("S", "").startswith("file-"):
+                try:
+                    job = from_item(item)
+                except IntegrityError as exc:
+                    on_malformed(item, exc)
+                    continue
+                yield job
 
 
 def skip_malformed(item: dict[str, Any], exc: IntegrityError) -> None:
     log.warning("skipping a malformed job record: %s", exc)
 
 
+def _parsed(item: dict[str, Any] | None) -> Job | None:
+    """A refused write's winning record as a job, when it is one that parses."""
+    if not item or not str(item.get("file", {}).get("S", "")).startswith("file-"):
+        return None
+    try:
+        return from_item(item)
+    except IntegrityError:
+        return None
+
+
+def _summary(item: dict[str, Any]) -> Summary:
+    progress: int | None = None
+    raw = item.get("progress", {}).get("N")
+    if raw is not None:
+        try:
+            progress = max(0, min(100, int(float(raw))))
+        except (TypeError, ValueError, OverflowError):
+            progress = None
+    return Summary(
+        file=str(item["file"]["S"]),
+        status=str(item.get("status", {}).get("S", "?")),
+        created=str(item.get("created", {}).get("S", "")),
+        progress=progress,
+    )
+
+
 def _convert(exc: ClientError, file_id: str | None) -> FpwError:
-    code = exc.response.get("Error", {}).get("Code", "?")
-    message = exc.response.get("Error", {}).get("Message", str(exc))
-    if code in THROTTLED:
-        return TransientError(f"DynamoDB is busy ({code}): {message}", job=file_id)
-    if code in ("AccessDeniedException", "UnrecognizedClientException", "AccessDenied"):
-        return FpwError(
-            f"DynamoDB refused the request ({code}): {message}",
-            job=file_id,
-            hint="check this part's role and credentials",
-        )
-    if code == "ValidationException" and "maximum allowed size" in message:
-        return RecordTooLarge(f"DynamoDB error {code}: {message}", job=file_id)
-    return FpwError(f"DynamoDB error {code}: {message}", job=file_id)
+    return convert(exc, "DynamoDB", file_id)
