@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from client.agent import Agent
-    from client.engine import Event
+    from client.events import Event
     from infra.local.stack import LocalStack
     from infra.local.up import Part, System
 

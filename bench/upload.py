@@ -27,7 +27,8 @@ from bench.common import Context, MiB, Outcome, forget_jobs, median, say, timer,
 from bench.data import write_mixed, write_random
 
 if TYPE_CHECKING:
-    from client.engine import Engine, Event
+    from client.engine import Engine
+    from client.events import Event
 
 RUNS = 3
 

@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client.engine import Engine, Event
+from client.engine import Engine
+from client.events import Event
 from client.keystore import load_client_key
+from client.places import Places
 from client.state import Phase
 from client.tracker import JobView, Tracker, TrayState, summary
 from client.watch import InboxWatcher
@@ -60,14 +62,14 @@ class Agent:
         self.settings = settings
         self.clock = clock
         state_dir = settings.client.state_dir.expanduser()
+        self.folders = watched_folders(settings)
         self.engine = Engine(
             settings,
             aws or Aws(settings.aws, "fpw-client"),
             clock=clock,
             key=key or load_client_key(state_dir),
+            places=Places.of(settings, [folder for folder, _ in self.folders]),
         )
-        self.folders = watched_folders(settings)
-        self.engine.folders = [folder for folder, _ in self.folders]
         self.tracker = Tracker()
         self.tracker.load(self.engine.state.visible())
         self._listeners: list[ViewListener] = []
@@ -90,7 +92,7 @@ class Agent:
             drop = self.engine.state.get(event.file_id)
         view = self.tracker.apply(event, self.clock(), drop)
         if view.size is None and drop is not None and drop.job is not None:
-            view = dataclasses.replace(view, size=int(drop.job["size"]))
+            view = dataclasses.replace(view, size=drop.job.size)
             self.tracker.apply_view(view)
         for listener in list(self._listeners):
             try:
@@ -104,12 +106,9 @@ class Agent:
         """Start watching (unless ``watch`` is false) and driving the engine."""
         if watch:
             stable = self.settings.client.stable_seconds
-            engine = self.engine
+            places = self.engine.places
             for folder, params in self.folders:
-                # The agent's own folders are never taken from: done/, failed/, results.
-                own = [folder / engine.done_dir.name, folder / engine.failed_dir.name]
-                own += [engine.results_dir.resolve(), engine.done_dir.resolve()]
-                own += [f for f, _ in self.folders if f != folder]  # nested watched folders
+                own = places.own(folder)
                 watcher = InboxWatcher(folder, self._submitter(params), stable, excluded=own)
                 watcher.start()
                 self._watchers.append(watcher)

@@ -26,12 +26,9 @@ from typing import Any
 
 from client.engine import Engine
 from client.keystore import load_client_key
-from client.places import RESULT_SUFFIXES
 from client.state import Drop, Phase
 from shared.config import Settings, load_settings
 from shared.errors import FpwError
-
-CONTENT_TYPES = {suffix: ctype for ctype, suffix in RESULT_SUFFIXES.items()}
 
 
 class JobFailed(FpwError):
@@ -88,8 +85,7 @@ class Job:
         if drop.phase is not Phase.DONE:
             raise JobFailed(drop.error or "failed without a reason", job=self.id)
         assert drop.result_path is not None
-        suffix = drop.result_path.name.rsplit(".", 1)[-1]
-        return Result(drop.result_path, CONTENT_TYPES.get(suffix, "application/octet-stream"))
+        return Result(drop.result_path, drop.result_type or "application/octet-stream")
 
 
 class Client:

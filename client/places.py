@@ -20,7 +20,8 @@ from typing import Any
 
 from client.names import NAME_MAX_BYTES, free_in, name_limit, safe_name
 from client.staging import regular
-from shared.errors import IntegrityError
+from shared.config import Settings
+from shared.errors import FpwError, IntegrityError
 from shared.record import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,49 @@ class Places:
         self.done_configured = done_configured
         """A configured ``client.done`` holds every folder's originals."""
         self.failed_name = failed_name
+
+    @classmethod
+    def of(cls, settings: Settings, folders: list[Path] | None = None) -> Places:
+        """The places ``settings`` name, for ``folders`` (by default the inbox alone)."""
+        cs = settings.client
+        inbox = cs.inbox.expanduser()
+        return cls(
+            folders if folders is not None else [inbox.resolve()],
+            (cs.results or inbox / "results").expanduser(),
+            (cs.done or inbox / "done").expanduser(),
+            cs.done is not None,
+        )
+
+    def own(self, folder: Path) -> list[Path]:
+        """What the watcher of ``folder`` never takes files from: the agent's own
+        folders (done, failed, results) and the watched folders nested in it."""
+        own = [folder / self.done.name, folder / self.failed_name]
+        own += [self.results.resolve(), self.done.resolve()]
+        return own + [f for f in self.folders if f != folder]
+
+    def take(self, path: Path, *, watched: bool) -> Path:
+        """The path a drop of ``path`` is taken as; ``FpwError`` when it cannot be.
+
+        A watched file is taken by its own name: a link is refused, never followed.
+        """
+        path = path.expanduser()
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FpwError(
+                f"{path.name!r} is not a valid file name here (not UTF-8 text); rename it"
+            ) from None
+        if watched:
+            path = path.parent.resolve() / path.name
+            if regular(path) is not True:
+                raise FpwError(f"{path.name} is not a regular file; links are not followed")
+            if self.root(path) is None:
+                raise FpwError(f"{path} is not inside a watched folder")
+            return path
+        path = path.resolve()
+        if not path.is_file():
+            raise FpwError(f"{path} is not a file")
+        return path
 
     def root(self, path: Path) -> Path | None:
         """The watched folder ``path`` is in (the deepest, if they nest)."""

@@ -10,9 +10,7 @@ job id.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from client.engine import Engine
 from client.places import result_name
@@ -20,44 +18,8 @@ from client.state import Phase
 from shared import fleet, hpke, signing
 from shared.errors import FpwError
 from shared.record import Status
-from shared.table import CLIENT_INDEX
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RemoteJob:
-    file_id: str
-    status: Status
-    created: str
-
-
-def remote_jobs(engine: Engine, since: str = "") -> list[RemoteJob]:
-    """This key's jobs still in the table, oldest first (one paged query)."""
-    names = {"#client": "client", "#created": "created", "#file": "file", "#status": "status"}
-    values: dict[str, Any] = {":me": {"S": engine.client_id}}
-    condition = "#client = :me"
-    if since:
-        condition += " AND #created >= :since"
-        values[":since"] = {"S": since}
-    kwargs: dict[str, Any] = {
-        "TableName": engine.settings.aws.table,
-        "IndexName": CLIENT_INDEX,
-        "KeyConditionExpression": condition,
-        "ProjectionExpression": "#file, #status, #created",
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
-    jobs: list[RemoteJob] = []
-    while True:
-        answer = engine.aws.dynamodb.query(**kwargs)
-        for item in answer.get("Items", []):
-            jobs.append(
-                RemoteJob(item["file"]["S"], Status(item["status"]["S"]), item["created"]["S"])
-            )
-        if "LastEvaluatedKey" not in answer:
-            return jobs
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
 def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
@@ -72,8 +34,9 @@ def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
     if job.client != engine.client_id:
         raise FpwError("result rejected: the job is not this computer's", job=file_id)
     signing.verify_job(job)
-    ciphertext = engine.sealed_result(job)
-    fleet.verify_result(job, ciphertext, job, engine.fleet_keys)
+    collector = engine.collector
+    ciphertext = collector.sealed_result(job)
+    fleet.verify_result(job, ciphertext, job, collector.fleet_keys)
     return hpke.open_result(ciphertext, engine.key, file_id)
 
 
@@ -81,22 +44,22 @@ def recover(engine: Engine, folder: Path | None = None) -> list[Path]:
     """Save every completed result this profile has not saved yet; returns the new files."""
     target = folder or engine.results_dir / "recovered"
     saved: list[Path] = []
-    for remote in remote_jobs(engine):
-        if remote.status is not Status.COMPLETED:
+    for listed in engine.table.summaries(engine.client_id):
+        if listed.status != Status.COMPLETED.value:
             continue
-        local = engine.state.get(remote.file_id)
+        local = engine.state.get(listed.file)
         if local is not None and local.phase is Phase.DONE:
             continue
         try:
-            result = fetch_result(engine, remote.file_id)
+            result = fetch_result(engine, listed.file)
         except FpwError as exc:
-            log.warning("cannot recover %s: %s", remote.file_id, exc)
+            log.warning("cannot recover %s: %s", listed.file, exc)
             continue
         target.mkdir(parents=True, exist_ok=True)
-        path = target / result_name(remote.file_id, result.content_type)
+        path = target / result_name(listed.file, result.content_type)
         if path.exists():
             continue  # recovered before
         path.write_bytes(result.body)
         saved.append(path)
-        log.info("recovered the result of %s into %s", remote.file_id, path)
+        log.info("recovered the result of %s into %s", listed.file, path)
     return saved

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import __version__, chunks
+from shared.disk import room_for
 from shared.errors import FpwError
 from shared.record import Job, iso, queue_rank, queue_shard, utc_now
 
@@ -162,3 +163,17 @@ def stage(path: Path, spool: Path, chunk_size: int, level: int) -> Staged:
         compression=compression,
         content_type=content_type_of(path.name),
     )
+
+
+def stage_in(spool: Path, path: Path, file_id: str, chunk_size: int, level: int) -> Staged:
+    """Stage ``path`` into ``spool/<file_id>``; a full disk leaves no half-staged chunks."""
+    folder = spool / file_id
+    with room_for(
+        spool,
+        path.stat().st_size,  # zstd never stores much more than the input
+        f"the chunks of {path.name}",
+        job=file_id,
+        setting="client.state_dir",
+        undo=lambda: shutil.rmtree(folder, ignore_errors=True),
+    ):
+        return stage(path, folder, chunk_size, level)

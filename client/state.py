@@ -1,7 +1,8 @@
 """Local state in SQLite, so that a restart neither loses nor duplicates a job.
 
-Each drop is one row, keyed by the job's file id, written *before* the job is
-created remotely; each confirmed chunk is a row of its own. A crash at any
+Each drop is one row, keyed by the job's file id, written *before* its job
+record is created; each confirmed chunk is a row of its own until the upload
+is complete. The signed job is kept as the JSON of its fields. A crash at any
 point leaves enough to resume: re-stage, re-create (idempotent), upload the
 chunks not yet confirmed, or go on waiting for the result.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.disk import disk_full
-from shared.errors import FpwError
+from shared.errors import FpwError, IntegrityError
+from shared.record import Job, validate
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,12 @@ CREATE TABLE IF NOT EXISTS drops (
     params      TEXT NOT NULL,
     phase       TEXT NOT NULL,
     job         TEXT,
-    remote      TEXT,
+    recorded    TEXT,
     error       TEXT,
     result_path TEXT,
     created     REAL NOT NULL,
-    updated     REAL NOT NULL
+    updated     REAL NOT NULL,
+    result_type TEXT
 );
 CREATE INDEX IF NOT EXISTS drops_phase ON drops (phase);
 CREATE INDEX IF NOT EXISTS drops_fingerprint ON drops (fingerprint);
@@ -63,13 +66,22 @@ CREATE INDEX IF NOT EXISTS lineage_previous ON lineage (previous);
 """
 
 
+# Columns added since the first schema, with their type; and columns renamed.
+ADDED = {"result_type": "TEXT"}
+RENAMED = {"remote": "recorded"}
+COLUMNS = (
+    "file_id, path, name, fingerprint, source, params, phase, job, recorded, error,"
+    " result_path, created, updated, result_type"
+)
+
+
 class StateError(FpwError):
     """A row of the state database cannot be read."""
 
 
 class Phase(StrEnum):
     STAGING = "STAGING"
-    """Known locally; chunks are being prepared (nothing remote yet)."""
+    """Known locally; chunks are being prepared (nothing sent yet)."""
     UPLOADING = "UPLOADING"
     """Signed job known; the record and chunks are being sent."""
     WAITING = "WAITING"
@@ -94,12 +106,16 @@ class Drop:
     source: str
     params: dict[str, Any]
     phase: Phase
-    job: dict[str, Any] | None
-    remote: str | None
+    job: Job | None
+    """The signed job, once staged."""
+    recorded: bool
+    """Its job record is in the table (created by this drop)."""
     error: str | None
     result_path: Path | None
     created: float
     updated: float
+    result_type: str | None = None
+    """The media type of the saved result, as the analysis container gave it."""
 
 
 FINISHED = (Phase.DONE.value, Phase.FAILED.value, Phase.SUPERSEDED.value)
@@ -119,6 +135,17 @@ class State:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring a database written by an earlier version to this schema."""
+        have = {str(row[1]) for row in self._db.execute("PRAGMA table_info(drops)")}
+        for old, new in RENAMED.items():
+            if old in have:
+                self._db.execute(f"ALTER TABLE drops RENAME COLUMN {old} TO {new}")
+        for name, kind in ADDED.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE drops ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -160,7 +187,7 @@ class State:
                     self._db.execute("ROLLBACK")
                     return False
                 self._db.execute(
-                    "INSERT INTO drops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO drops ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         drop.file_id,
                         str(drop.path),
@@ -169,12 +196,13 @@ class State:
                         drop.source,
                         json.dumps(drop.params),
                         drop.phase.value,
-                        json.dumps(drop.job) if drop.job is not None else None,
-                        drop.remote,
+                        job_json(drop.job) if drop.job is not None else None,
+                        "created" if drop.recorded else None,
                         drop.error,
                         str(drop.result_path) if drop.result_path else None,
                         drop.created,
                         drop.updated,
+                        drop.result_type,
                     ),
                 )
                 self._db.execute("COMMIT")
@@ -189,15 +217,26 @@ class State:
     ) -> bool:
         """Set ``fields``; with ``expect``, only while the drop is in that phase (a drop
         superseded meanwhile keeps its phase). True when the row changed."""
-        allowed = {"phase", "job", "remote", "error", "result_path", "path", "fingerprint"}
+        allowed = {
+            "phase",
+            "job",
+            "recorded",
+            "error",
+            "result_path",
+            "result_type",
+            "path",
+            "fingerprint",
+        }
         sets, args = [], []
         for name, value in fields.items():
             if name not in allowed:
                 raise ValueError(name)
             if isinstance(value, Phase):
                 value = value.value
-            elif name == "job" and value is not None:
-                value = json.dumps(value)
+            elif isinstance(value, Job):
+                value = job_json(value)
+            elif name == "recorded":
+                value = "created" if value else None
             elif isinstance(value, Path):
                 value = str(value)
             sets.append(f"{name} = ?")
@@ -238,10 +277,6 @@ class State:
             ),
         )
         return int(rows[0][0])
-
-    def all(self, limit: int = 1000) -> list[Drop]:
-        rows = self._rows("SELECT * FROM drops ORDER BY created DESC LIMIT ?", (limit,))
-        return _readable(rows)
 
     def visible(self, limit: int = 1000) -> list[Drop]:
         """Newest first, without the drops the user removed from the list."""
@@ -285,16 +320,39 @@ class State:
         return {int(r["n"]) for r in rows}
 
     def forget_chunks(self, file_id: str) -> None:
+        """Once a drop's chunks are all up (or it failed), their rows are not needed."""
         self._run("DELETE FROM uploaded WHERE file_id = ?", (file_id,))
+
+
+def job_json(job: Job) -> str:
+    """The signed job as kept: its signed fields, signature and queue placement."""
+    data = job.signed_fields()
+    data.update(signature=job.signature, queue=job.queue, rank=job.rank, expires=job.expires)
+    return json.dumps(data)
+
+
+def job_from_json(text: str) -> Job:
+    """The signed job kept in the state database; a damaged copy fails its drop clearly."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError("the job is not a JSON object")
+        job = Job(**data)
+        validate(job)
+    except (TypeError, ValueError, RecursionError, IntegrityError) as exc:
+        raise IntegrityError(
+            f"the local copy of this job is damaged ({exc}); send the file again"
+        ) from exc
+    return job
 
 
 def _drop(row: sqlite3.Row) -> Drop:
     """One row as a ``Drop``; a damaged row (disk fault, hand edit) raises ``StateError``."""
     try:
         params = json.loads(_text(row["params"]))
-        job = json.loads(_text(row["job"])) if row["job"] else None
-        if not isinstance(params, dict) or not (job is None or isinstance(job, dict)):
-            raise ValueError("params and job must be JSON objects")
+        if not isinstance(params, dict):
+            raise ValueError("params must be a JSON object")
+        job = job_from_json(_text(row["job"])) if row["job"] else None
         for name in ("created", "updated"):
             if isinstance(row[name], bool) or not isinstance(row[name], int | float):
                 raise ValueError(f"{name} is not a time")
@@ -307,13 +365,14 @@ def _drop(row: sqlite3.Row) -> Drop:
             params=params,
             phase=Phase(row["phase"]),
             job=job,
-            remote=_text(row["remote"]) if row["remote"] is not None else None,
+            recorded=row["recorded"] is not None,
             error=_text(row["error"]) if row["error"] is not None else None,
             result_path=Path(_text(row["result_path"])) if row["result_path"] else None,
             created=float(row["created"]),
             updated=float(row["updated"]),
+            result_type=_text(row["result_type"]) if row["result_type"] is not None else None,
         )
-    except (TypeError, ValueError, RecursionError) as exc:
+    except (TypeError, ValueError, RecursionError, IntegrityError) as exc:
         raise StateError(
             f"the local record of job {str(row['file_id'])[:64]} is damaged: {exc}",
             hint="the other jobs go on; send this file again",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from client.engine import Event
+from client.events import Event
 from client.state import Drop, Phase
 
 # Where each step sits on the job's single progress bar (percent).
@@ -52,18 +52,18 @@ class JobView:
         return not self.phase.finished
 
 
-def overall(phase: Phase, remote: str | None, step: float | None, before: float) -> float:
+def overall(phase: Phase, status: str | None, step: float | None, before: float) -> float:
     """The bar's position; it never moves back within one job."""
     if phase is Phase.STAGING:
         value = UPLOAD[0]
     elif phase is Phase.UPLOADING:
         value = UPLOAD[0] + (UPLOAD[1] - UPLOAD[0]) * (step or 0.0) / 100.0
     elif phase is Phase.WAITING:
-        if remote == "PROCESSING":
+        if status == "PROCESSING":
             value = PROCESSING[0] + (PROCESSING[1] - PROCESSING[0]) * (step or 0.0) / 100.0
-        elif remote == "COMPLETED":
+        elif status == "COMPLETED":
             value = DOWNLOADING
-        elif remote == "QUEUED":
+        elif status == "QUEUED":
             value = QUEUED
         else:
             value = UPLOAD[1]
@@ -74,17 +74,17 @@ def overall(phase: Phase, remote: str | None, step: float | None, before: float)
     return max(before, min(100.0, value))
 
 
-def stage_text(phase: Phase, remote: str | None, step: float | None) -> str:
+def stage_text(phase: Phase, status: str | None, step: float | None) -> str:
     if phase is Phase.STAGING:
         return "preparing"
     if phase is Phase.UPLOADING:
         return f"uploading {step:.0f} %" if step is not None else "uploading"
     if phase is Phase.WAITING:
-        if remote == "PROCESSING":
+        if status == "PROCESSING":
             return f"processing {step:.0f} %" if step is not None else "processing"
-        if remote == "COMPLETED":
+        if status == "COMPLETED":
             return "downloading the result"
-        if remote == "QUEUED":
+        if status == "QUEUED":
             return "queued"
         return "waiting for processing"
     if phase is Phase.SUPERSEDED:
@@ -95,12 +95,12 @@ def stage_text(phase: Phase, remote: str | None, step: float | None) -> str:
 STEPS = ("upload", "queue", "processing", "download")
 
 
-def step_of(phase: Phase, remote: str | None) -> str | None:
+def step_of(phase: Phase, status: str | None) -> str | None:
     """Which of ``STEPS`` a job is in (None once finished)."""
     if phase in (Phase.STAGING, Phase.UPLOADING):
         return "upload"
     if phase is Phase.WAITING:
-        return {"PROCESSING": "processing", "COMPLETED": "download"}.get(remote or "", "queue")
+        return {"PROCESSING": "processing", "COMPLETED": "download"}.get(status or "", "queue")
     return None
 
 
@@ -139,15 +139,13 @@ def status_line(view: JobView) -> str:
 
 def from_drop(drop: Drop) -> JobView:
     """A row for a drop read from the state database (at start-up)."""
-    size = drop.job.get("size") if drop.job else None
-    remote = None
     return JobView(
         file_id=drop.file_id,
         name=drop.name,
         phase=drop.phase,
-        stage=stage_text(drop.phase, remote, None),
-        progress=overall(drop.phase, remote, None, 0.0),
-        size=int(size) if size is not None else None,
+        stage=stage_text(drop.phase, None, None),
+        progress=overall(drop.phase, None, None, 0.0),
+        size=drop.job.size if drop.job else None,
         path=drop.path,
         created=drop.created,
         finished=drop.updated if drop.phase.finished else None,
@@ -163,10 +161,10 @@ def apply(view: JobView | None, event: Event, now: float) -> JobView:
         view = JobView(event.file_id, event.name, event.phase, "", 0.0, created=now)
     changes: dict[str, object] = {
         "phase": event.phase,
-        "stage": stage_text(event.phase, event.remote, event.progress),
-        "progress": overall(event.phase, event.remote, event.progress, view.progress),
+        "stage": stage_text(event.phase, event.status, event.progress),
+        "progress": overall(event.phase, event.status, event.progress, view.progress),
     }
-    step = step_of(event.phase, event.remote)
+    step = step_of(event.phase, event.status)
     if step is not None and (not view.steps or view.steps[-1][0] != step):
         changes["steps"] = (*view.steps, (step, now))
     if event.phase is Phase.DONE:

@@ -43,7 +43,7 @@ def start_agent(stack: LocalStack, tmp_path: Path) -> Iterator[StartAgent]:
 
 
 def drops(agent: Agent) -> list[Drop]:
-    return agent.engine.state.all()
+    return agent.engine.state.visible()
 
 
 def test_a_file_written_slowly_is_uploaded_once_and_complete(
@@ -64,8 +64,8 @@ def test_a_file_written_slowly_is_uploaded_once_and_complete(
     time.sleep(1.5)
     assert len(drops(agent)) == 1
     assert drop.job is not None
-    assert drop.job["size"] == len(whole) == 8 * len(piece)
-    assert drop.job["sha256"] == hashlib.sha256(whole).hexdigest()
+    assert drop.job.size == len(whole) == 8 * len(piece)
+    assert drop.job.sha256 == hashlib.sha256(whole).hexdigest()
 
 
 def test_temporary_files_are_ignored_and_files_present_at_start_are_taken(

@@ -154,7 +154,7 @@ def test_an_upload_through_resets_and_a_dropped_network_resumes_as_one_job(
         file_id = engine.submit(path, {})
         assert file_id
         chunks = wait_for(
-            lambda: (d := engine.state.get(file_id)) and d.job and d.job["chunks"],
+            lambda: (d := engine.state.get(file_id)) and d.job and d.job.chunks,
             what="the job's staging",
         )
         assert chunks > 20

@@ -89,7 +89,7 @@ def test_files_dropped_in_the_watched_folder_become_decrypted_results(
     from client.state import State
 
     state = State(state_dir / "state.db")
-    drops = [d for d in state.all() if d.phase is Phase.DONE]
+    drops = [d for d in state.visible() if d.phase is Phase.DONE]
     state.close()
     assert len(drops) == 4
     table = JobTable(admin(stack).dynamodb, stack.admin_settings().table)

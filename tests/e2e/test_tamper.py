@@ -23,7 +23,8 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from client.engine import Engine, Event
+from client.engine import Engine
+from client.events import Event
 from client.state import Phase
 from infra.admin import register_client
 from infra.local.stack import LocalStack

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
-from client.engine import Event
+from client.events import Event
 from client.gui.jobs import FAILED_BACKGROUND, FAILED_TEXT, PROGRESS, JobsWindow
 from client.gui.tray import Tray
 from client.state import Phase
@@ -17,9 +17,9 @@ def finished(tracker: Tracker, file_id: str, name: str, ok: bool, start: float) 
     """A job through every step (a second each), done or failed at the end."""
     steps = [
         Event(file_id, name, Phase.UPLOADING, progress=50.0),
-        Event(file_id, name, Phase.WAITING, remote="QUEUED"),
-        Event(file_id, name, Phase.WAITING, progress=10.0, remote="PROCESSING"),
-        Event(file_id, name, Phase.WAITING, remote="COMPLETED"),
+        Event(file_id, name, Phase.WAITING, status="QUEUED"),
+        Event(file_id, name, Phase.WAITING, progress=10.0, status="PROCESSING"),
+        Event(file_id, name, Phase.WAITING, status="COMPLETED"),
     ]
     for n, event in enumerate(steps):
         tracker.apply(event, start + n)
@@ -81,7 +81,7 @@ def test_the_tooltip_says_what_happens_and_counts_sending_waiting_and_failed(
     tracker = Tracker()
     tracker.apply(Event("file-1", "a.txt", Phase.UPLOADING, progress=10.0), 1.0)
     for n in range(3):
-        tracker.apply(Event(f"file-w{n}", f"w{n}.txt", Phase.WAITING, remote="QUEUED"), 2.0)
+        tracker.apply(Event(f"file-w{n}", f"w{n}.txt", Phase.WAITING, status="QUEUED"), 2.0)
     finished(tracker, "file-f", "scan.pdf", False, 3.0)
     tray = Tray()
     state, text = summary(tracker.views(), paused=False, offline=False)

@@ -122,7 +122,7 @@ def test_settings_are_saved_and_read_back_after_a_restart(
     reopened = again.show_settings()
     assert reopened.form.autostart.isChecked()
     assert reopened.form.preferences() == prefs
-    assert again.agent is not None and again.agent.engine._chunks._max_workers == 7
+    assert again.agent is not None and again.agent.engine.uploader._pool._max_workers == 7
 
 
 def test_a_params_typo_is_reported_and_nothing_is_saved(

@@ -132,7 +132,7 @@ def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> Non
             {},
             Phase.STAGING,
             None,
-            None,
+            False,
             None,
             None,
             0.0,

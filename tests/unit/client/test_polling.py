@@ -3,7 +3,7 @@ bounded read rate with many."""
 
 from __future__ import annotations
 
-from client.engine import POLL_RECORDS_PER_SECOND, poll_interval
+from client.results import POLL_RECORDS_PER_SECOND, poll_interval
 
 
 def test_a_few_waiting_jobs_are_polled_at_the_configured_interval() -> None:

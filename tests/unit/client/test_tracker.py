@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.engine import Event
+from client.events import Event
 from client.state import Phase
 from client.tracker import (
     Tracker,

@@ -15,8 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.engine import _job_from_json, _job_json
-from client.state import Drop, Phase, State, StateError
+from client.state import Drop, Phase, State, StateError, job_from_json, job_json
 from shared.errors import IntegrityError
 from shared.record import Job
 from tests.unit.fuzz.strategies import jobs, json_values
@@ -30,14 +29,14 @@ COLUMNS = (
     "params",
     "phase",
     "job",
-    "remote",
+    "recorded",
     "error",
     "result_path",
     "created",
     "updated",
 )
 # The schema itself keeps NULL out of these; anything else can be in any column.
-NULLABLE = ("job", "remote", "error", "result_path")
+NULLABLE = ("job", "recorded", "error", "result_path")
 values = (
     st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False)
@@ -58,7 +57,7 @@ def good_drop(file_id: str) -> Drop:
         params={},
         phase=Phase.WAITING,
         job=None,
-        remote=None,
+        recorded=False,
         error=None,
         result_path=None,
         created=1.0,
@@ -91,7 +90,7 @@ def test_a_damaged_row_fails_alone_with_a_clear_error(tmp_path: Path, row: dict[
             assert (
                 drop is not None and isinstance(drop.path, Path) and isinstance(drop.phase, Phase)
             )
-        listed = [d.file_id for d in state.all()]
+        listed = [d.file_id for d in state.visible()]
         assert "file-good" in listed
         assert [d.file_id for d in state.in_phase(Phase.WAITING)].count("file-good") == 1
     finally:
@@ -100,8 +99,7 @@ def test_a_damaged_row_fails_alone_with_a_clear_error(tmp_path: Path, row: dict[
 
 @given(jobs())
 def test_the_kept_job_round_trips(job: Job) -> None:
-    kept = json.loads(json.dumps(_job_json(job)))
-    again = _job_from_json(kept)
+    again = job_from_json(job_json(job))
     assert again.signed_fields() == job.signed_fields() and again.signature == job.signature
 
 
@@ -109,7 +107,7 @@ def test_the_kept_job_round_trips(job: Job) -> None:
 def test_a_damaged_kept_job_is_refused_with_an_integrity_error(
     job: Job, data: st.DataObject
 ) -> None:
-    kept = json.loads(json.dumps(_job_json(job)))
+    kept = json.loads(job_json(job))
     choice = data.draw(st.sampled_from(["replace", "drop", "add", "whole"]), label="damage")
     if choice == "whole":
         kept = data.draw(json_values, label="kept")
@@ -122,6 +120,6 @@ def test_a_damaged_kept_job_is_refused_with_an_integrity_error(
         else:
             kept[name] = data.draw(json_values, label="value")
     try:
-        _job_from_json(kept)
+        job_from_json(json.dumps(kept))
     except IntegrityError as exc:
         assert "send the file again" in exc.message

@@ -1,0 +1,46 @@
+"""What the engine tells its faces (tray, CLI, API) about each drop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from client.state import Phase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one drop."""
+
+    file_id: str
+    name: str
+    phase: Phase
+    detail: str = ""
+    progress: float | None = None
+    """Percent of the current step (chunks confirmed, or the processor's report)."""
+    status: str | None = None
+    """The record's status while WAITING (QUEUED, PROCESSING, COMPLETED = downloading)."""
+
+
+Listener = Callable[[Event], None]
+
+
+class Listeners:
+    """The faces listening; each is called from the engine's threads."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def add(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def tell(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                # A broken face must not stop the engine.
+                log.exception("event listener failed")
