@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
 from client.events import Event, Listeners
 from client.names import NAME_MAX_BYTES, safe_name
 from client.places import Places, one_line
@@ -180,7 +178,7 @@ class Drops:
         if tries >= STEP_TRIES:
             self._troubles.pop(file_id, None)
             self.fail(file_id, f"{step} failed {tries} times: {reason}")
-        elif isinstance(exc, OSError | ClientError | FpwError | ValueError):
+        elif isinstance(exc, OSError | FpwError | ValueError):
             log.warning(
                 "%s: %s failed (try %d of %d): %s", file_id, step, tries, STEP_TRIES, reason
             )

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
 from tuf.api import exceptions as tuf
 from tuf.api.exceptions import DownloadHTTPError
 from tufup.client import AuthRequestsFetcher, Client
@@ -37,6 +36,8 @@ from client.installation import (
     install_root,
 )
 from shared import __version__
+from shared.errors import FpwError, TransientError
+from shared.store import Store
 
 __all__ = [
     "HANDED_OFF",
@@ -80,15 +81,19 @@ class S3Fetcher(AuthRequestsFetcher):  # type: ignore[misc]
 
     def __init__(self, s3: Any) -> None:
         super().__init__()
-        self.s3 = s3
+        self.store = Store(s3)
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         parsed = urlparse(url)
         try:
-            body = self.s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-        except ClientError as exc:
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            raise DownloadHTTPError(f"{url}: {exc}", status or 500) from exc
+            opened = self.store.open(parsed.netloc, parsed.path.lstrip("/"))
+        except FpwError as exc:
+            # tuf reads 403 and 404 as "not there" (the end of the root versions).
+            status = 503 if isinstance(exc, TransientError) else 403
+            raise DownloadHTTPError(f"{url}: {exc}", status) from exc
+        if opened is None:
+            raise DownloadHTTPError(f"{url}: not found", 404)
+        body = opened.body
 
         def chunks() -> Iterator[bytes]:
             for chunk in body.iter_chunks(64 * 1024):
