@@ -89,4 +89,4 @@ def test_temporary_files_are_ignored_and_files_present_at_start_are_taken(
     assert by_name["already here.txt"].params == {}
     assert by_name["page.txt"].params == {"profile": "default", "dpi": 300}
     job = by_name["page.txt"].job
-    assert job is not None and job["params"] == {"profile": "default", "dpi": 300}
+    assert job is not None and job.params == {"profile": "default", "dpi": 300}
