@@ -138,7 +138,7 @@ def test_fenced_updates_name_the_holder_and_token() -> None:
     update = transitions.complete("processor-1", 3, "now", b"ct", 10, "30", "fleet-04")
     kwargs = update.kwargs()
     assert kwargs["ConditionExpression"] == transitions.IS_HELD_BY_ME
-    assert kwargs["ExpressionAttributeValues"][":token"] == {"N": "3"}
+    assert kwargs["ExpressionAttributeValues"][":fence"] == {"N": "3"}
     assert kwargs["ExpressionAttributeValues"][":me"] == {"S": "processor-1"}
 
 
