@@ -44,7 +44,7 @@ def completed(
     """The record as a fetcher holding ``mine`` (attempt 2) leaves it, and its ciphertext."""
     job = copy.deepcopy(mine)
     job.status = Status.COMPLETED
-    job.processor = "processor-7"
+    job.holder = "processor-7"
     job.attempts = 2
     sealed = hpke.seal(
         hpke.Result("text/plain", body), signing.public_key_from_client_id(job.client), job.file
