@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from client.api import Client, Job, JobFailed, Result, submit
+    from client.api import Client, JobFailed, Result, Submission, submit
 
-__all__ = ["Client", "Job", "JobFailed", "Result", "submit"]
+__all__ = ["Client", "JobFailed", "Result", "Submission", "submit"]
 
 
 def __getattr__(name: str) -> Any:

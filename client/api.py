@@ -53,8 +53,8 @@ class Result:
         return json.loads(self.data)
 
 
-class Job:
-    """A file sent for processing."""
+class Submission:
+    """A file sent for processing, as the Python API follows it."""
 
     def __init__(self, client: Client, file_id: str, name: str) -> None:
         self.client = client
@@ -62,7 +62,7 @@ class Job:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, {self.name!r}, {self.phase.value})"
+        return f"Submission({self.id!r}, {self.name!r}, {self.phase.value})"
 
     def _drop(self) -> Drop:
         drop = self.client.engine.state.get(self.id)
@@ -74,7 +74,7 @@ class Job:
     def phase(self) -> Phase:
         return self._drop().phase
 
-    def wait(self, timeout: float | None = None) -> Job:
+    def wait(self, timeout: float | None = None) -> Submission:
         """Block until the result is saved or the job failed (either way, it is finished)."""
         self.client.engine.wait(self.id, timeout)
         return self
@@ -108,13 +108,15 @@ class Client:
     def client_id(self) -> str:
         return self.engine.client_id
 
-    def submit(self, path: str | os.PathLike[str], params: dict[str, Any] | None = None) -> Job:
+    def submit(
+        self, path: str | os.PathLike[str], params: dict[str, Any] | None = None
+    ) -> Submission:
         """Send one file; ``params`` is the processing profile (default ``client.params``)."""
         file = Path(path)
         file_id = self.engine.submit(file, params, source="submit")
         if file_id is None:
             raise FpwError(f"{file.name} is already being processed")
-        return Job(self, file_id, file.name)
+        return Submission(self, file_id, file.name)
 
     def recover(self, folder: Path | None = None) -> list[Path]:
         """Save results of this key's jobs that this computer did not send (after a key import)."""
@@ -146,6 +148,6 @@ def default_client() -> Client:
         return _default
 
 
-def submit(path: str | os.PathLike[str], params: dict[str, Any] | None = None) -> Job:
+def submit(path: str | os.PathLike[str], params: dict[str, Any] | None = None) -> Submission:
     """Send one file with the process-wide client; see ``Client.submit``."""
     return default_client().submit(path, params)

@@ -25,6 +25,8 @@ from fetcher.stream import Hint, StreamReader
 
 if TYPE_CHECKING:
     from shared.aws import Aws
+    from shared.config import FetcherSettings
+    from shared.table import JobTable
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +81,12 @@ class StreamHints:
 
     def stop(self, give_back: bool = True) -> None:
         """Stop reading; ``give_back=False`` simulates a crash (the lease then expires)."""
-        self._give_back = give_back
+        self._release_lease = give_back
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    _give_back = True
+    _release_lease = True
 
     def _run(self) -> None:
         reader: StreamReader | None = None
@@ -113,7 +115,7 @@ class StreamHints:
                 self._read(reader)
                 self.stopping.wait(self.poll_seconds)
         finally:
-            if self._give_back:
+            if self._release_lease:
                 if reader is not None:
                     self.lease.checkpoints = reader.checkpoints
                 self.lease.give_back()
@@ -140,3 +142,31 @@ class StreamHints:
             return self.hints.get(timeout=timeout)
         except queue.Empty:
             return None
+
+
+def start_hints(
+    aws: Aws, table: JobTable, holder: str, fs: FetcherSettings, clock: Callable[[], float]
+) -> StreamHints | None:
+    """Read the stream when a lease slot is free; without one, the index is enough."""
+    if fs.stream_readers <= 0:
+        return None
+    try:
+        arn = aws.stream_arn()
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("cannot find the job stream, using the queue index only: %s", exc)
+        return None
+    if not arn:
+        log.warning("the jobs table has no stream; using the queue index only")
+        return None
+    lease = StreamLease(
+        table, holder, slots=fs.stream_readers, seconds=fs.lease_seconds, clock=clock
+    )
+    hints = StreamHints(
+        lease,
+        lease_bound_streams(aws, fs.lease_seconds),
+        arn,
+        poll_seconds=fs.stream_poll_seconds,
+        clock=clock,
+    )
+    hints.start()
+    return hints

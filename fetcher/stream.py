@@ -18,6 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.aws import error_code
+
 log = logging.getLogger(__name__)
 
 
@@ -143,7 +145,7 @@ class StreamReader:
         try:
             return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
+            code = error_code(exc)
             if code == "TrimmedDataAccessException" and not from_start:
                 log.warning(
                     "stream data after %s was trimmed; reading %s from its oldest record",
@@ -175,7 +177,7 @@ class StreamReader:
             try:
                 answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
+                code = error_code(exc)
                 if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                     # Iterators live 15 minutes; start again from the checkpoint.
                     self._iterators.pop(shard.id, None)

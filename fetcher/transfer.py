@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from botocore.exceptions import ClientError
-
+from shared.aws import Backoff
 from shared.chunks import decompress_into, sha256_hex
 from shared.errors import FpwError, IntegrityError, TransientError
 from shared.record import Job, chunk_key
+from shared.store import Store
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,15 +55,15 @@ def fetch_chunk(
 ) -> bytes:
     """The stored bytes of chunk n, waiting up to ``wait_seconds`` for it to appear."""
     deadline = clock() + wait_seconds
-    delay = 0.2
+    waits = Backoff(first=0.2, cap=2.0)
+    store = Store(s3)
     while True:
         try:
-            body = s3.get_object(Bucket=job.bucket, Key=chunk_key(job.client, job.file, n))["Body"]
-            return bytes(body.read())
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code not in ("NoSuchKey", "404"):
-                raise TransientError(f"cannot read chunk {n}: {code}", job=job.file) from exc
+            stored = store.get(job.bucket, chunk_key(job.client, job.file, n))
+        except FpwError as exc:
+            raise TransientError(f"cannot read chunk {n}: {exc.message}", job=job.file) from exc
+        if stored is not None:
+            return stored
         if cancelled.is_set():
             raise FpwError("cancelled", job=job.file)
         if clock() > deadline:
@@ -72,8 +72,7 @@ def fetch_chunk(
                 " the client stopped uploading",
                 job=job.file,
             )
-        cancelled.wait(delay)
-        delay = min(delay * 2, 2.0)
+        cancelled.wait(waits.next())
 
 
 def merge(

@@ -123,12 +123,6 @@ def _load() -> Any:
         return _engine
 
 
-def unavailable_reason() -> str | None:
-    """Why OCR cannot run here, or None when it can."""
-    _load()
-    return _engine_error
-
-
 def warm_up() -> None:
     """Load the models and run them once, so that the first file does not wait
     for it (about a second on a CPU; on a GPU, CUDA's start-up takes seconds)."""

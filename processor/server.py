@@ -114,7 +114,7 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-class Worker:
+class AnalysisProcess:
     """One analysis process and the pipe to it."""
 
     def __init__(
@@ -163,13 +163,13 @@ class Analyzer:
         self.busy = 0
         self.progress: dict[str, int] = {}
         """Jobs in flight and how far each has come (0..100)."""
-        self._idle: list[Worker] = [self._worker(warm=True)] if idle_workers else []
+        self._idle: list[AnalysisProcess] = [self._worker(warm=True)] if idle_workers else []
         self._lock = threading.Lock()
 
-    def _worker(self, warm: bool = False) -> Worker:
-        return Worker(self.ctx, self.llm, warm, self.memory)
+    def _worker(self, warm: bool = False) -> AnalysisProcess:
+        return AnalysisProcess(self.ctx, self.llm, warm, self.memory)
 
-    def _take(self) -> Worker:
+    def _take(self) -> AnalysisProcess:
         with self._lock:
             self.busy += 1
             while self._idle:
@@ -179,7 +179,7 @@ class Analyzer:
                 worker.stop()
         return self._worker()
 
-    def _give_back(self, worker: Worker, healthy: bool) -> None:
+    def _put_back(self, worker: AnalysisProcess, healthy: bool) -> None:
         with self._lock:
             self.busy -= 1
             keep = (
@@ -223,7 +223,7 @@ class Analyzer:
             return dict(value)
         finally:
             self.progress.pop(job, None)
-            self._give_back(worker, healthy)
+            self._put_back(worker, healthy)
 
     def close(self) -> None:
         with self._lock:

@@ -33,13 +33,6 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-def chunk_count(size: int, chunk_size: int) -> int:
-    """Number of chunks of a file; an empty file still has one (empty) chunk."""
-    if chunk_size <= 0:
-        raise ValueError("chunk size must be positive")
-    return max(1, -(-size // chunk_size))
-
-
 def choose_compression(sample: bytes) -> str:
     if not sample:
         return ZSTD

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.errors import ConfigError, IntegrityError
-from shared.record import Job
+from shared.record import HOLDER, Job
 from shared.signing import canonical_bytes, key_name, key_of_name
 
 DOMAIN = b"fpw-fleet-result-v1\n"
@@ -85,7 +85,7 @@ def message(job: Job, ciphertext: bytes | bytearray, stored: str) -> bytes:
         "file": job.file,
         "client": job.client,
         "job_signature": job.signature,
-        "processor": job.processor or "",
+        HOLDER: job.holder or "",
         "attempts": job.attempts,
         "stored": stored,
         "results_sha256": hashlib.sha256(ciphertext).hexdigest(),

@@ -1,6 +1,6 @@
 """Fetcher presence: each fetcher says every so often who it is and what it takes.
 
-An item per fetcher in the jobs table (``file = "fetcher#<processor id>"``,
+An item per fetcher in the jobs table (``file = "fetcher#<holder id>"``,
 never a ``file-`` id, so it is in no index and scans of jobs skip it), with
 a TTL so that fetchers long gone disappear. ``fpw status`` lists them with
 their versions, and tells which queued jobs no running fetcher supports.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import FpwError
-from shared.record import iso, parse_iso
+from shared.record import HOLDER, iso, parse_iso
 from shared.transitions import Update
 
 PRESENCE_PREFIX = "fetcher#"
@@ -29,7 +29,8 @@ KEEP_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class Presence:
-    processor: str
+    holder: str
+    """The fetcher's id, as it holds jobs (``processor-<uuid>``)."""
     version: str
     """The fetcher's own software version."""
     supports: str
@@ -47,19 +48,19 @@ def alive(presence: Presence, now: dt.datetime, last_heartbeat: dt.datetime | No
 def announce(presence: Presence, expires: int) -> Update:
     """An unconditional upsert: only the fetcher itself writes its item."""
     return Update(
-        "SET #processor = :processor, #version = :version, #supports = :supports,"
+        "SET #holder = :holder, #version = :version, #supports = :supports,"
         " #seen = :seen, #expires = :expires",
-        "attribute_not_exists(#file) OR #processor = :processor",
+        "attribute_not_exists(#file) OR #holder = :holder",
         {
             "#file": "file",
-            "#processor": "processor",
+            "#holder": HOLDER,
             "#version": "version",
             "#supports": "supports",
             "#seen": "seen",
             "#expires": "expires",
         },
         {
-            ":processor": presence.processor,
+            ":holder": presence.holder,
             ":version": presence.version,
             ":supports": presence.supports,
             ":seen": iso(presence.seen),
@@ -74,7 +75,7 @@ def parse(item: Mapping[str, Any]) -> Presence | None:
         if not item["file"]["S"].startswith(PRESENCE_PREFIX):
             return None
         return Presence(
-            processor=item["processor"]["S"],
+            holder=item[HOLDER]["S"],
             version=item["version"]["S"],
             supports=item["supports"]["S"],
             seen=parse_iso(item["seen"]["S"]),

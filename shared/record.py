@@ -145,8 +145,8 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     signature: str = ""
     status: Status = Status.QUEUED
-    processor: str | None = None
-    """``processor-<uuid>`` of the fetcher holding the job."""
+    holder: str | None = None
+    """``processor-<uuid>`` of the fetcher holding the job (stored as ``HOLDER``)."""
     assigned: str | None = None
     downloaded: str | None = None
     processed: str | None = None
@@ -241,7 +241,7 @@ def to_item(job: Job) -> dict[str, Any]:
     for name in (
         *SIGNED_FIELDS,
         "signature",
-        "processor",
+        "holder",
         "assigned",
         "downloaded",
         "processed",
@@ -260,7 +260,7 @@ def to_item(job: Job) -> dict[str, Any]:
     ):
         value = getattr(job, name)
         if value is not None:
-            item[name] = _attr(value)
+            item[HOLDER if name == "holder" else name] = _attr(value)
     item["status"] = {"S": job.status.value}
     if job.results is not None:
         item["results"] = {"B": job.results}
@@ -292,6 +292,8 @@ def from_item(item: Mapping[str, Any]) -> Job:
             raise IntegrityError(f"missing field(s) {', '.join(missing)}")
         results = data.pop("results", None)
         status = Status(data.pop("status"))
+        if HOLDER in data:
+            data["holder"] = data.pop(HOLDER)
         known = {f for f in Job.__dataclass_fields__}
         extra = {k: v for k, v in data.items() if k in known}
         for name, value in extra.items():

@@ -1,10 +1,11 @@
 """The job state machine as pure functions: each returns the conditional
 update that performs one transition.
 
-Every write after a claim is fenced: conditional on ``processor = me AND
-attempts = mine``. ``attempts`` grows by one at each claim, so a holder that
-lost its job (reaped as stalled, then claimed again) can never overwrite the
-next holder's work, even if it wakes up with the same processor id.
+Every write after a claim is fenced: conditional on ``holder = me AND
+attempts = my fence``. ``attempts`` grows by one at each claim, so a holder
+that lost its job (reaped as stalled, then claimed again) can never overwrite
+the next holder's work, even if it wakes up with the same holder id. The
+holder is stored as ``HOLDER`` (``processor``, its name in the format).
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.reasons import clean_reason
-from shared.record import Status, to_value
+from shared.record import HOLDER, Status, to_value
 
 # Named parts of the conditions, each guarding one timeline.
 # The job is free: nobody holds it and it waits in the queue.
-IS_QUEUED_AND_FREE = "attribute_not_exists(#processor) AND #status = :queued"
-# The caller still holds the job under the token it claimed with.
-IS_HELD_BY_ME = "#processor = :me AND #attempts = :token AND #status = :processing"
+IS_QUEUED_AND_FREE = "attribute_not_exists(#holder) AND #status = :queued"
+# The caller still holds the job under the fence it claimed with.
+IS_HELD_BY_ME = "#holder = :me AND #attempts = :fence AND #status = :processing"
 # The watcher saw this exact holder and heartbeat; if either moved since,
 # the holder is alive (or another sweep acted first) and the write must fail.
 IS_STALLED_AS_SEEN = (
-    "#processor = :old_processor AND #attempts = :old_attempts"
+    "#holder = :old_holder AND #attempts = :old_attempts"
     " AND #heartbeat = :old_heartbeat AND #status = :processing"
 )
 # A queued job nobody claimed, still as the watcher saw it.
-IS_QUEUED_AS_SEEN = "#status = :queued AND attribute_not_exists(#processor) AND #created = :created"
+IS_QUEUED_AS_SEEN = "#status = :queued AND attribute_not_exists(#holder) AND #created = :created"
 
 
 @dataclass
@@ -49,22 +50,23 @@ class Update:
 
 
 def _names(*fields: str) -> dict[str, str]:
-    return {f"#{name}": name for name in fields}
+    """Placeholders for attributes; ``#holder`` stands for the stored ``HOLDER``."""
+    return {f"#{name}": HOLDER if name == "holder" else name for name in fields}
 
 
-def claim(processor: str, now: str) -> Update:
+def claim(holder: str, now: str) -> Update:
     return Update(
         update=(
-            "SET #processor = :me, #assigned = :now, #status = :processing,"
+            "SET #holder = :me, #assigned = :now, #status = :processing,"
             " #heartbeat = :now, #attempts = if_not_exists(#attempts, :zero) + :one"
             " REMOVE #queue, #progress, #error"
         ),
         condition=IS_QUEUED_AND_FREE,
         names=_names(
-            "processor", "assigned", "status", "heartbeat", "attempts", "queue", "progress", "error"
+            "holder", "assigned", "status", "heartbeat", "attempts", "queue", "progress", "error"
         ),
         values={
-            ":me": processor,
+            ":me": holder,
             ":now": now,
             ":processing": Status.PROCESSING.value,
             ":queued": Status.QUEUED.value,
@@ -74,18 +76,18 @@ def claim(processor: str, now: str) -> Update:
     )
 
 
-def _held(processor: str, token: int) -> dict[str, Any]:
-    return {":me": processor, ":token": token, ":processing": Status.PROCESSING.value}
+def _held(holder: str, fence: int) -> dict[str, Any]:
+    return {":me": holder, ":fence": fence, ":processing": Status.PROCESSING.value}
 
 
 def _held_names() -> dict[str, str]:
-    return _names("processor", "attempts", "status")
+    return _names("holder", "attempts", "status")
 
 
-def heartbeat(processor: str, token: int, now: str, progress: int | None = None) -> Update:
+def heartbeat(holder: str, fence: int, now: str, progress: int | None = None) -> Update:
     update = "SET #heartbeat = :now"
     names = {**_held_names(), **_names("heartbeat")}
-    values: dict[str, Any] = {**_held(processor, token), ":now": now}
+    values: dict[str, Any] = {**_held(holder, fence), ":now": now}
     if progress is not None:
         update += ", #progress = :progress"
         names.update(_names("progress"))
@@ -93,18 +95,18 @@ def heartbeat(processor: str, token: int, now: str, progress: int | None = None)
     return Update(update, IS_HELD_BY_ME, names, values)
 
 
-def downloaded(processor: str, token: int, now: str) -> Update:
+def downloaded(holder: str, fence: int, now: str) -> Update:
     return Update(
         "SET #downloaded = :now, #heartbeat = :now",
         IS_HELD_BY_ME,
         {**_held_names(), **_names("downloaded", "heartbeat")},
-        {**_held(processor, token), ":now": now},
+        {**_held(holder, fence), ":now": now},
     )
 
 
 def complete(
-    processor: str,
-    token: int,
+    holder: str,
+    fence: int,
     now: str,
     results: bytes | str,
     expires: int,
@@ -131,7 +133,7 @@ def complete(
             ),
         },
         {
-            **_held(processor, token),
+            **_held(holder, fence),
             ":completed": Status.COMPLETED.value,
             ":now": now,
             ":results": results,
@@ -143,14 +145,14 @@ def complete(
     )
 
 
-def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Update:
+def fail(holder: str, fence: int, now: str, reason: str, expires: int) -> Update:
     return Update(
         "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
         " REMOVE #heartbeat",
         IS_HELD_BY_ME,
         {**_held_names(), **_names("processed", "error", "expires", "heartbeat")},
         {
-            **_held(processor, token),
+            **_held(holder, fence),
             ":error": Status.ERROR.value,
             ":now": now,
             ":reason": clean_reason(reason),
@@ -159,9 +161,7 @@ def fail(processor: str, token: int, now: str, reason: str, expires: int) -> Upd
     )
 
 
-def shrink(
-    processor: str, token: int, *, emptied: dict[str, Any], removed: tuple[str, ...]
-) -> Update:
+def shrink(holder: str, fence: int, *, emptied: dict[str, Any], removed: tuple[str, ...]) -> Update:
     """Make room in a held record too large to take its ERROR write (``fail`` follows).
 
     ``emptied`` sets bulky fields the record must keep (to stay readable by the
@@ -170,8 +170,8 @@ def shrink(
     than the record already was.
     """
     names = _held_names()
-    values: dict[str, Any] = _held(processor, token)
-    kept = {"file", "status", "processor", "attempts"}
+    values: dict[str, Any] = _held(holder, fence)
+    kept = {"file", "status", HOLDER, "attempts"}
     drops = []
     for i, name in enumerate(sorted(set(removed) - set(emptied) - kept)):
         names[f"#r{i}"] = name
@@ -193,15 +193,15 @@ def shrink(
     return Update(update or "SET #status = :processing", IS_HELD_BY_ME, names, values)
 
 
-def release(processor: str, token: int, queue: str, reason: str) -> Update:
+def release(holder: str, fence: int, queue: str, reason: str) -> Update:
     """Give a held job back to the queue (shutdown, or a retryable failure)."""
     return Update(
         "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #processor, #assigned, #heartbeat, #progress",
+        " REMOVE #holder, #assigned, #heartbeat, #progress",
         IS_HELD_BY_ME,
         {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress", "last_error")},
         {
-            **_held(processor, token),
+            **_held(holder, fence),
             ":queued": Status.QUEUED.value,
             ":queue": queue,
             ":reason": clean_reason(reason),
@@ -209,9 +209,9 @@ def release(processor: str, token: int, queue: str, reason: str) -> Update:
     )
 
 
-def _stalled(old_processor: str, old_attempts: int, old_heartbeat: str) -> dict[str, Any]:
+def _stalled(old_holder: str, old_attempts: int, old_heartbeat: str) -> dict[str, Any]:
     return {
-        ":old_processor": old_processor,
+        ":old_holder": old_holder,
         ":old_attempts": old_attempts,
         ":old_heartbeat": old_heartbeat,
         ":processing": Status.PROCESSING.value,
@@ -219,14 +219,14 @@ def _stalled(old_processor: str, old_attempts: int, old_heartbeat: str) -> dict[
 
 
 def requeue_stalled(
-    old_processor: str, old_attempts: int, old_heartbeat: str, queue: str, reason: str
+    old_holder: str, old_attempts: int, old_heartbeat: str, queue: str, reason: str
 ) -> Update:
     return Update(
         "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #processor, #assigned, #heartbeat, #progress",
+        " REMOVE #holder, #assigned, #heartbeat, #progress",
         IS_STALLED_AS_SEEN,
         _names(
-            "processor",
+            "holder",
             "attempts",
             "heartbeat",
             "status",
@@ -236,7 +236,7 @@ def requeue_stalled(
             "last_error",
         ),
         {
-            **_stalled(old_processor, old_attempts, old_heartbeat),
+            **_stalled(old_holder, old_attempts, old_heartbeat),
             ":queued": Status.QUEUED.value,
             ":queue": queue,
             ":reason": clean_reason(reason),
@@ -245,15 +245,15 @@ def requeue_stalled(
 
 
 def fail_stalled(
-    old_processor: str, old_attempts: int, old_heartbeat: str, now: str, reason: str, expires: int
+    old_holder: str, old_attempts: int, old_heartbeat: str, now: str, reason: str, expires: int
 ) -> Update:
     return Update(
         "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
         " REMOVE #heartbeat",
         IS_STALLED_AS_SEEN,
-        _names("processor", "attempts", "heartbeat", "status", "processed", "error", "expires"),
+        _names("holder", "attempts", "heartbeat", "status", "processed", "error", "expires"),
         {
-            **_stalled(old_processor, old_attempts, old_heartbeat),
+            **_stalled(old_holder, old_attempts, old_heartbeat),
             ":error": Status.ERROR.value,
             ":now": now,
             ":reason": clean_reason(reason),
@@ -268,7 +268,7 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
         "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
         " REMOVE #queue",
         IS_QUEUED_AS_SEEN,
-        _names("status", "processor", "created", "processed", "error", "expires", "queue"),
+        _names("status", "holder", "created", "processed", "error", "expires", "queue"),
         {
             ":queued": Status.QUEUED.value,
             ":created": created,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 from shared import presence
 from shared.config import Settings
@@ -38,20 +37,7 @@ class Threshold:
 def collect(table: JobTable, settings: Settings, now: dt.datetime) -> snapshot.Snapshot:
     """One consistent look at jobs and fetchers (two scans)."""
     jobs = list(table.scan())
-    fetchers: list[presence.Presence] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table.table,
-        "FilterExpression": "begins_with(#file, :prefix)",
-        "ExpressionAttributeNames": {"#file": "file"},
-        "ExpressionAttributeValues": {":prefix": {"S": presence.PRESENCE_PREFIX}},
-    }
-    while True:
-        answer = table.dynamodb.scan(**kwargs)
-        fetchers.extend(p for item in answer.get("Items", []) if (p := presence.parse(item)))
-        if "LastEvaluatedKey" not in answer:
-            break
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    return snapshot.take(jobs, now, settings.watcher.stall_seconds, fetchers)
+    return snapshot.take(jobs, now, settings.watcher.stall_seconds, table.presences())
 
 
 def _ago(seconds: float) -> str:
@@ -82,25 +68,25 @@ def render_status(snap: snapshot.Snapshot, deployment: str) -> str:
     lines += ["", f"stalled jobs ({len(snap.stalled)})"]
     for job in snap.stalled:
         beat = job.heartbeat or job.assigned or job.created
-        lines.append(f"  {_job(job)}: holder {job.processor}, last heartbeat {beat}")
+        lines.append(f"  {_job(job)}: holder {job.holder}, last heartbeat {beat}")
     working: dict[str, list[str]] = {}
     for job in snap.in_progress:
-        working.setdefault(job.processor or "?", []).append(job.file)
+        working.setdefault(job.holder or "?", []).append(job.file)
     lines += ["", f"fetchers running ({len(snap.fetchers)})"]
     for fetcher in snap.fetchers:
-        current = ", ".join(working.get(fetcher.processor, [])) or "idle"
+        current = ", ".join(working.get(fetcher.holder, [])) or "idle"
         seen = (now - fetcher.seen).total_seconds()
         lines.append(
-            f"  {fetcher.processor}  v{fetcher.version}  takes {fetcher.supports!r}"
+            f"  {fetcher.holder}  v{fetcher.version}  takes {fetcher.supports!r}"
             f"  seen {_ago(seen)} ago  {current}"
         )
     if snap.gone:
         silent = _ago(presence.GONE_SECONDS)
         lines += ["", f"fetchers gone, silent for over {silent} ({len(snap.gone)})"]
         for fetcher in snap.gone:
-            held = ", ".join(working.get(fetcher.processor, []))
+            held = ", ".join(working.get(fetcher.holder, []))
             lines.append(
-                f"  {fetcher.processor}  v{fetcher.version}  last seen"
+                f"  {fetcher.holder}  v{fetcher.version}  last seen"
                 f" {_ago((now - fetcher.seen).total_seconds())} ago  gone"
                 + (f" (held {held}: requeued once stalled)" if held else "")
             )

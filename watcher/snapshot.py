@@ -73,11 +73,11 @@ def take(
     jobs = list(jobs)
     beats: dict[str, dt.datetime] = {}
     for job in jobs:
-        if job.status is Status.PROCESSING and job.processor and job.heartbeat:
+        if job.status is Status.PROCESSING and job.holder and job.heartbeat:
             beat = parse_iso(job.heartbeat)
-            beats[job.processor] = max(beat, beats.get(job.processor, beat))
-    recent = sorted((f for f in fetchers if now - f.seen <= RECENT), key=lambda f: f.processor)
-    running = [f for f in recent if alive(f, now, beats.get(f.processor))]
+            beats[job.holder] = max(beat, beats.get(job.holder, beat))
+    recent = sorted((f for f in fetchers if now - f.seen <= RECENT), key=lambda f: f.holder)
+    running = [f for f in recent if alive(f, now, beats.get(f.holder))]
     snap.fetchers = running
     snap.gone = [f for f in recent if f not in running]
     for job in jobs:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from shared import receipts, transitions
 from shared.config import Settings
@@ -33,6 +33,7 @@ from shared.record import (
     queue_shard,
     results_location,
 )
+from shared.store import Store
 from shared.table import JobTable
 from watcher import snapshot
 from watcher.alerts import Alerter
@@ -129,6 +130,7 @@ class Sweeper:
         self.settings = settings
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
+        self.store = Store(aws.s3)
         ws = settings.watcher
         self.alerter = Alerter(self.table, ws, aws.client("sns") if ws.alert_topic_arn else None)
         self._cloudwatch: Any | None = None
@@ -180,7 +182,7 @@ class Sweeper:
             step()
         except ClaimLost:
             log.info("%s changed during the sweep; left alone", what)
-        except (FpwError, BotoCoreError, ClientError) as exc:
+        except (FpwError, BotoCoreError) as exc:
             report.errors.append(f"{what}: {exc}")
             log.warning("sweep of %s failed: %s", what, exc)
 
@@ -202,32 +204,32 @@ class Sweeper:
         budget = max(1.0, self.settings.watcher.interval_seconds)
         until: float | None = None
         handled = 0
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=receipts.PREFIX):
+        for stored in self.store.objects(bucket, receipts.PREFIX):
             if until is None:
                 until = time.monotonic() + budget
-            for obj in page.get("Contents", []):
-                if handled >= MIN_RECEIPTS and time.monotonic() > until:
-                    log.info("more receipts than one sweep has time for; the rest next sweep")
-                    return
-                handled += 1
-                key = obj["Key"]
-                self._guarded(report, key, lambda k=key: self._receipt(k, jobs, now, report))  # type: ignore[misc]
+            if handled >= MIN_RECEIPTS and time.monotonic() > until:
+                log.info("more receipts than one sweep has time for; the rest next sweep")
+                return
+            handled += 1
+            key = stored.key
+            self._guarded(report, key, lambda k=key: self._receipt(k, jobs, now, report))  # type: ignore[misc]
 
     def _receipt(
         self, key: str, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport
     ) -> None:
         bucket = self.settings.aws.bucket
-        data = self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        data = self.store.get(bucket, key)
+        if data is None:
+            return  # another watcher handled it meanwhile
         try:
             receipt = receipts.parse_receipt(data, key)
         except IntegrityError as exc:
             log.warning("ignoring a receipt: %s", exc.message)
-            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            self.store.delete(bucket, key)
             return
         job = jobs.get(receipt.file) or self.table.get(receipt.file)
         if job is None or job.client != receipt.client:
-            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            self.store.delete(bucket, key)
             return
         if not job.status.finished:
             return  # cannot happen for an honest client; look again next sweep
@@ -235,45 +237,43 @@ class Sweeper:
         if ciphertext is None and job.results_ref:
             ref_bucket, ref_key = results_location(job)
             try:
-                ciphertext = self.aws.s3.get_object(Bucket=ref_bucket, Key=ref_key)["Body"].read()
-            except ClientError:
+                ciphertext = self.store.get(ref_bucket, ref_key)
+            except FpwError:
                 ciphertext = None
         if (
             ciphertext is not None
             and receipts.ciphertext_digest(ciphertext) != receipt.results_sha256
         ):
             log.warning("receipt for %s names another result; result kept", job.file)
-            self.aws.s3.delete_object(Bucket=bucket, Key=key)
+            self.store.delete(bucket, key)
             return
         if job.results_ref:
             ref_bucket, ref_key = results_location(job)
-            self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
+            self.store.delete(ref_bucket, ref_key)
         if job.delivered is None:
             self.table.apply(job.file, transitions.delivered(job.client, iso(now)))
             report.delivered.append(job.file)
             log.info("%s delivered; its result is deleted", job.file)
         # Chunks left behind, if any, go in this sweep's pass over the bucket.
-        self.aws.s3.delete_object(Bucket=bucket, Key=key)
+        self.store.delete(bucket, key)
 
     # -- leftovers and orphans --------------------------------------------
 
     def _unwanted(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
         bucket = self.settings.aws.bucket
         grace = self.settings.watcher.orphan_grace_seconds
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                key, modified = obj["Key"], obj["LastModified"]
-                if not unwanted(key, modified, jobs, now, grace):
-                    continue
-                self.aws.s3.delete_object(Bucket=bucket, Key=key)
-                job = jobs.get(owner(key) or "")
-                if job is None:
-                    report.orphans += 1
-                    log.info("deleted orphaned object %s", key)
-                else:
-                    report.cleaned_objects += 1
-                    log.info("deleted leftover %s of %s job %s", key, job.status.value, job.file)
+        for stored in self.store.objects(bucket):
+            key = stored.key
+            if not unwanted(key, stored.modified, jobs, now, grace):
+                continue
+            self.store.delete(bucket, key)
+            job = jobs.get(owner(key) or "")
+            if job is None:
+                report.orphans += 1
+                log.info("deleted orphaned object %s", key)
+            else:
+                report.cleaned_objects += 1
+                log.info("deleted leftover %s of %s job %s", key, job.status.value, job.file)
 
     # -- metrics ----------------------------------------------------------
 
@@ -300,15 +300,15 @@ class Sweeper:
         ws = self.settings.watcher
         expires = int(now.timestamp()) + self.settings.fetcher.result_retention_seconds
         if action is Action.REQUEUE:
-            assert job.processor and job.heartbeat
+            assert job.holder and job.heartbeat
             reason = (
-                f"attempt {job.attempts} stalled: no heartbeat from {job.processor}"
+                f"attempt {job.attempts} stalled: no heartbeat from {job.holder}"
                 f" since {job.heartbeat}"
             )
             self.table.apply(
                 job.file,
                 transitions.requeue_stalled(
-                    job.processor,
+                    job.holder,
                     job.attempts,
                     job.heartbeat,
                     queue_shard(job.file, self.settings.aws.queue_shards),
@@ -318,15 +318,15 @@ class Sweeper:
             report.requeued.append(job.file)
             log.warning("requeued %s: %s", job.file, reason)
         elif action is Action.FAIL_STALLED:
-            assert job.processor and job.heartbeat
+            assert job.holder and job.heartbeat
             reason = (
                 f"gave up after {job.attempts} attempts; the last one stalled"
-                f" (no heartbeat from {job.processor} since {job.heartbeat})"
+                f" (no heartbeat from {job.holder} since {job.heartbeat})"
             )
             self.table.apply(
                 job.file,
                 transitions.fail_stalled(
-                    job.processor, job.attempts, job.heartbeat, iso(now), reason, expires
+                    job.holder, job.attempts, job.heartbeat, iso(now), reason, expires
                 ),
             )
             report.failed.append(job.file)
@@ -346,7 +346,7 @@ class Sweeper:
             assert job.expires is not None
             if job.results_ref:
                 ref_bucket, ref_key = results_location(job)
-                self.aws.s3.delete_object(Bucket=ref_bucket, Key=ref_key)
+                self.store.delete(ref_bucket, ref_key)
             self.table.apply(job.file, transitions.expired(job.expires, iso(now)))
             report.expired.append(job.file)
             log.info("%s: result never collected within its retention; deleted", job.file)
@@ -364,10 +364,4 @@ class Sweeper:
         log.error("%s ends in ERROR: %s", file_id, exc.message)
 
     def _chunks_present(self, job: Job) -> int:
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        return sum(
-            len(page.get("Contents", []))
-            for page in paginator.paginate(
-                Bucket=job.bucket, Prefix=chunk_prefix(job.client, job.file)
-            )
-        )
+        return sum(1 for _ in self.store.objects(job.bucket, chunk_prefix(job.client, job.file)))

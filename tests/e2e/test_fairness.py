@@ -73,7 +73,7 @@ def test_small_clients_finish_before_the_big_clients_last_hundred_start(
     assert all(j is not None and j.attempts == 1 for j in done.values())
     calls = system.parts["processor"].output()
     assert all(calls.count(f'"job": "{f}"') == 1 for f in everything)
-    holders = {j.processor for j in done.values() if j is not None}
+    holders = {j.holder for j in done.values() if j is not None}
     assert len(holders) >= 4, "the work should be spread over the fleet"
 
     def at(value: str | None) -> float:

@@ -204,7 +204,7 @@ def test_a_job_no_fetcher_supports_stays_queued_and_visible(
         time.sleep(2.0)  # several more polls of the index
         waiting = table.get(future.job.file)
         assert waiting is not None and waiting.status is Status.QUEUED
-        assert waiting.attempts == 0 and waiting.processor is None
+        assert waiting.attempts == 0 and waiting.holder is None
     finally:
         table.dynamodb.delete_item(TableName=table.table, Key={"file": {"S": future.job.file}})
 
@@ -278,7 +278,7 @@ def test_a_fetcher_told_to_stop_mid_job_finishes_it_or_gives_it_back(
     if outcome == "finished":
         assert job.status is Status.COMPLETED
         return
-    assert job.status is Status.QUEUED and job.processor is None
+    assert job.status is Status.QUEUED and job.holder is None
     assert job.last_error and "shut down" in job.last_error
     # Nothing is lost: the next fetcher completes it with the real processor.
     system.start_fetcher("fetcher-next")

@@ -166,7 +166,7 @@ def test_two_fetchers_racing_over_fifty_jobs_process_each_exactly_once(
         job = table.get(file_id)
         assert job is not None and job.status is Status.COMPLETED
         assert job.attempts == 1
-        holders.add(job.processor)
+        holders.add(job.holder)
     assert len(holders) == 2, "both fetchers should have taken part"
     calls = system.parts["processor"].output()
     for file_id in ids:
@@ -195,7 +195,7 @@ def test_a_fetcher_killed_mid_job_loses_it_and_another_completes_it(
         lambda: (j := table.get(file_id)) and j.status is Status.PROCESSING and j,
         what="first claim",
     )
-    first_holder, first_token = job.processor, job.attempts
+    first_holder, first_token = job.holder, job.attempts
     first.signal(signal.SIGSTOP)  # as good as dead: no heartbeats, no writes
 
     watcher = system.start_watcher(stall_seconds=2.0, interval_seconds=1.0)
@@ -211,7 +211,7 @@ def test_a_fetcher_killed_mid_job_loses_it_and_another_completes_it(
         timeout=60,
         what="completion by the second fetcher",
     )
-    assert done.processor != first_holder and done.attempts == first_token + 1
+    assert done.holder != first_holder and done.attempts == first_token + 1
 
     # The first fetcher wakes up: its fenced writes are refused.
     first.signal(signal.SIGCONT)
@@ -224,7 +224,7 @@ def test_a_fetcher_killed_mid_job_loses_it_and_another_completes_it(
         JobTable(fetcher.dynamodb, fetcher.settings.table).apply(file_id, late)
         raise AssertionError("the late write was accepted")
     except ClaimLost as exc:
-        assert exc.current is not None and exc.current.processor == done.processor
+        assert exc.current is not None and exc.current.holder == done.holder
     after = table.get(file_id)
     assert after is not None and after.results == done.results
     first.kill()

@@ -45,6 +45,6 @@ def test_of_twenty_simultaneous_claims_exactly_one_wins(stack: LocalStack, tmp_p
         thread.join()
     assert len(winners) == 1 and len(losers) == 19
     job = table.get(made.job.file)
-    assert job is not None and job.processor == winners[0] and job.attempts == 1
+    assert job is not None and job.holder == winners[0] and job.attempts == 1
     admin = Aws(stack.admin_settings(), "test-admin")
     admin.dynamodb.delete_item(TableName=admin.settings.table, Key={"file": {"S": made.job.file}})

@@ -8,7 +8,7 @@ import logging
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fetcher.worker import Held
+from fetcher.claims import Claim
 from shared import signing
 from shared.logs import JsonFormatter
 from shared.record import Job
@@ -29,13 +29,13 @@ def test_a_completion_line_names_the_job_phase_and_durations_but_not_the_client_
         chunk_sha256=["0" * 64],
         attempts=2,
     )
-    held = Held(job, "processor-x")
-    with held.timed("download"):
+    claim = Claim(job, "processor-x")
+    with claim.timed("download"):
         pass
     record = logging.LogRecord(
-        "fetcher.worker", logging.INFO, __file__, 1, "completed %s", (job.file,), None
+        "fetcher.pipeline", logging.INFO, __file__, 1, "completed %s", (job.file,), None
     )
-    for name, value in held.extra(durations_ms=held.durations_ms).items():
+    for name, value in claim.extra(durations_ms=claim.durations_ms).items():
         setattr(record, name, value)
     line = json.loads(JsonFormatter().format(record))
     assert line["job"] == job.file and line["phase"] == "download" and line["attempt"] == 2

@@ -56,7 +56,7 @@ def jobs(draw: st.DrawFn, **fixed: Any) -> Job:
         params=draw(params),
         signature=draw(st.text("0123456789abcdef", max_size=144)),
         status=draw(st.sampled_from(list(Status))),
-        processor=draw(st.none() | st.uuids().map(lambda u: f"processor-{u}")),
+        holder=draw(st.none() | st.uuids().map(lambda u: f"processor-{u}")),
         assigned=draw(optional_time),
         downloaded=draw(optional_time),
         processed=draw(optional_time),

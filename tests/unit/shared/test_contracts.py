@@ -102,12 +102,6 @@ def test_hpke_result_opens_only_with_the_right_key_and_job(key: ec.EllipticCurve
         hpke.open_result(sealed, ec.generate_private_key(ec.SECP256R1()), "file-1")
 
 
-def test_chunk_count_covers_the_file_and_an_empty_file_has_one_chunk() -> None:
-    assert chunks.chunk_count(0, 8) == 1
-    assert chunks.chunk_count(8, 8) == 1
-    assert chunks.chunk_count(9, 8) == 2
-
-
 def test_random_data_is_stored_raw_and_text_is_compressed() -> None:
     assert chunks.choose_compression(bytes(range(256)) * 100) == chunks.ZSTD
     assert chunks.choose_compression(__import__("os").urandom(65536)) == chunks.RAW
@@ -138,7 +132,7 @@ def test_fenced_updates_name_the_holder_and_token() -> None:
     update = transitions.complete("processor-1", 3, "now", b"ct", 10, "30", "fleet-04")
     kwargs = update.kwargs()
     assert kwargs["ConditionExpression"] == transitions.IS_HELD_BY_ME
-    assert kwargs["ExpressionAttributeValues"][":token"] == {"N": "3"}
+    assert kwargs["ExpressionAttributeValues"][":fence"] == {"N": "3"}
     assert kwargs["ExpressionAttributeValues"][":me"] == {"S": "processor-1"}
 
 

@@ -44,7 +44,7 @@ def completed(
     """The record as a fetcher holding ``mine`` (attempt 2) leaves it, and its ciphertext."""
     job = copy.deepcopy(mine)
     job.status = Status.COMPLETED
-    job.processor = "processor-7"
+    job.holder = "processor-7"
     job.attempts = 2
     sealed = hpke.seal(
         hpke.Result("text/plain", body), signing.public_key_from_client_id(job.client), job.file
@@ -136,7 +136,7 @@ def test_any_change_to_what_the_fleet_signed_breaks_it(
     job, sealed = completed(mine, fleet_key)
     with pytest.raises(IntegrityError, match="signature does not match"):
         fleet.verify_result(job, sealed[:-1] + bytes([sealed[-1] ^ 1]), mine, pinned)
-    for name, value in [("attempts", 3), ("processor", "processor-8")]:
+    for name, value in [("attempts", 3), ("holder", "processor-8")]:
         changed = copy.deepcopy(job)
         setattr(changed, name, value)
         with pytest.raises(IntegrityError, match="signature does not match"):

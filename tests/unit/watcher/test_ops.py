@@ -106,8 +106,8 @@ def test_a_fetcher_silent_for_twice_its_interval_is_gone_unless_it_heartbeats_a_
     dead_beat = (NOW - dt.timedelta(seconds=50)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     busy = Status.PROCESSING
     snap = snap_of(
-        job(file="file-b", status=busy, processor="processor-busy", heartbeat=busy_beat),
-        job(file="file-d", status=busy, processor="processor-dead", heartbeat=dead_beat),
+        job(file="file-b", status=busy, holder="processor-busy", heartbeat=busy_beat),
+        job(file="file-d", status=busy, holder="processor-dead", heartbeat=dead_beat),
         fetchers=(
             seen(10, "processor-idle"),
             seen(200, "processor-busy"),  # announces only between jobs
@@ -115,8 +115,8 @@ def test_a_fetcher_silent_for_twice_its_interval_is_gone_unless_it_heartbeats_a_
             seen(400, "processor-old"),  # beyond five minutes: not listed
         ),
     )
-    assert [f.processor for f in snap.fetchers] == ["processor-busy", "processor-idle"]
-    assert [f.processor for f in snap.gone] == ["processor-dead"]
+    assert [f.holder for f in snap.fetchers] == ["processor-busy", "processor-idle"]
+    assert [f.holder for f in snap.gone] == ["processor-dead"]
     page = ops.render_status(snap, "fpw")
     running, _, gone = page.partition("fetchers gone")
     assert "processor-idle" in running and "processor-dead" not in running
