@@ -1,9 +1,13 @@
 """Collecting a result: read it, check the fleet signed it for this very job,
-open it with this desktop's key, and write it where the user finds it.
+open it with this desktop's key, write it where the user finds it, and leave
+a receipt.
 
 A result that is too large, unsigned, signed for another job or that does
 not open leaves no file behind (``IntegrityError``); a result written is
-never half-written (a temporary file, renamed into place).
+never half-written (a temporary file, renamed into place). The watcher
+deletes a result from the cloud as soon as it finds a receipt signed by the
+job's own client key for that very ciphertext; without one the result still
+expires after its retention, so a receipt is best effort.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError
+
 from client.places import read_all, result_path, too_big
 from shared import fleet, hpke
 from shared.disk import room_for
 from shared.errors import FpwError, IntegrityError, TransientError
-from shared.record import Job, results_location
+from shared.receipts import receipt_key, sign_receipt
+from shared.record import Job, iso, results_location, utc_now
 from shared.store import Store
 
 if TYPE_CHECKING:
@@ -109,3 +116,26 @@ class Collector:
                 out.write(opened.body)
         tmp.replace(target)
         return target
+
+
+class Receipts:
+    """Writes signed receipts for this desktop's results (create-only)."""
+
+    def __init__(self, store: Store, client_id: str, key: ec.EllipticCurvePrivateKey) -> None:
+        self.store = store
+        self.client_id = client_id
+        self.key = key
+
+    def confirm(self, job: Job, sealed: bytes | bytearray) -> None:
+        """Say that the result ``sealed`` of ``job`` is saved here; failures are logged."""
+        receipt = sign_receipt(job.file, self.client_id, iso(utc_now()), sealed, self.key)
+        try:
+            self.store.put(
+                job.bucket,
+                receipt_key(self.client_id, job.file),
+                receipt.to_bytes(),
+                content_type="application/json",
+                create_only=True,  # as the client role demands; one there already is ours
+            )
+        except (FpwError, BotoCoreError) as exc:
+            log.warning("could not confirm receipt of %s (it will expire): %s", job.file, exc)

@@ -20,13 +20,8 @@ from client.places import Places, one_line
 from client.staging import fingerprint, regular
 from client.state import Drop, Phase, State, StateError
 from client.upload import Uploader
-from shared.errors import FpwError
 
 log = logging.getLogger(__name__)
-
-# A step that fails in an unexpected way is tried this many times, then the
-# drop fails with the reason (the others go on meanwhile).
-STEP_TRIES = 3
 
 
 def reason_note(original: Path) -> Path:
@@ -50,8 +45,6 @@ class Drops:
         self.uploader = uploader
         self.listeners = listeners
         self.clock = clock
-        # Unexpected failures of each drop's current step, counted up to STEP_TRIES.
-        self._troubles: dict[str, int] = {}
 
     def tell(
         self,
@@ -164,23 +157,3 @@ class Drops:
         if target is not None:
             self.state.update(drop.file_id, self.clock(), path=target)
         return target
-
-    def went_well(self, file_id: str) -> None:
-        """A step of the drop succeeded: its count of unexpected failures starts again."""
-        self._troubles.pop(file_id, None)
-
-    def trouble(self, file_id: str, step: str, exc: BaseException) -> None:
-        """Count a failed step of one drop; retry it later, or fail the drop after
-        ``STEP_TRIES``. Only errors of no known kind are logged with a traceback."""
-        tries = self._troubles.get(file_id, 0) + 1
-        self._troubles[file_id] = tries
-        reason = one_line(exc)
-        if tries >= STEP_TRIES:
-            self._troubles.pop(file_id, None)
-            self.fail(file_id, f"{step} failed {tries} times: {reason}")
-        elif isinstance(exc, OSError | FpwError | ValueError):
-            log.warning(
-                "%s: %s failed (try %d of %d): %s", file_id, step, tries, STEP_TRIES, reason
-            )
-        else:
-            log.exception("%s: %s failed (try %d of %d)", file_id, step, tries, STEP_TRIES)

@@ -10,10 +10,10 @@ picks up where it stopped and never creates a second job for one drop.
 
 The engine schedules drops through these phases. Each step is an object of
 its own, passed in: the state (``client.state``), the folders
-(``client.places``), sending (``client.upload``), collecting
-(``client.collect``, ``client.receipt``); ``client.results`` polls the waiting
-drops and ``client.drops`` makes the last moves. A failing step fails its
-drop alone, as the rules of ``client.outcomes`` say: the others go on.
+(``client.places``), sending (``client.upload``), collecting results and
+receipts (``client.collect``); ``client.results`` polls the waiting drops and
+``client.drops`` makes the last moves. A failing step fails its drop alone,
+as the rules of ``client.outcomes`` say: the others go on.
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client.collect import Collector
+from client.collect import Collector, Receipts
 from client.drops import Drops, reason_note
 from client.events import Listener, Listeners
-from client.outcomes import COLLECTING, NETWORK_ERRORS, SENDING, ErrorPolicy
+from client.outcomes import NETWORK_ERRORS, SENDING, ErrorPolicy
 from client.places import Places
-from client.receipt import Receipts
 from client.results import Results, poll_interval
-from client.room import Room
 from client.staging import fingerprint, stage_in
 from client.state import Drop, Phase, State
 from client.upload import Uploader
@@ -101,15 +99,15 @@ class Engine:
         self.clock = clock
         self.listeners = Listeners()
         self.drops = Drops(self.state, self.places, self.uploader, self.listeners, clock)
-        self.errors = ErrorPolicy(self.drops, Room(clock))
+        self.errors = ErrorPolicy(self.drops)
         self.results = Results(
             self.table,
             self.client_id,
             self.drops,
             self.collector,
             self.receipts,
+            self.errors,
             resend=self._send_again,
-            failed=self._collect_failed,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -175,7 +173,7 @@ class Engine:
         return drop.file_id
 
     def _schedule(self, file_id: str) -> None:
-        if not self.errors.room.again(file_id):
+        if not self.errors.room_again(file_id):
             return
         with self._active_lock:
             if file_id in self._active or self._stop.is_set() or self.paused:
@@ -192,7 +190,7 @@ class Engine:
             if found is not None and found.phase is Phase.UPLOADING:
                 self._upload(found)
             self.errors.offline = False
-            self.drops.went_well(file_id)
+            self.errors.went_well(file_id)
         except Exception as exc:
             self.errors.handle(file_id, "sending", exc, SENDING)
         finally:
@@ -251,9 +249,6 @@ class Engine:
         self.drops.tell(drop, Phase.WAITING)
         log.info("%s uploaded (%d chunks); waiting for the result", drop.name, job.chunks)
 
-    def _collect_failed(self, file_id: str, exc: Exception) -> None:
-        self.errors.handle(file_id, "collecting the result", exc, COLLECTING)
-
     def _send_again(self, drop: Drop, resends: int) -> str | None:
         return self.submit(
             drop.path, drop.params, drop.source, previous=drop.file_id, resends=resends
@@ -267,7 +262,7 @@ class Engine:
         waiting = [
             d
             for d in self.state.in_phase(Phase.WAITING)
-            if (d.file_id == only if only else self._ours(d)) and self.errors.room.again(d.file_id)
+            if (d.file_id == only if only else self._ours(d)) and self.errors.room_again(d.file_id)
         ]
         if only is None:
             self._waiting = len(waiting)

@@ -2,26 +2,36 @@
 
 A step (sending, collecting) fails its own drop alone; the rules say whether
 the drop waits, is tried again, or fails, and with which reason. The first
-rule whose class matches decides.
+rule whose class matches decides. A drop a full disk stopped waits for room
+instead of retrying in a loop.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 
 from client.drops import Drops
 from client.places import one_line
-from client.room import Room
 from client.staging import FileChanged
 from client.upload import Paused
+from shared.disk import free_bytes
 from shared.errors import DiskFullError, FpwError, IntegrityError
 
 log = logging.getLogger(__name__)
 
 NETWORK_ERRORS = (BotoCoreError, ConnectionError, TimeoutError)
+# A step that fails in an unexpected way is tried this many times, then the
+# drop fails with the reason (the others go on meanwhile).
+STEP_TRIES = 3
+# A drop that found no room on disk is tried again once this much more is
+# free, or after this long (space may have been freed and taken again).
+ROOM_GROWTH_BYTES = 1024 * 1024
+ROOM_RETRY_SECONDS = 60.0
 
 
 class Outcome(Enum):
@@ -76,14 +86,25 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc)
 
 
+@dataclass(frozen=True)
+class NoRoom:
+    """A drop that a full disk stopped: where, and how much was free then."""
+
+    directory: Path
+    free: int
+    at: float
+
+
 class ErrorPolicy:
     """Does what the rules say for a step of one drop that raised."""
 
-    def __init__(self, drops: Drops, room: Room) -> None:
+    def __init__(self, drops: Drops) -> None:
         self.drops = drops
-        self.room = room
         self.offline = False
         """The last call to AWS failed for want of a network."""
+        # Unexpected failures of each drop's current step, counted up to STEP_TRIES.
+        self._troubles: dict[str, int] = {}
+        self._no_room: dict[str, NoRoom] = {}
 
     def handle(self, file_id: str, step: str, exc: Exception, rules: Rules) -> None:
         then = outcome(exc, rules)
@@ -100,11 +121,42 @@ class ErrorPolicy:
         elif then is Outcome.FAIL:
             self.drops.fail(file_id, failure_reason(exc))
         else:
-            self.drops.trouble(file_id, step, exc)
+            self._trouble(file_id, step, exc)
+
+    def went_well(self, file_id: str) -> None:
+        """A step of the drop succeeded: its count of unexpected failures starts again."""
+        self._troubles.pop(file_id, None)
+
+    def _trouble(self, file_id: str, step: str, exc: BaseException) -> None:
+        """Count a failed step of one drop; retry it later, or fail the drop after
+        ``STEP_TRIES``. Only errors of no known kind are logged with a traceback."""
+        tries = self._troubles.get(file_id, 0) + 1
+        self._troubles[file_id] = tries
+        reason = one_line(exc)
+        if tries >= STEP_TRIES:
+            self._troubles.pop(file_id, None)
+            self.drops.fail(file_id, f"{step} failed {tries} times: {reason}")
+        elif isinstance(exc, OSError | FpwError | ValueError):
+            log.warning(
+                "%s: %s failed (try %d of %d): %s", file_id, step, tries, STEP_TRIES, reason
+            )
+        else:
+            log.exception("%s: %s failed (try %d of %d)", file_id, step, tries, STEP_TRIES)
+
+    def room_again(self, file_id: str) -> bool:
+        """False while a drop stopped by a full disk should go on waiting for room."""
+        stopped = self._no_room.get(file_id)
+        if stopped is None:
+            return True
+        grown = free_bytes(stopped.directory) >= stopped.free + ROOM_GROWTH_BYTES
+        if grown or self.drops.clock() - stopped.at >= ROOM_RETRY_SECONDS:
+            self._no_room.pop(file_id, None)
+            return True
+        return False
 
     def _wait_for_room(self, file_id: str, exc: DiskFullError) -> None:
         """Keep the drop where it is, say why where the user looks, and wait for room."""
-        self.room.stopped(file_id, exc)
+        self._no_room[file_id] = NoRoom(exc.directory, exc.free, self.drops.clock())
         log.warning("%s", exc)
         state = self.drops.state
         drop = state.get(file_id)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from client.collect import Collector
+from client.collect import Collector, Receipts
 from client.drops import Drops
-from client.receipt import Receipts
+from client.outcomes import COLLECTING, ErrorPolicy
 from client.staging import regular
 from client.state import Drop, Phase
 from shared.errors import IntegrityError
@@ -51,12 +51,11 @@ class Results:
         drops: Drops,
         collector: Collector,
         receipts: Receipts,
+        errors: ErrorPolicy,
         *,
         resend: Callable[[Drop, int], str | None],
-        failed: Callable[[str, Exception], None],
     ) -> None:
-        """``resend`` sends the file of a drop again (the how-manieth time), as a new
-        job; ``failed`` is told of a drop whose result could not be collected."""
+        """``resend`` sends the file of a drop again (the how-manieth time), as a new job."""
         self.table = table
         self.client_id = client_id
         self.state = drops.state
@@ -64,7 +63,7 @@ class Results:
         self.collector = collector
         self.receipts = receipts
         self.resend = resend
-        self.failed = failed
+        self.errors = errors
         # Last seen (status, progress) of each waiting job's record, and the last told.
         self._seen: dict[str, tuple[str, int | None]] = {}
         self._told: dict[str, tuple[str, int | None]] = {}
@@ -92,10 +91,10 @@ class Results:
                     continue
                 # Finished, or a status no part writes: reading the record tells which.
                 self._collect(drop)
-                self.drops.went_well(drop.file_id)
+                self.errors.went_well(drop.file_id)
                 finished += 1
             except Exception as exc:
-                self.failed(drop.file_id, exc)
+                self.errors.handle(drop.file_id, "collecting the result", exc, COLLECTING)
         return finished
 
     def _check_record(self, drop: Drop) -> None:

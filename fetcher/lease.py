@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from fetcher.stream import Checkpoints
 from shared.errors import ClaimLost, FpwError
@@ -132,7 +132,7 @@ class StreamLease:
                 item = self.table.apply_raw(slot_key(slot), take(self.holder, now, until))
             except ClaimLost:
                 continue
-            except (FpwError, BotoCoreError, ClientError) as exc:
+            except (FpwError, BotoCoreError) as exc:
                 log.warning("cannot take a stream lease: %s", exc)
                 return False
             self.slot, self.until_ms = slot, until
@@ -152,7 +152,7 @@ class StreamLease:
             log.warning("stream lease slot %d was taken over; no longer reading", self.slot)
             self.slot = None
             return False
-        except (FpwError, BotoCoreError, ClientError) as exc:
+        except (FpwError, BotoCoreError) as exc:
             # Keep the old end: valid() stops reading in time if this persists.
             log.warning("cannot renew the stream lease: %s", exc)
             return self.valid()
@@ -165,5 +165,5 @@ class StreamLease:
         slot, self.slot = self.slot, None
         try:
             self.table.apply_raw(slot_key(slot), give_back(self.holder, self.checkpoints))
-        except (FpwError, BotoCoreError, ClientError) as exc:
+        except (FpwError, BotoCoreError) as exc:
             log.info("stream lease slot %d not given back (it will expire): %s", slot, exc)

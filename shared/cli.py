@@ -123,9 +123,10 @@ def explain(exc: BaseException, config: Path | None = None, *, admin: bool = Fal
     if isinstance(exc, FpwError):
         return one_line(str(exc), 1000)
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "error"))
-        message = one_line(str(error.get("Message", "")) or str(exc))
+        from shared.aws import error_code, error_message
+
+        code = error_code(exc)
+        message = one_line(error_message(exc))
         if code in DENIED:
             fix = (
                 "run it beside `fpw up` (which writes .fpw/admin.toml), or pass --config with"

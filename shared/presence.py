@@ -1,6 +1,6 @@
 """Fetcher presence: each fetcher says every so often who it is and what it takes.
 
-An item per fetcher in the jobs table (``file = "fetcher#<processor id>"``,
+An item per fetcher in the jobs table (``file = "fetcher#<holder id>"``,
 never a ``file-`` id, so it is in no index and scans of jobs skip it), with
 a TTL so that fetchers long gone disappear. ``fpw status`` lists them with
 their versions, and tells which queued jobs no running fetcher supports.

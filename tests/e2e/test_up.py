@@ -170,7 +170,7 @@ class Up:
 
 
 def holder_of_a_job(up: Up) -> str | None:
-    """The fetcher `fpw status` shows working on a job (its processor id)."""
+    """The fetcher `fpw status` shows working on a job (its holder id)."""
     page = up.fpw("status").stdout
     for line in page.splitlines():
         if line.startswith("  processor-") and "file-" in line:

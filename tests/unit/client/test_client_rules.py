@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sqlite3
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,28 @@ def test_the_same_drop_is_recorded_once_until_it_finishes(tmp_path: Path) -> Non
     state.confirm_chunk("file-3", 0)
     assert state.confirmed_chunks("file-3") == {0}
     state.close()
+
+
+def test_a_state_database_of_the_first_schema_opens_with_its_drops(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            "CREATE TABLE drops (file_id TEXT PRIMARY KEY, path TEXT NOT NULL,"
+            " name TEXT NOT NULL, fingerprint TEXT NOT NULL, source TEXT NOT NULL,"
+            " params TEXT NOT NULL, phase TEXT NOT NULL, job TEXT, remote TEXT, error TEXT,"
+            " result_path TEXT, created REAL NOT NULL, updated REAL NOT NULL);"
+            "INSERT INTO drops VALUES ('file-1', '/in/a.txt', 'a.txt', 'fp', 'watch', '{}',"
+            " 'UPLOADING', NULL, 'created', NULL, NULL, 1.0, 1.0);"
+        )
+    state = State(path)
+    try:
+        drop = state.get("file-1")
+        assert drop is not None and drop.recorded and drop.result_type is None
+        state.update("file-1", 2.0, phase=Phase.DONE, result_type="application/json")
+        again = state.get("file-1")
+        assert again is not None and again.result_type == "application/json"
+    finally:
+        state.close()
 
 
 def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:

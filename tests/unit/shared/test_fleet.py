@@ -136,7 +136,7 @@ def test_any_change_to_what_the_fleet_signed_breaks_it(
     job, sealed = completed(mine, fleet_key)
     with pytest.raises(IntegrityError, match="signature does not match"):
         fleet.verify_result(job, sealed[:-1] + bytes([sealed[-1] ^ 1]), mine, pinned)
-    for name, value in [("attempts", 3), ("processor", "processor-8")]:
+    for name, value in [("attempts", 3), ("holder", "processor-8")]:
         changed = copy.deepcopy(job)
         setattr(changed, name, value)
         with pytest.raises(IntegrityError, match="signature does not match"):
