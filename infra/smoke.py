@@ -170,7 +170,8 @@ def desktop_needs(outputs: Mapping[str, str], endpoint_url: str | None = None) -
         for name, value in values.items():
             if value is None or name in ("access_key_id", "secret_access_key"):
                 continue
-            lines.append(f"  {group}.{name} = {value}")
+            shown = ", ".join(value) if isinstance(value, list) else value
+            lines.append(f"  {group}.{name} = {shown}")
     lines.append("  aws.access_key_id, aws.secret_access_key: the site's own key")
     lines.append(
         "and each desktop's key registered: `fpw clients register CLIENT_ID --label NAME` "
