@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.admin import SiteKey, add_site, register_client, remove_site, site_settings
+from infra.admin import (
+    SiteKey,
+    add_site,
+    register_client,
+    remove_site,
+    revoke_client,
+    site_settings,
+)
 from shared.aws import Aws
 from shared.config import AwsSettings, ClientSettings, Settings
 from shared.errors import FpwError
@@ -119,13 +126,25 @@ def run_smoke(
                 return _one_job(engine, admin, site, home, timeout, printer)
             finally:
                 engine.stop()
-                Aws(admin, "fpw-admin").dynamodb.delete_item(
-                    TableName=admin.clients_table, Key={"client": {"S": engine.client_id}}
-                )
-                printer("smoke test: client key removed from the registry")
+                _unregister(admin, engine.client_id, printer)
     finally:
         remove_site(admin, prefix, site, policy)
         printer(f"smoke test: site user {key.user} removed")
+
+
+def _unregister(admin: AwsSettings, client_id: str, printer: Printer) -> None:
+    """Revoked first, which ends a job still queued (it would wake the fleet for
+    nobody), then deleted from the registry."""
+    try:
+        ended = revoke_client(admin, client_id)
+    except FpwError:
+        ended = []  # never registered: the failure came before
+    if ended:
+        printer(f"smoke test: its queued job {ended[0]} ended")
+    Aws(admin, "fpw-admin").dynamodb.delete_item(
+        TableName=admin.clients_table, Key={"client": {"S": client_id}}
+    )
+    printer("smoke test: client key removed from the registry")
 
 
 def _one_job(

@@ -4,6 +4,7 @@ behind, whether the file comes back or not."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,14 @@ def test_smoke_passes_on_a_running_fleet_and_fails_cleanly_without_one(
     assert "no result after" in failed.stderr
     assert "client key removed from the registry" in failed.stdout
     assert _leftovers(stack) == ([], [])
+    # Its job does not stay queued (it would wake a fleet at zero for nobody).
+    queued = re.search(r"job (\S+) queued", failed.stdout)
+    assert queued is not None, failed.stdout
+    assert f"its queued job {queued.group(1)} ended" in failed.stdout
+    record = Aws(stack.admin_settings(), "test-admin").dynamodb.get_item(
+        TableName=stack.outputs["JobsTable"], Key={"file": {"S": queued.group(1)}}
+    )["Item"]
+    assert record["status"]["S"] == "ERROR"
 
     system.start_fetcher()
     passed = run_fpw(config, "infra", "smoke", *name, "--smoke-timeout", "120", timeout=240)
