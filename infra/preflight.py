@@ -21,9 +21,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.aws import Aws
 from shared.config import AwsSettings
 
-ECS_ROLE = "AWSServiceRoleForECS"
-"""The service-linked role ECS needs for capacity providers and services."""
 ECS_ROLE_PATH = "/aws-service-role/ecs.amazonaws.com/"
+"""Path of the service-linked role ECS needs for capacity providers and services
+(AWSServiceRoleForECS; found by path, which moto's IAM gives it too)."""
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,10 @@ class PlainRegistry(Registry):
     """A registry speaking the Docker v2 API, without login (plain HTTP when ``insecure``)."""
 
     def __init__(self, host: str, *, insecure: bool = False) -> None:
+        if insecure and host.rpartition(":")[0] not in ("127.0.0.1", "localhost", "[::1]"):
+            raise ConfigError(
+                f"plain HTTP to {host} is refused: only a registry on loopback may go without TLS"
+            )
         self.host = host
         self.insecure = insecure
 

@@ -270,6 +270,14 @@ def test_a_real_push_pins_the_digest_the_registry_serves(
         )
 
 
+def test_plain_http_is_for_a_registry_on_loopback_only() -> None:
+    from infra.release.ecr import PlainRegistry
+
+    with pytest.raises(ConfigError, match="only a registry on loopback"):
+        PlainRegistry("registry.example.org:5000", insecure=True)
+    assert PlainRegistry("127.0.0.1:5000", insecure=True).insecure
+
+
 def test_a_push_to_a_registry_that_is_not_there_says_so(tmp_path: Path) -> None:
     if shutil.which("podman") is None:
         pytest.skip("needs podman")
