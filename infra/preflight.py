@@ -157,10 +157,6 @@ def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) ->
     if isinstance(vcpus, Check):
         return vcpus
     need = instances * vcpus
-    ask = (
-        f"`aws service-quotas request-service-quota-increase --service-code ec2 "
-        f"--quota-code {quota.code} --desired-value {need}` (can take a day)"
-    )
     try:
         answer = aws.client("service-quotas").get_service_quota(
             ServiceCode="ec2", QuotaCode=quota.code
@@ -170,17 +166,31 @@ def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) ->
             "GPU quota",
             Outcome.UNKNOWN,
             f"Service Quotas did not answer ({_error(exc)}); {quota.name} must be at least "
-            f"{need} vCPUs, else {ask}",
+            f"{need} vCPUs, else {_ask(quota, need)}",
         )
-    value = float(answer["Quota"]["Value"])
+    return quota_verdict(quota, float(answer["Quota"]["Value"]), instance_type, instances, vcpus)
+
+
+def quota_verdict(
+    quota: GpuQuota, value: float, instance_type: str, instances: int, vcpus: int
+) -> Check:
+    """The quota Service Quotas gave against what MaxInstances of the type need."""
+    need = instances * vcpus
     sizing = f"MaxInstances={instances} x {instance_type} ({vcpus} vCPUs)"
     if value < need:
         return Check(
             "GPU quota",
             Outcome.FAILED,
-            f"{quota.name} is {value:g} vCPUs, {sizing} needs {need}: {ask}",
+            f"{quota.name} is {value:g} vCPUs, {sizing} needs {need}: {_ask(quota, need)}",
         )
     return Check("GPU quota", Outcome.OK, f"{quota.name} {value:g} vCPUs >= {need} ({sizing})")
+
+
+def _ask(quota: GpuQuota, need: int) -> str:
+    return (
+        f"`aws service-quotas request-service-quota-increase --service-code ec2 "
+        f"--quota-code {quota.code} --desired-value {need}` (can take a day)"
+    )
 
 
 def preflight(settings: AwsSettings, parameters: Mapping[str, str]) -> list[Check]:

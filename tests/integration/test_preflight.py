@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from infra.local.stack import LocalStack
 from infra.local.up import aws_table
-from infra.preflight import ECS_ROLE_PATH, Outcome, gpu_quota, preflight
+from infra.preflight import ECS_ROLE_PATH, Outcome, gpu_quota, preflight, quota_verdict
 from shared.aws import Aws
 from shared.config import AwsSettings, dump_toml
 from tests.helpers import run_fpw
@@ -94,6 +94,20 @@ def test_the_gpu_quota_is_the_one_of_the_instance_family() -> None:
     assert gpu_quota("g5.2xlarge", spot=True).code == "L-3819A6DF"  # type: ignore[union-attr]
     assert gpu_quota("p4d.24xlarge", spot=False).code == "L-417A185B"  # type: ignore[union-attr]
     assert gpu_quota("m5.large", spot=False) is None
+
+
+def test_a_quota_below_what_the_fleet_needs_says_what_to_ask_for() -> None:
+    quota = gpu_quota("g4dn.xlarge", spot=False)
+    assert quota is not None
+    low = quota_verdict(quota, 0.0, "g4dn.xlarge", 4, 4)
+    assert low.outcome is Outcome.FAILED
+    assert low.line() == (
+        "missing          GPU quota: Running On-Demand G and VT instances is 0 vCPUs, "
+        "MaxInstances=4 x g4dn.xlarge (4 vCPUs) needs 16: `aws service-quotas "
+        "request-service-quota-increase --service-code ec2 --quota-code L-DB2E81BA "
+        "--desired-value 16` (can take a day)"
+    )
+    assert quota_verdict(quota, 16.0, "g4dn.xlarge", 4, 4).outcome is Outcome.OK
 
 
 def test_deploy_refuses_before_creating_anything_and_names_what_to_do(
