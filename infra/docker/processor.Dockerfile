@@ -45,6 +45,10 @@ RUN --mount=type=secret,id=hostca \
 FROM ${BASE}
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fpw
 COPY --from=build /opt/fpw /opt/fpw
+# The CUDA variant's libraries (nvidia/*/lib in the wheels) for the loader, so
+# that onnxruntime's CUDA provider finds them; nothing to add for the CPU one.
+RUN find /opt/fpw -type d -path "*/site-packages/nvidia/*/lib" > /etc/ld.so.conf.d/fpw-nvidia.conf \
+    && ldconfig
 ENV PATH=/opt/fpw/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -1,5 +1,6 @@
 # The local stack (moto's server with the template deployed, IAM enforced)
-# for compose.yaml: `fpw stack` in a container. Not for production.
+# for `fpw up --containers` and the container tests: `fpw stack` in a
+# container. Not for production.
 # BASE: the official image by default; `fpw images build` passes the Debian base
 # that `fpw images base` makes where no registry is reachable. Both run Python 3.11.
 ARG BASE=docker.io/library/python:3.11.11-slim-bookworm

@@ -332,7 +332,9 @@ def build_image(engine: Engine, part: str, variant: str, base: str, *, quiet: bo
         # A TLS-intercepting proxy's CA, for pip; a secret never lands in a layer.
         argv += ["--secret", f"id=hostca,src={HOST_CA}"]
     if engine.podman:
-        argv += ["--network", "host", "--pull=never" if base.startswith("localhost/") else "--pull"]
+        # Docker's image format: OCI's has no HEALTHCHECK, and podman would drop it.
+        argv += ["--format", "docker", "--network", "host"]
+        argv += ["--pull=never" if base.startswith("localhost/") else "--pull=missing"]
     else:
         argv += ["--network", "host"]
     argv.append(str(REPO))
