@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--home", type=Path, default=Path(".fpw"), help="state and logs (default ./.fpw)"
     )
+    up.add_argument(
+        "--containers",
+        action="store_true",
+        help="run the back end from its images (podman or docker); the agent on this host",
+    )
     up.set_defaults(func=_up)
 
     stack = subparsers.add_parser("stack", help="run only the local AWS stack (until Ctrl-C)")
@@ -134,11 +139,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(func=func, admin_config=True)
 
     from infra.release import bundle as release
+    from infra.release import images
 
     release.register(subparsers)
+    images.register(subparsers)
     from infra.release import ecr
 
-    ecr.register(subparsers)
+    ecr.register(subparsers)  # `push`, beside images' own actions
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -149,6 +156,10 @@ def _up(args: argparse.Namespace) -> int:
     setup(json_lines=False, verbose=args.verbose)
     if args.fetchers < 1:
         raise ConfigError("--fetchers must be at least 1")
+    if args.containers:
+        from infra.local.containers import run_up_containers
+
+        return run_up_containers(args.inbox, args.fetchers, args.port, args.home)
     return run_up(args.inbox, args.fetchers, args.port, args.home)
 
 

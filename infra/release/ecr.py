@@ -278,14 +278,32 @@ def read_image_parameters(path: Path) -> dict[str, str]:
     return found
 
 
+def _images_actions(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The actions of ``fpw images`` (``images.register`` makes build and the rest)."""
+    images = subparsers.choices.get("images")
+    if images is None:
+        images = subparsers.add_parser("images", help="the fleet's container images")
+        return images.add_subparsers(dest="action", metavar="ACTION", required=True)
+    found = [a for a in images._actions if isinstance(a, argparse._SubParsersAction)]
+    return found[0]
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    images = subparsers.add_parser("images", help="the fleet's container images")
-    actions = images.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = _images_actions(subparsers)
     push = actions.add_parser(
         "push", help="push local images to ECR and pin their digests for `fpw infra deploy`"
     )
     for part in PARTS:
         push.add_argument(f"--{part}", metavar="IMAGE", help=f"the local {part} image (name:tag)")
+    push.add_argument(
+        "--variant",
+        choices=["cpu", "cuda"],
+        default="cuda",
+        help="without --fetcher/--processor/--watcher: push the images `fpw images build` "
+        "made from this checkout, with this processor variant (default cuda)",
+    )
     push.add_argument("--prefix", default="fpw", help="repositories are PREFIX-PART (default fpw)")
     push.add_argument("--tool", help="podman or docker (default: the first installed)")
     push.add_argument(
@@ -309,7 +327,10 @@ def _push(args: argparse.Namespace) -> int:
 
     images = {part: getattr(args, part) for part in PARTS if getattr(args, part)}
     if not images:
-        raise ConfigError("no image given", hint="--fetcher, --processor and/or --watcher")
+        from infra.release.images import image_refs
+
+        built = image_refs(args.variant)
+        images = {part: built[part] for part in PARTS}
     registry: Registry
     if args.registry:
         registry = PlainRegistry(args.registry, insecure=args.insecure)
