@@ -192,7 +192,7 @@ def _sweeps(stack: LocalStack, proxy: CountingProxy, home: Path) -> dict[str, An
             raise SystemExit(f"cost: the watcher failed:\n{out.stderr[-2000:]}")
         calls = [c for c in proxy.counts.since(mark) if c.operation != "AssumeRole"]
         delivered = 0
-        for entry in json_lines(out.stderr):
+        for entry in json_lines(out.stdout):
             found = re.search(r"(\d+) delivered", str(entry.get("msg", "")))
             if found:
                 delivered = int(found.group(1))

@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--home", type=Path, default=Path(".fpw"), help="state and logs (default ./.fpw)"
     )
+    up.add_argument(
+        "--containers",
+        action="store_true",
+        help="run the back end from its images (podman or docker); the agent on this host",
+    )
     up.set_defaults(func=_up)
 
     stack = subparsers.add_parser("stack", help="run only the local AWS stack (until Ctrl-C)")
@@ -55,7 +60,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deploy.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter"
     )
+    deploy.add_argument(
+        "--images",
+        type=Path,
+        help="image parameters written by `fpw images push` (default ./.fpw/images.json, "
+        "when it exists); --param overrides them",
+    )
+    deploy.add_argument(
+        "--no-checks",
+        action="store_true",
+        help="deploy even if a prerequisite check fails",
+    )
+    _smoke_options(deploy)
+    deploy.add_argument(
+        "--no-smoke", action="store_true", help="skip the smoke test after the deploy"
+    )
     deploy.set_defaults(func=_deploy, admin_config=True)
+    check = infra_actions.add_parser(
+        "check", help="check the prerequisites of a deploy (what `fpw infra deploy` checks)"
+    )
+    _stack_name(check)
+    check.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter"
+    )
+    check.set_defaults(func=_check, admin_config=True)
+    smoke = infra_actions.add_parser(
+        "smoke", help="one file through the deployed fleet as a throwaway desktop sends it"
+    )
+    _stack_name(smoke)
+    _smoke_options(smoke)
+    smoke.set_defaults(func=_smoke, admin_config=True)
     destroy = infra_actions.add_parser("destroy", help="delete the stack (tables and key are kept)")
     _stack_name(destroy)
     destroy.add_argument(
@@ -105,8 +139,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(func=func, admin_config=True)
 
     from infra.release import bundle as release
+    from infra.release import images
 
     release.register(subparsers)
+    images.register(subparsers)
+    from infra.release import ecr
+
+    ecr.register(subparsers)  # `push`, beside images' own actions
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -117,6 +156,10 @@ def _up(args: argparse.Namespace) -> int:
     setup(json_lines=False, verbose=args.verbose)
     if args.fetchers < 1:
         raise ConfigError("--fetchers must be at least 1")
+    if args.containers:
+        from infra.local.containers import run_up_containers
+
+        return run_up_containers(args.inbox, args.fetchers, args.port, args.home)
     return run_up(args.inbox, args.fetchers, args.port, args.home)
 
 
@@ -232,6 +275,17 @@ def _deployer(args: argparse.Namespace) -> Deployer:
     return Deployer(settings, name)
 
 
+def _smoke_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoke-timeout",
+        type=float,
+        default=1200.0,
+        metavar="SECONDS",
+        help="how long the smoke test waits for its result (default 1200: a fleet at zero "
+        "tasks starts a GPU instance first)",
+    )
+
+
 def _print_outputs(outputs: dict[str, str]) -> None:
     width = max((len(k) for k in outputs), default=0)
     for key in sorted(outputs):
@@ -240,16 +294,76 @@ def _print_outputs(outputs: dict[str, str]) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     from infra.deploy import parse_parameters
+    from infra.release.ecr import IMAGES_FILE, read_image_parameters
 
-    params = parse_parameters(args.param)
+    images = args.images or (IMAGES_FILE if IMAGES_FILE.exists() else None)
+    params = read_image_parameters(images) if images else {}
+    if images:
+        print(f"images from {images}: {', '.join(sorted(params))}")
+    params.update(parse_parameters(args.param))
     if args.prefix:
         params["Prefix"] = args.prefix
     if args.fleet:
         params["Fleet"] = args.fleet
-    result = _deployer(args).deploy(params)
+    deployer = _deployer(args)
+    if not args.no_checks:
+        _run_checks(deployer, params)
+    result = deployer.deploy(params)
     print(f"{result.name}: {result.status}")
     _print_outputs(result.outputs)
+    if args.no_smoke:
+        return 0
+    if "ClusterName" not in result.outputs:
+        print("no fleet in this stack (Fleet=none): run `fpw infra smoke` once your fetchers run")
+        return 0
+    return _run_smoke(deployer, result.outputs, args.smoke_timeout)
+
+
+def _run_checks(deployer: Deployer, params: dict[str, str]) -> None:
+    """Each prerequisite in one line; a missing one stops the deploy before AWS is changed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.preflight import Outcome, preflight
+    from shared.errors import FpwError
+
+    try:
+        effective = deployer.effective_parameters(params)
+    except (ClientError, BotoCoreError):
+        effective = dict(params)  # the credentials check below says why
+    checks = preflight(deployer.settings, effective)
+    for check in checks:
+        print(check.line())
+    missing = [c.name for c in checks if c.outcome is Outcome.FAILED]
+    if missing:
+        raise FpwError(
+            f"not deploying: {', '.join(missing)} missing",
+            hint="do what each line above says, or deploy with --no-checks",
+        )
+
+
+def _check(args: argparse.Namespace) -> int:
+    from infra.deploy import parse_parameters
+    from shared.errors import FpwError
+
+    try:
+        _run_checks(_deployer(args), parse_parameters(args.param))
+    except FpwError as exc:
+        print(exc.message)
+        return 1
     return 0
+
+
+def _run_smoke(deployer: Deployer, outputs: dict[str, str], timeout: float) -> int:
+    from infra.smoke import desktop_needs, run_smoke
+
+    run_smoke(deployer.settings, outputs, timeout=timeout)
+    print(desktop_needs(outputs, deployer.settings.endpoint_url))
+    return 0
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    deployer = _deployer(args)
+    return _run_smoke(deployer, deployer.outputs(), args.smoke_timeout)
 
 
 def _destroy(args: argparse.Namespace) -> int:

@@ -157,6 +157,24 @@ class Deployer:
             raise FpwError(f"stack {self.stack_name} does not exist")
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
+    def effective_parameters(
+        self, given: Mapping[str, str], template: Path = TEMPLATE
+    ) -> dict[str, str]:
+        """What a deploy with ``given`` will run with: the template's defaults, under
+        the deployed stack's values (an update keeps them), under ``given``."""
+        summary = self.cfn.get_template_summary(TemplateBody=template_body(template))
+        found = {
+            p["ParameterKey"]: str(p["DefaultValue"])
+            for p in summary.get("Parameters", [])
+            if p.get("DefaultValue") is not None
+        }
+        existing = self.describe()
+        if existing is not None:
+            for old in existing.get("Parameters", []):
+                found[old["ParameterKey"]] = str(old.get("ParameterValue", ""))
+        found.update(given)
+        return found
+
     def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
         body = template_body(template)
         params: list[dict[str, Any]] = [

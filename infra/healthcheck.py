@@ -7,8 +7,11 @@ processor it depends on that way, since without it the fetcher can do no work.
 ``python -m infra.healthcheck --alive`` exits 0 while the container's main
 process runs and is not stopped or a zombie (the watcher, which serves no
 HTTP). ``--file PATH`` exits 0 once PATH exists (the local stack's container,
-ready when it has written the parts' settings). Standard library only, so
-that it runs in any of our images without the project's dependencies.
+ready when it has written the parts' settings). ``--aws`` adds a check
+that AWS (the settings' ``endpoint_url``, else the region's STS endpoint)
+answers HTTP at all: a fetcher or watcher cut off from AWS can do no work, so
+it must turn unhealthy and be replaced rather than idle on. Standard library
+only, so that it runs in any of our images without the project's dependencies.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,6 +32,41 @@ def url_ok(url: str, timeout: float) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             return 200 <= int(answer.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def aws_endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """Where the part talks to AWS: ``FPW_AWS_ENDPOINT_URL``, the settings file's
+    ``[aws] endpoint_url``, else the region's public STS endpoint."""
+    aws: dict[str, object] = {}
+    config = environ.get("FPW_CONFIG")
+    if config:
+        try:
+            table = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("aws", {})
+            aws = table if isinstance(table, dict) else {}
+        except (OSError, ValueError):
+            aws = {}
+    endpoint = environ.get("FPW_AWS_ENDPOINT_URL") or aws.get("endpoint_url")
+    if isinstance(endpoint, str) and endpoint:
+        return endpoint
+    region = (
+        environ.get("FPW_AWS_REGION")
+        or (aws.get("region") if isinstance(aws.get("region"), str) else None)
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    return f"https://sts.{region}.amazonaws.com"
+
+
+def reachable(url: str, timeout: float) -> bool:
+    """Any HTTP answer counts (an unsigned request is refused, but AWS is there)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -51,8 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="", help="appended to the URL (with --env-url)")
     parser.add_argument("--alive", action="store_true", help="check the main process instead")
     parser.add_argument("--file", type=Path, help="healthy once this file exists")
+    parser.add_argument("--aws", action="store_true", help="and AWS must answer")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     args = parser.parse_args(argv)
+    if args.aws and not reachable(aws_endpoint(), args.timeout):
+        return 1
+    if args.aws and not (args.alive or args.file or args.url or args.env_url):
+        return 0
     if args.alive:
         return 0 if process_alive() else 1
     if args.file:

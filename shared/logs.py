@@ -30,7 +30,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(json_lines: bool, verbose: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    # JSON lines go to stdout, where container runtimes and log shippers expect
+    # a service's log; a person's terminal gets readable lines on stderr.
+    handler = logging.StreamHandler(sys.stdout if json_lines else sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:

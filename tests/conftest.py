@@ -20,8 +20,9 @@ from infra.local.stack import LocalStack, start_local_stack
 from tests.helpers import TIME_FACTOR_VARIABLE, time_factor
 
 # Nothing from the developer's environment may leak into the parts under test.
+# FPW_REQUIRE_CONTAINERS is the test run's own switch (tests/containers/), not a setting.
 for name in list(os.environ):
-    if name.startswith(("FPW_", "AWS_")):
+    if name.startswith(("FPW_", "AWS_")) and name != "FPW_REQUIRE_CONTAINERS":
         del os.environ[name]
 
 

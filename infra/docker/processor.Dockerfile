@@ -1,53 +1,54 @@
-# The reference analysis container. VARIANT=cuda (default) builds on NVIDIA's
-# CUDA runtime with onnxruntime-gpu, which falls back to the CPU where no GPU
-# is present; VARIANT=cpu builds a smaller CPU-only image.
+# The reference analysis container. VARIANT=cpu (default) installs onnxruntime;
+# VARIANT=cuda installs onnxruntime-gpu and the CUDA 13 and cuDNN 9 libraries it
+# loads, from PyPI wheels (no CUDA base image needed); libcuda.so.1 comes from
+# the host's NVIDIA driver (>= 580) at run time, through NVIDIA's container
+# toolkit. Without a GPU the CUDA image runs OCR on the CPU.
 # Build from the repository root:
-#   docker build -f infra/docker/processor.Dockerfile -t fpw-processor:0.1.0 .
-#   docker build -f infra/docker/processor.Dockerfile --build-arg VARIANT=cpu -t fpw-processor:0.1.0-cpu .
-ARG VARIANT=cuda
+#   fpw images build processor                  (CPU)
+#   fpw images build processor --variant cuda   (CUDA)
+# BASE: the official image by default; `fpw images build` passes the Debian base
+# that `fpw images base` makes where no registry is reachable. Both run Python 3.11.
+ARG BASE=docker.io/library/python:3.11.11-slim-bookworm
 
-# onnxruntime-gpu from PyPI (processor.lock) is built for CUDA 13 and cuDNN 9:
-# on a CUDA 12 base its CUDA provider cannot load and OCR runs on the CPU.
-# CUDA 13 needs an NVIDIA driver >= 580 on the host.
-FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 AS base-cuda
-ENV ORT_PACKAGE=onnxruntime-gpu
-
-FROM ubuntu:24.04 AS base-cpu
-ENV ORT_PACKAGE=onnxruntime
-
-# The stage is one of the two pinned bases above.
 # hadolint ignore=DL3006
-FROM base-${VARIANT} AS build
-# Ubuntu's python3 is the one of the pinned base's release (24.04: 3.12).
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv \
-    && rm -rf /var/lib/apt/lists/*
+FROM ${BASE} AS build
+ARG VARIANT=cpu
 WORKDIR /src
 COPY infra/docker/processor.lock /src/processor.lock
 COPY pyproject.toml README.md /src/
+# The locked dependencies first, in a layer of their own that a change to the
+# sources leaves as it is (pyproject.toml alone makes an empty fpw to resolve them).
+RUN --mount=type=secret,id=hostca \
+    if [ -f /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi \
+    && python3 -m venv /opt/fpw \
+    && /opt/fpw/bin/pip install --no-cache-dir --disable-pip-version-check \
+        -c /src/processor.lock "/src[processor]" \
+    && if [ "$VARIANT" = cuda ]; then \
+        /opt/fpw/bin/pip uninstall -y onnxruntime \
+        && /opt/fpw/bin/pip install --no-cache-dir --disable-pip-version-check \
+            -c /src/processor.lock "onnxruntime-gpu[cuda,cudnn]"; \
+    fi
 COPY shared /src/shared
 COPY client /src/client
 COPY fetcher /src/fetcher
 COPY processor /src/processor
 COPY watcher /src/watcher
 COPY infra /src/infra
-RUN python3 -m venv /opt/fpw \
-    && /opt/fpw/bin/pip install --no-cache-dir --disable-pip-version-check \
-        -c /src/processor.lock "/src[processor]" \
-    && if [ "$ORT_PACKAGE" != onnxruntime ]; then \
-        /opt/fpw/bin/pip uninstall -y onnxruntime \
-        && /opt/fpw/bin/pip install --no-cache-dir -c /src/processor.lock "$ORT_PACKAGE"; \
-    fi
+# The sources, then no pip or setuptools in the image (nothing installs at run time).
+RUN --mount=type=secret,id=hostca \
+    if [ -f /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi \
+    && /opt/fpw/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps \
+        --force-reinstall /src \
+    && /opt/fpw/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # hadolint ignore=DL3006
-FROM base-${VARIANT}
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fpw
+FROM ${BASE}
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fpw
 COPY --from=build /opt/fpw /opt/fpw
+# The CUDA variant's libraries (nvidia/*/lib in the wheels) for the loader, so
+# that onnxruntime's CUDA provider finds them; nothing to add for the CPU one.
+RUN find /opt/fpw -type d -path "*/site-packages/nvidia/*/lib" > /etc/ld.so.conf.d/fpw-nvidia.conf \
+    && ldconfig
 ENV PATH=/opt/fpw/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

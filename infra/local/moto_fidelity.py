@@ -33,7 +33,11 @@ moto's CloudFormation keeps only resources whose ``DeletionPolicy`` is
 created is deleted. The stack's delete keeps both. And moto's CloudFormation
 never deletes a managed policy, so a stack created again under the same names
 fails; AWS deletes it, or fails the delete while a user still holds it
-(DeleteConflict). The stack's delete does as AWS does.
+(DeleteConflict). The stack's delete does as AWS does. A resource that fails
+to create made moto's CreateStack itself fail, keeping what it had created;
+AWS fails the stack (the resource's CREATE_FAILED event says why) and rolls
+it back to ROLLBACK_COMPLETE, deleting ``RetainExceptOnCreate`` resources
+too. The create does as AWS does.
 
 And one of speed, not behaviour: moto sorts the whole table before every
 query and scan, and the matches again, comparing attribute values through
@@ -126,6 +130,7 @@ def apply() -> None:
 
     moto_resources.register()
     _retain_except_on_create()
+    _failed_create_rolls_back()
     _atomic_writes()
     _fast_ordering()
 
@@ -178,6 +183,55 @@ def _retain_except_on_create() -> None:
         iam_backends[account_id][get_partition(region_name)].delete_policy(self.arn)
 
     ManagedPolicy.delete = delete_policy  # type: ignore[attr-defined]
+
+
+class _NoOutputs(dict[str, Any]):
+    """A rolled-back stack's outputs: none (moto's would create what they name)."""
+
+    exports: list[Any] = []
+
+
+def _failed_create_rolls_back() -> None:
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import Event, Stack
+
+    original = Stack.create_resources
+    parse = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(logical_id, *args, **kwargs)
+        except Exception as exc:
+            # The innermost resource is the one that failed (a Ref creates what it names).
+            if not hasattr(exc, "fpw_logical_id"):
+                exc.fpw_logical_id = logical_id  # type: ignore[attr-defined]
+            raise
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+
+    def create_resources(self: Any) -> None:
+        try:
+            original(self)
+        except Exception as exc:  # noqa: BLE001 - any resource's failure fails the stack
+            resources = self.resource_map
+            failed = getattr(exc, "fpw_logical_id", self.name)
+            kind = resources._resource_json_map.get(failed, {}).get("Type", "")
+            reason = str(getattr(exc, "message", "") or exc)
+            event = Event(self.stack_id, self.name, failed, "", kind, "CREATE_FAILED", reason, None)
+            self.events.append(event)
+            self._add_stack_event(
+                "ROLLBACK_IN_PROGRESS",
+                resource_status_reason=f"The following resource(s) failed to create: [{failed}].",
+            )
+            for resource in resources._resource_json_map.values():
+                if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+                    resource["DeletionPolicy"] = "Delete"
+            resources.delete()
+            self.output_map = _NoOutputs()
+            self._add_stack_event("ROLLBACK_COMPLETE")
+            self.status = "ROLLBACK_COMPLETE"
+
+    Stack.create_resources = create_resources  # type: ignore[method-assign]
 
 
 def _atomic_writes() -> None:

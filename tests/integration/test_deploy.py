@@ -213,3 +213,78 @@ def test_destroy_first_scales_the_fleet_to_zero(stack: LocalStack) -> None:
             MaxCapacity=before["MaxCapacity"],
         )
         ecs.update_service(cluster=cluster, service=service, desiredCount=desired["desiredCount"])
+
+
+def _drop_tables(stack: LocalStack, prefix: str) -> None:
+    dynamodb = _client(stack, "dynamodb")
+    for table in (f"{prefix}-jobs", f"{prefix}-clients"):
+        try:
+            dynamodb.delete_table(TableName=table)
+        except dynamodb.exceptions.ResourceNotFoundException:
+            pass
+
+
+def test_a_failed_first_create_leaves_nothing_that_blocks_the_retry(stack: LocalStack) -> None:
+    """The client role's name is taken: the create fails after the tables and the
+    key were made; they go with the roll-back (RetainExceptOnCreate), and after
+    `fpw infra destroy` the same deploy succeeds once the cause is gone."""
+    lines: list[str] = []
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    deployer = Deployer(
+        stack.admin_settings(), f"{prefix}-stack", printer=lines.append, poll_seconds=0.1
+    )
+    iam = _client(stack, "iam")
+    trust = '{"Version":"2012-10-17","Statement":[]}'
+    iam.create_role(RoleName=f"{prefix}-client", AssumeRolePolicyDocument=trust)
+    try:
+        with pytest.raises(FpwError, match="ClientRole") as err:
+            deployer.deploy({"Prefix": prefix, "Fleet": "none"})
+        assert "ROLLBACK" in str(err.value) or "FAILED" in str(err.value)
+        dynamodb = _client(stack, "dynamodb")
+        tables = dynamodb.list_tables()["TableNames"]
+        assert f"{prefix}-jobs" not in tables and f"{prefix}-clients" not in tables
+        # A rolled-back stack cannot be updated: the deploy says what to do.
+        with pytest.raises(FpwError, match="fpw infra destroy"):
+            deployer.deploy({"Prefix": prefix, "Fleet": "none"})
+        assert deployer.destroy().status == "DELETE_COMPLETE"
+        assert not any(line.startswith("kept table") for line in lines)
+    finally:
+        iam.delete_role(RoleName=f"{prefix}-client")
+    try:
+        assert deployer.deploy({"Prefix": prefix, "Fleet": "none"}).status == "CREATE_COMPLETE"
+        assert deployer.destroy().status == "DELETE_COMPLETE"
+    finally:
+        _drop_tables(stack, prefix)
+
+
+def test_destroy_removes_sites_and_stops_the_fleet_before_the_stack(stack: LocalStack) -> None:
+    """A fleet in the session's VPC (moto cannot delete a VPC a stack made, but
+    an existing one is left alone), destroyed: sites first, then the tasks,
+    then the stack."""
+    ec2 = _client(stack, "ec2")
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets()["Subnets"]
+        if s["CidrBlock"] in ("10.42.16.0/20", "10.42.32.0/20")
+    ][:2]
+    vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
+    lines: list[str] = []
+    prefix = f"o{uuid.uuid4().hex[:8]}"
+    deployer = Deployer(
+        stack.admin_settings(), f"{prefix}-stack", printer=lines.append, poll_seconds=0.1
+    )
+    try:
+        outputs = deployer.deploy(
+            {"Prefix": prefix, "Fleet": "ecs", "VpcId": vpc, "SubnetIds": ",".join(subnets)}
+        ).outputs
+        site = add_site(deployer.settings, prefix, "lab", outputs["ClientSitePolicyArn"])
+        lines.clear()
+        assert deployer.destroy().status == "DELETE_COMPLETE"
+        order = [
+            f"removed site user {site.user} (its desktops lose access)",
+            f"scaling {outputs['FleetServiceName']} to zero tasks",
+            f"deleting stack {prefix}-stack",
+        ]
+        assert [line for line in lines if line in order] == order
+    finally:
+        _drop_tables(stack, prefix)

@@ -106,7 +106,10 @@ def test_every_image_runs_as_a_non_root_user_with_a_health_check_on_pinned_bases
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in ("root", "0"), "last USER must not be root"
     assert re.search(r"^HEALTHCHECK\s+.*CMD", text, re.MULTILINE | re.DOTALL)
-    for image in re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE):
+    # A base given as a build argument is pinned by the argument's default.
+    defaults = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.MULTILINE))
+    for given in re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE):
+        image = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], given)
         if image.startswith("base-"):
             continue  # a stage of this file
         name, _, tag = image.partition(":")
@@ -343,3 +346,58 @@ def test_the_fetcher_may_protect_only_the_tasks_of_its_cluster(template: dict[st
     ]
     assert [_actions(s) for s in statements] == [["ecs:UpdateTaskProtection"]]
     assert statements[0]["Resource"]["Fn::Sub"].endswith(":task/${Prefix}/*")
+
+
+def test_the_fetchers_stop_timeout_covers_its_grace_and_the_agents_matches(
+    template: dict[str, Any],
+) -> None:
+    """A stopped task's fetcher finishes or gives back its job within its grace:
+    ECS must wait longer than that before it kills the container, on the task
+    and in the agent (whose value applies to the processor). The analysis itself
+    (processor_timeout_seconds) may run longer than any stop allows, which is
+    why a busy task is protected from scale-in instead."""
+    fetcher = _container(template, "FleetTaskDefinition", "fetcher")
+    stop = fetcher["StopTimeout"]
+    settings = Settings().fetcher
+    assert settings.shutdown_grace_seconds + 30 <= stop <= 120  # 120: ECS's most
+    user_data = template["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"][
+        "UserData"
+    ]["Fn::Base64"]["Fn::Sub"]
+    assert f"ECS_CONTAINER_STOP_TIMEOUT={stop}s" in user_data
+    # The processor stops after the fetcher (which depends on it) and never
+    # before it: no stop timeout of its own shorter than the fetcher's.
+    processor = _container(template, "FleetTaskDefinition", "processor")
+    assert processor.get("StopTimeout", stop) >= stop
+    assert fetcher["DependsOn"] == [{"ContainerName": "processor", "Condition": "HEALTHY"}]
+    # Scale-in protection outlasts the longest job: waiting for chunks plus the
+    # whole analysis deadline, each call of which is bounded by the processor timeout.
+    assert settings.processor_timeout_seconds <= settings.analysis_deadline_seconds
+
+
+def test_scale_in_spares_busy_tasks_and_their_instances(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    group = resources["GpuAutoScalingGroup"]["Properties"]
+    assert group["NewInstancesProtectedFromScaleIn"] is True
+    provider = resources["GpuCapacityProvider"]["Properties"]["AutoScalingGroupProvider"]
+    assert provider["ManagedTerminationProtection"] == "ENABLED"
+    assert provider["ManagedScaling"]["Status"] == "ENABLED"
+    # Slow to scale in: a new GPU instance takes minutes to join.
+    backlog = resources["BacklogScalingPolicy"]["Properties"]
+    assert backlog["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"] >= 300
+    # And the fetcher may protect its own task (the policy test above).
+    fetcher_env = {
+        e["Name"] for e in _container(template, "FleetTaskDefinition", "fetcher")["Environment"]
+    }
+    assert "ECS_AGENT_URI" not in fetcher_env  # set by the agent itself, never overridden
+
+
+def test_tables_and_key_are_kept_except_after_a_failed_create(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for name in ("DataKey", "JobsTable", "ClientsTable"):
+        assert resources[name]["DeletionPolicy"] == "RetainExceptOnCreate", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+    # Nothing else is retained: a destroyed stack leaves no bucket or role to block a redeploy.
+    others = {
+        n for n, r in resources.items() if "DeletionPolicy" in r and r["DeletionPolicy"] != "Delete"
+    }
+    assert others == {"DataKey", "JobsTable", "ClientsTable"}
