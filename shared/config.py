@@ -115,7 +115,7 @@ class ClientSettings:
     key is registered by id (``fpw clients register``)."""
     join_expiry_hours: float = 72.0
     """A join request not decided in this time expires; the desktop then says so and
-    stops waiting (turn ``client.join`` off and on, or restart, to ask again)."""
+    stops waiting (a restart asks again)."""
     fleet_keys: list[str] = field(default_factory=list)
     """Fleet public keys (``fleet-04…``) whose signed results are accepted; any other
     result is refused. Two during a rotation. In the environment: comma-separated."""
