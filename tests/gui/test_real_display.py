@@ -41,6 +41,7 @@ KINDS = {
 
 
 @pytest.mark.skipif(XVFB_RUN is None, reason="Xvfb is not installed (apt-get install xvfb)")
+@pytest.mark.slow  # a second run of the viewer's tests: about 80 s on two cores
 def test_the_viewer_tests_pass_on_a_real_x_server(tmp_path: Path) -> None:
     assert XVFB_RUN is not None
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "EXPECT_QT_PLATFORM": "xcb"}
