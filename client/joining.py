@@ -131,6 +131,10 @@ class Joiner:
             except (BotoCoreError, ClientError) as exc:
                 self.trouble = f"cannot reach the joins table ({type(exc).__name__})"
                 log.warning("join request: %s; will retry", exc)
+            except Exception:
+                # This thread alone can end the wait: it must outlive any one failure.
+                self.trouble = "the request could not be checked; retrying"
+                log.exception("join request: check failed; will retry")
             if not self.waiting:
                 return
             self._stop.wait(pause)

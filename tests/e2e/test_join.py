@@ -296,14 +296,21 @@ def test_a_pending_key_cannot_submit_work(
         agent.stop()
     system.start_fetcher()
     engine = Engine(settings, Aws(settings.aws, "pending"))
+    done = threading.Event()
+    runner = threading.Thread(
+        target=lambda: engine.run(until=done.is_set), daemon=True, name="test-engine"
+    )
     try:
         note = tmp_path / "sneaky.txt"
         note.write_text("not yet\n", encoding="utf-8")
         file_id = engine.submit(note, {}, source="api")
         assert file_id is not None
-        threading.Thread(target=engine.run, daemon=True, name="test-engine").start()
+        runner.start()
         drop = engine.wait(file_id, timeout=120)
         assert drop.phase is Phase.FAILED
         assert "not registered" in (drop.error or "")
     finally:
+        done.set()
+        if runner.is_alive():
+            runner.join(timeout=30)
         engine.stop()
