@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from client.engine import Engine
 from client.events import Event
+from client.joining import Joiner
 from client.keystore import load_client_key
 from client.places import Places
 from client.state import Phase
 from client.tracker import JobView, Tracker, TrayState, summary
 from client.watch import InboxWatcher
 from shared.config import Settings
+from shared.joins import JoinState
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -77,6 +79,11 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.engine.add_listener(self._on_event)
+        self.joiner: Joiner | None = None
+        """With ``client.join``: the request to join, which holds sending until approved."""
+        self._user_paused = False
+        if settings.client.join:
+            self.joiner = Joiner(settings, self.engine.client_id, on_change=self._join_decided)
 
     @property
     def client_id(self) -> str:
@@ -104,6 +111,9 @@ class Agent:
 
     def start(self, watch: bool = True) -> None:
         """Start watching (unless ``watch`` is false) and driving the engine."""
+        if self.joiner is not None and self.joiner.waiting:
+            self.engine.set_paused(True)  # drops wait until the request is approved
+            self._spawn(self.joiner.run, "fpw-join")
         if watch:
             stable = self.settings.client.stable_seconds
             places = self.engine.places
@@ -127,8 +137,19 @@ class Agent:
         thread.start()
         self._threads.append(thread)
 
+    def _join_decided(self, state: JoinState) -> None:
+        if state is JoinState.APPROVED:
+            self.engine.set_paused(self._user_paused)
+
+    @property
+    def held(self) -> bool:
+        """Sending is held by a request to join that is not approved."""
+        return self.joiner is not None and self.joiner.state is not JoinState.APPROVED
+
     def stop(self) -> None:
         self._stop.set()
+        if self.joiner is not None:
+            self.joiner.stop()
         for watcher in self._watchers:
             watcher.stop()
         self.engine.stop()
@@ -138,10 +159,15 @@ class Agent:
     # -- what the faces ask for -----------------------------------------
 
     def status(self) -> tuple[TrayState, str]:
+        if self.joiner is not None and self.held:
+            waiting = self.joiner.waiting
+            return (TrayState.PAUSED if waiting else TrayState.ERROR), self.joiner.message()
         return summary(self.tracker.views(), self.engine.paused, self.engine.offline)
 
     def set_paused(self, paused: bool) -> None:
-        self.engine.set_paused(paused)
+        self._user_paused = paused
+        if not self.held:
+            self.engine.set_paused(paused)
 
     def retry(self, file_id: str) -> str | None:
         new_id = self.engine.retry(file_id)

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import fleetkey
-from shared import transitions
+from shared import joins, transitions
 from shared.aws import BOTO_CONFIG, Aws
 from shared.clients import Clients, Registration
 from shared.config import AwsSettings, FetcherSettings
 from shared.errors import ClaimLost, ConfigError, FpwError
+from shared.joins import JoinRequest, JoinState, JoinTable
+from shared.reasons import clean_reason
 from shared.record import Status, iso, utc_now
 from shared.signing import public_key_from_client_id
 from shared.table import JobTable
@@ -73,6 +75,52 @@ def list_clients(settings: AwsSettings) -> list[Registration]:
     return Clients(aws.dynamodb, settings.clients_table).all()
 
 
+# ---- Join requests: a desktop asks, an administrator decides.
+
+
+def _joins(settings: AwsSettings) -> JoinTable:
+    return JoinTable(Aws(settings, "fpw-admin").dynamodb, settings.joins_table)
+
+
+def join_requests(settings: AwsSettings, now: float | None = None) -> tuple[list[JoinRequest], int]:
+    """Admin: pending requests, newest first, capped per site credential; and how
+    many more are waiting beyond the cap."""
+    clock = utc_now().timestamp() if now is None else now
+    return joins.listed(_joins(settings).every(), clock)
+
+
+def approve_request(
+    settings: AwsSettings, request_id: str, label: str | None = None, now: float | None = None
+) -> JoinRequest:
+    """Admin: register the request's key (as ``register_client`` does), then mark it
+    approved so the desktop starts sending."""
+    table = _joins(settings)
+    request = table.find(request_id)
+    clock = utc_now().timestamp() if now is None else now
+    state = joins.state_at(request, clock)
+    if state is not JoinState.PENDING:
+        raise FpwError(
+            f"join request {request.id} is {state.value}",
+            hint="the desktop files a new request when it is started again with client.join on",
+        )
+    register_client(settings, request.client, label or f"{request.computer} ({request.user})")
+    table.decide(request, JoinState.APPROVED)
+    return request
+
+
+def reject_request(settings: AwsSettings, request_id: str, reason: str = "") -> JoinRequest:
+    """Admin: refuse a request; the desktop shows the reason and sends nothing."""
+    table = _joins(settings)
+    request = table.find(request_id)
+    if request.state is JoinState.APPROVED:
+        raise FpwError(
+            f"join request {request.id} was approved already",
+            hint=f"revoke the key instead: `fpw clients revoke {request.client}`",
+        )
+    table.decide(request, JoinState.REJECTED, clean_reason(reason) if reason else "")
+    return request
+
+
 # ---- Sites: the credentials of desktops.
 #
 # A desktop's base credentials are an IAM user's access key that can do one
@@ -116,6 +164,7 @@ def site_settings(
         "role_arn": outputs["ClientRoleArn"],
         "table": outputs["JobsTable"],
         "clients_table": outputs["ClientsTable"],
+        "joins_table": outputs["JoinsTable"],
         "bucket": outputs["Bucket"],
     }
     client: dict[str, Any] = {}

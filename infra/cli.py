@@ -116,6 +116,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = client_actions.add_parser("list", help="registered keys, newest first")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list_clients, admin_config=True)
+    requests = client_actions.add_parser(
+        "requests", help="requests to join waiting for a decision, newest first"
+    )
+    requests.add_argument("--json", action="store_true", help="one JSON object per line")
+    requests.set_defaults(func=_list_requests, admin_config=True)
+    approve = client_actions.add_parser(
+        "approve", help="register a requesting computer's key (as `register` does)"
+    )
+    approve.add_argument("request_id", help="as `fpw clients requests` prints it")
+    approve.add_argument("--label", help="default: the computer's name and user")
+    approve.set_defaults(func=_approve, admin_config=True)
+    reject = client_actions.add_parser("reject", help="refuse a request to join")
+    reject.add_argument("request_id", help="as `fpw clients requests` prints it")
+    reject.add_argument("--reason", default="", help="shown to the computer's user")
+    reject.set_defaults(func=_reject, admin_config=True)
 
     admin = subparsers.add_parser("admin", help="site credentials for desktops")
     actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -237,6 +252,53 @@ def _list_clients(args: argparse.Namespace) -> int:
     for row in rows:
         state = "active" if row.active else "revoked"
         print(f"{row.label[:24]:24} {state:8} {row.registered:24} {row.client}")
+    return 0
+
+
+def _list_requests(args: argparse.Namespace) -> int:
+    from infra.admin import join_requests
+    from shared.joins import LISTED_PER_SITE
+
+    rows, hidden = join_requests(_admin_settings(args))
+    if args.json:
+        for row in rows:
+            print(json.dumps({"id": row.id, **_request_fields(row)}))
+        return 0
+    if not rows:
+        print("no requests to join are waiting")
+        return 0
+    print(f"{'ID':12} {'COMPUTER':20} {'USER':16} {'REQUESTED':25} CLIENT")
+    for row in rows:
+        print(
+            f"{row.id:12} {row.computer[:20]:20} {row.user[:16]:16} {row.requested:25} "
+            f"{row.client[:32]}…"
+        )
+    if hidden:
+        print(f"({hidden} more not shown: at most {LISTED_PER_SITE} per site credential)")
+    return 0
+
+
+def _request_fields(row: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    fields = asdict(row)  # type: ignore[call-overload]
+    fields["state"] = str(fields["state"].value)
+    return dict(fields)
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from infra.admin import approve_request
+
+    row = approve_request(_admin_settings(args), args.request_id, args.label)
+    print(f"approved {row.id}: {row.computer} ({row.user}) is registered")
+    return 0
+
+
+def _reject(args: argparse.Namespace) -> int:
+    from infra.admin import reject_request
+
+    row = reject_request(_admin_settings(args), args.request_id, args.reason)
+    print(f"rejected {row.id}: {row.computer} ({row.user})")
     return 0
 
 

@@ -54,6 +54,12 @@ def _base_session(aws: AwsSettings) -> boto3.Session:
     return boto3.Session(profile_name=aws.profile, region_name=aws.region)
 
 
+def base_session(aws: AwsSettings) -> boto3.Session:
+    """The base credentials alone, no role: a desktop files its join request with the
+    site's own IAM key, which IAM binds to that site's requests."""
+    return _base_session(aws)
+
+
 def session(aws: AwsSettings, session_name: str = "fpw") -> boto3.Session:
     """A boto3 session with this part's credentials (role assumed when configured)."""
     base = _base_session(aws)

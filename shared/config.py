@@ -54,6 +54,9 @@ class AwsSettings:
     """DynamoDB table of job records."""
     clients_table: str = "fpw-clients"
     """DynamoDB table of registered client keys."""
+    joins_table: str = "fpw-joins"
+    """DynamoDB table of requests to join (``client.join``), written with the site's own
+    credentials, not the client role."""
     bucket: str = "fpw-data"
     """S3 bucket for chunks and large results."""
     queue_shards: int = 4
@@ -106,6 +109,13 @@ class ClientSettings:
     """Also write each JSON result as a readable HTML page beside it (``<name>.result.html``:
     one file, pictures inlined, nothing fetched); the tray app's viewer shows the same page
     and writes it on request."""
+    join: bool = False
+    """Ask to join: file a request carrying this computer's key, name and user, which an
+    administrator approves (``fpw clients approve``); nothing is sent until then. Off: the
+    key is registered by id (``fpw clients register``)."""
+    join_expiry_hours: float = 72.0
+    """A join request not decided in this time expires; the desktop then says so and
+    stops waiting (a restart asks again)."""
     fleet_keys: list[str] = field(default_factory=list)
     """Fleet public keys (``fleet-04…``) whose signed results are accepted; any other
     result is refused. Two during a rotation. In the environment: comma-separated."""

@@ -18,22 +18,23 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from client import autostart, report, updates
+from client import report
 from client.agent import Agent, watched_folders
+from client.gui.app_settings import SettingsActions
 from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
-from client.gui.settings import FirstRunWizard, SettingsDialog, SettingsForm
+from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.gui.tray import Tray
-from client.gui.update import UpdateDialog
+from client.gui.update import UpdateActions, UpdateDialog
 from client.gui.viewer import ResultViewer
-from client.keystore import KeyStore
 from client.state import Phase
 from client.tracker import JobView, TrayState, counts
-from client.userconfig import Preferences, settings_file, write
-from shared import __version__, profiles
+from client.userconfig import settings_file
+from shared import __version__
 from shared.config import Settings, load_settings
+from shared.joins import JoinState
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def open_with_system(path: Path) -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
-class TrayApp(QObject):
+class TrayApp(SettingsActions, UpdateActions, QObject):
     def __init__(
         self,
         config: Path,
@@ -67,6 +68,8 @@ class TrayApp(QObject):
         """The program (and arguments) to run once this one has quit: a new version."""
         self.update_dialog: UpdateDialog | None = None
         self.update_seen: str | None = None
+        self.join_seen: JoinState | None = None
+        """The request to join's state last shown (a decision is notified once)."""
         self.bridge = AgentBridge(self)
         self.bridge.job_changed.connect(self._on_view)
         self.bridge.failed.connect(self._warn)
@@ -173,6 +176,12 @@ class TrayApp(QObject):
             return
         state, text = self.agent.status()
         self.tray.set_state(state, text, counts(self.agent.tracker.views()))
+        joiner = self.agent.joiner
+        if joiner is not None and joiner.state is not self.join_seen:
+            if self.join_seen is JoinState.PENDING:  # decided while we watched: say so once
+                failed = joiner.state is not JoinState.APPROVED
+                self.tray.notify("Joining", joiner.message(), error=failed)
+            self.join_seen = joiner.state
         self.tray.set_paused(self.agent.engine.paused)
         self.jobs.status.setText(text)
 
@@ -205,53 +214,6 @@ class TrayApp(QObject):
         paused = not agent.engine.paused
         self.tray.set_paused(paused)
         self.bridge.call(lambda: agent.set_paused(paused), lambda _: self.refresh())
-
-    def check_updates(self, quiet: bool = False) -> None:
-        """Ask the update source (off the GUI thread); ``quiet`` speaks only of news."""
-
-        def failed(text: str) -> None:
-            if not quiet:
-                self.show_error("Check for updates", text)
-
-        self.bridge.call(
-            lambda: updates.check(self.settings()),
-            lambda info: self._update_checked(info, quiet),
-            failed,
-        )
-
-    def _update_checked(self, info: updates.UpdateInfo, quiet: bool) -> None:
-        if info.available is None:
-            if not quiet:
-                self.tray.notify("Updates", info.message)
-            return
-        if quiet:
-            # A timed check says so once per version and never opens a window.
-            if self.update_seen != info.available:
-                self.update_seen = info.available
-                self.tray.notify("Update available", f"{info.message}: Check for updates…")
-            return
-        dialog = UpdateDialog(info)
-        dialog.install.connect(self.install_update)
-        self.update_dialog = dialog
-        dialog.open()
-
-    def install_update(self) -> None:
-        """The user said install: verify, install, then restart into the new version."""
-        self.tray.notify("Updates", "downloading and verifying the update…")
-        self.bridge.call(
-            lambda: updates.install(self.settings()),
-            self._update_installed,
-            lambda text: self.show_error("Update", text),
-        )
-
-    def _update_installed(self, installed: updates.Installed) -> None:
-        log.info("restarting into fpw %s", installed.version)
-        self.tray.notify("Updates", f"fpw {installed.version} installed; restarting")
-        self.relaunch([str(installed.executable), *sys.argv[1:]])
-
-    def _relaunch_after_quit(self, argv: list[str]) -> None:
-        self.restart_into = argv
-        self.quit()
 
     # -- jobs window actions ----------------------------------------------
 
@@ -309,113 +271,6 @@ class TrayApp(QObject):
     def show_in_folder(self, path: Path | None) -> None:
         if path is not None:
             self.opener(path.parent)
-
-    # -- settings and keys ------------------------------------------------
-
-    def keystore(self) -> KeyStore:
-        return KeyStore(self.settings().client.state_dir)
-
-    def show_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(
-            Preferences.from_settings(self.settings()),
-            autostart.enabled(self.autostart_dir),
-            self.export_key,
-            self.import_key,
-        )
-        agent = self.agent
-        if agent is not None:
-            # Asking the keyring where the key is may wait on a system service.
-            store = self.keystore()
-            self.bridge.call(
-                lambda: store.where, lambda where: dialog.keys.show_key(agent.client_id, where)
-            )
-            self.load_profiles(agent, dialog.form)
-        dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
-        self.dialog = dialog
-        dialog.open()
-        return dialog
-
-    def load_profiles(self, agent: Agent, form: SettingsForm) -> None:
-        """Read the profiles the fleet publishes (off the GUI thread) into the form."""
-        bucket = agent.settings.aws.bucket
-
-        def failed(text: str) -> None:
-            form.set_catalog(
-                None, f"The fleet's profiles cannot be read ({text}): params are JSON."
-            )
-
-        self.bridge.call(
-            lambda: profiles.read(agent.engine.aws.s3, bucket), form.set_catalog, failed
-        )
-
-    def save_settings(self, prefs: Preferences | None, form_owner: Any) -> None:
-        if prefs is None:
-            return
-        write(self.config, prefs.updates())
-        if autostart.supported():
-            if form_owner.form.autostart.isChecked():
-                autostart.enable(autostart.command(self.config), self.autostart_dir)
-            else:
-                autostart.disable(self.autostart_dir)
-        log.info("settings saved to %s", self.config)
-        self.restart_agent()
-
-    def export_key(self, target: Path, passphrase: str) -> None:
-        store = self.keystore()
-        self.bridge.call(
-            lambda: store.export(target, passphrase),
-            lambda _: self.tray.notify("Key exported", str(target)),
-            lambda text: self.show_error("Export key", text),
-        )
-
-    def import_key(self, source: Path, passphrase: str) -> None:
-        store = self.keystore()
-
-        def done(_: object) -> None:
-            self.tray.notify("Key imported", "this computer now uses the imported key")
-            self.restart_agent()
-
-        self.bridge.call(
-            lambda: store.import_key(source, passphrase),
-            done,
-            lambda text: self.show_error("Import key", text),
-        )
-
-    def show_error(self, title: str, text: str) -> None:
-        """A message box that does not block (the agent's signals keep flowing)."""
-        self.last_error = text
-        box = QMessageBox(QMessageBox.Icon.Warning, f"fpw: {title}", text)
-        box.setModal(False)
-        box.open()
-        self._error_box = box
-
-    def first_run(self) -> FirstRunWizard:
-        prefs = Preferences.from_settings(self.settings())
-        prefs.folders = (
-            [(str(Path.home() / "fpw-inbox"), {})] if not self.overrides else prefs.folders
-        )
-
-        def create_key() -> tuple[str, str]:
-            # The settings chosen so far decide where the key lives.
-            from shared.signing import client_id
-
-            state_dir = self.settings().client.state_dir
-            store = KeyStore(state_dir)
-            return client_id(store.load_or_create().public_key()), store.where
-
-        wizard = FirstRunWizard(prefs, create_key, self.import_key)
-        wizard.accepted.connect(lambda: self._first_run_done(wizard))
-        wizard.rejected.connect(self.quit)
-        self.wizard = wizard
-        wizard.open()
-        return wizard
-
-    def _first_run_done(self, wizard: FirstRunWizard) -> None:
-        prefs = wizard.result_prefs or wizard.form.preferences()
-        write(self.config, prefs.updates())
-        if autostart.supported() and wizard.form.autostart.isChecked():
-            autostart.enable(autostart.command(self.config), self.autostart_dir)
-        self.start_agent()
 
 
 def main(

@@ -19,6 +19,13 @@ template; none makes it more permissive than AWS:
    CloudWatch is ``monitoring``; IAM policies say ``cloudwatch:``.
 5. SNS requests, like DynamoDB's, are authorized against resource ``"*"``;
    AWS checks the topic's ARN.
+6. moto evaluates no condition of an identity policy. The one key our
+   policies rest on for separation is evaluated as AWS does:
+   ``dynamodb:LeadingKeys`` (the partition key values a request touches),
+   with ``StringEquals``/``StringLike``, the ``ForAllValues:`` and
+   ``ForAnyValue:`` set operators, and the ``${aws:userid}`` policy variable
+   (an IAM user's unique id; ``<role id>:<session>`` for an assumed role).
+   Other condition keys stay unevaluated (allowed), as before.
 
 Beyond IAM, one patch of behaviour: moto evaluates a conditional write and
 applies it without a lock, so two concurrent claims of one job can both
@@ -52,6 +59,8 @@ types of our template that it lacks (alarms, scaling, capacity providers).
 from __future__ import annotations
 
 import json
+import re
+import threading
 from typing import Any
 
 
@@ -97,6 +106,86 @@ def _sns_resource(self: Any) -> str:
     return str(arn) if arn else "*"
 
 
+_request_context = threading.local()
+"""The condition values of the request being authorized (moto checks it in one thread)."""
+
+
+def _leading_keys(account: str, region: str, body: bytes) -> list[str] | None:
+    """The partition key values a DynamoDB request names, or None when it names none."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        params = json.loads(body or b"{}")
+        table = dynamodb_backends[account][region].get_table(params["TableName"])
+    except Exception:
+        return None
+    name = table.hash_key_attr
+    found: list[str] = []
+    for item in [params.get("Key"), params.get("Item")]:
+        if isinstance(item, dict) and isinstance(item.get(name), dict):
+            found.extend(str(v) for v in item[name].values())
+    expression = params.get("KeyConditionExpression")
+    if isinstance(expression, str):
+        names = params.get("ExpressionAttributeNames") or {}
+        aliases = [re.escape(a) for a, n in names.items() if n == name] + [re.escape(name)]
+        values = params.get("ExpressionAttributeValues") or {}
+        for alias in aliases:
+            for match in re.finditer(rf"(?<![\w#]){alias}\s*=\s*(:\w+)", expression):
+                value = values.get(match.group(1))
+                if isinstance(value, dict):
+                    found.extend(str(v) for v in value.values())
+    return found or None
+
+
+def _user_id(access_key: Any) -> str | None:
+    """``aws:userid`` of the caller, as AWS sets it."""
+    try:
+        if hasattr(access_key, "_owner_user_name"):
+            return str(access_key.backend.get_user(access_key._owner_user_name).id)
+        role = access_key.backend.get_role(access_key._owner_role_name)
+        return f"{role.id}:{access_key._session_name}"
+    except Exception:
+        return None
+
+
+def _string_matches(operator: str, expected: str, actual: str) -> bool:
+    if operator == "StringEquals":
+        return expected == actual
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in expected)
+    return re.fullmatch(pattern, actual) is not None
+
+
+def _leading_keys_allowed(conditions: dict[str, Any]) -> bool | None:
+    """Whether the ``dynamodb:LeadingKeys`` conditions hold; None when there are none."""
+    held: bool | None = None
+    for full_operator, pairs in conditions.items():
+        if not isinstance(pairs, dict) or "dynamodb:LeadingKeys" not in pairs:
+            continue
+        qualifier, _, operator = full_operator.rpartition(":")
+        if operator not in ("StringEquals", "StringLike"):
+            continue
+        wanted = pairs["dynamodb:LeadingKeys"]
+        user = getattr(_request_context, "userid", None)
+        expected = [
+            str(w).replace("${aws:userid}", user) if user else str(w)
+            for w in ([wanted] if isinstance(wanted, str) else wanted)
+            if user or "${" not in str(w)
+        ]
+        actual: list[str] = list(getattr(_request_context, "leading_keys", None) or [])
+
+        def one(value: str, operator: str = operator, expected: list[str] = expected) -> bool:
+            return any(_string_matches(operator, e, value) for e in expected)
+
+        if qualifier == "ForAllValues":
+            ok = all(one(v) for v in actual)
+        elif qualifier == "ForAnyValue":
+            ok = any(one(v) for v in actual)
+        else:
+            ok = len(actual) == 1 and one(actual[0])
+        held = ok if held is None else held and ok
+    return held
+
+
 def _check_principal(self: Any, principal: str) -> bool:
     expected = self._statement.get("Principal")
     if not expected:
@@ -123,7 +212,12 @@ _ACTION_PREFIXES = {"monitoring": "cloudwatch"}
 def apply() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
+    from moto.iam.access_control import (
+        IAMPolicy,
+        IAMPolicyStatement,
+        IAMRequestBase,
+        PermissionResult,
+    )
     from moto.sns.responses import SNSResponse
 
     from infra.local import moto_resources
@@ -152,6 +246,34 @@ def apply() -> None:
         original_init(self, policy)
 
     IAMPolicy.__init__ = policy_init  # type: ignore[method-assign]
+
+    original_check = IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        if self._action.startswith("dynamodb:"):
+            _request_context.leading_keys = _leading_keys(self.account_id, self._region, self._body)
+        else:
+            _request_context.leading_keys = None
+        _request_context.userid = _user_id(self._access_key)
+        try:
+            original_check(self, resource)
+        finally:
+            _request_context.leading_keys = None
+            _request_context.userid = None
+
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+
+    original_statement = IAMPolicyStatement.is_action_permitted
+
+    def statement_permits(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # A statement whose condition does not hold does not apply (it neither
+        # allows nor denies), as in AWS.
+        conditions = self._statement.get("Condition")
+        if isinstance(conditions, dict) and _leading_keys_allowed(conditions) is False:
+            return PermissionResult.NEUTRAL
+        return original_statement(self, *args, **kwargs)
+
+    IAMPolicyStatement.is_action_permitted = statement_permits  # type: ignore[method-assign]
 
     DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
     DynamoDBStreamsHandler._determine_resource = _streams_resource  # type: ignore[attr-defined]

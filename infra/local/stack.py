@@ -48,7 +48,7 @@ ADMIN_USER = "fpw-admin"
 ROLE_OUTPUTS = {"client": "ClientRoleArn", "fetcher": "FetcherRoleArn", "watcher": "WatcherRoleArn"}
 TOKEN_HEADER = "X-Fpw-Stack-Token"
 TOKEN_FILE = "admin-api.token"
-KEPT_TABLES = ("JobsTable", "ClientsTable")
+KEPT_TABLES = ("JobsTable", "ClientsTable", "JoinsTable")
 """The template's outputs whose tables ``save()`` keeps."""
 KEPT_BUCKETS = ("Bucket", "ReleaseBucket")
 """The template's outputs whose buckets ``save()`` keeps."""
@@ -214,6 +214,7 @@ class LocalStack:
     def _named(self, aws: AwsSettings) -> AwsSettings:
         aws.table = self.outputs["JobsTable"]
         aws.clients_table = self.outputs["ClientsTable"]
+        aws.joins_table = self.outputs["JoinsTable"]
         aws.bucket = self.outputs["Bucket"]
         return aws
 

@@ -51,6 +51,7 @@ def aws_table(aws: AwsSettings) -> dict[str, object]:
         "role_arn": aws.role_arn,
         "table": aws.table,
         "clients_table": aws.clients_table,
+        "joins_table": aws.joins_table,
         "bucket": aws.bucket,
     }
 

@@ -5,98 +5,14 @@ Picture tab draws the OCR boxes over the original, and the raw JSON is a tab awa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
-from client import report
 from client.gui.viewer import ResultViewer
-from processor.analysis import analyze
-from tests import samples
-
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """(original, result file) of each kind, from the reference analysis run here."""
-    folder = tmp_path_factory.mktemp("results")
-    originals: dict[str, tuple[Path, str]] = {
-        "png": (
-            samples.make_text_image(folder / "invoice.png", ["Invoice 2041", "Total 118 EUR"]),
-            "image/png",
-        ),
-        "jpeg": (samples.make_jpeg_with_exif(folder / "camera.jpg"), "image/jpeg"),
-        "pdf": (
-            samples.make_pdf(
-                folder / "report.pdf",
-                ["The first page greets the reader warmly", "Second page\nsays farewell"],
-            ),
-            "application/pdf",
-        ),
-        "scan": (
-            samples.make_scanned_pdf(folder / "scan.pdf", [["Scanned letter text"]]),
-            "application/pdf",
-        ),
-        "txt": (
-            samples.make_text(
-                folder / "notes.txt",
-                "The samples were measured twice this morning.\nThe second run agrees.\n",
-            ),
-            "text/plain",
-        ),
-        "md": (
-            samples.make_text(
-                folder / "guide.md",
-                "# Setting up\n\nInstall the tools before the first run of the lab.\n\n"
-                "## Cleaning\n\nWipe the bench after every run.\n",
-            ),
-            "text/markdown",
-        ),
-        "csv": (
-            samples.make_csv(
-                folder / "stock.csv", ["item", "count"], [["beaker", 12], ["pipette", 40]]
-            ),
-            "text/csv",
-        ),
-        "docx": (
-            samples.make_docx(
-                folder / "minutes.docx",
-                ["The committee met on Tuesday and approved the budget."],
-                heading="Minutes",
-                title="Committee minutes",
-            ),
-            DOCX,
-        ),
-    }
-    made: dict[str, tuple[Path, Path]] = {}
-    for kind, (original, ctype) in originals.items():
-        result = analyze(original, ctype, {}, "file-viewer-test")
-        target = folder / f"{original.name}.result.json"
-        target.write_text(json.dumps(result), encoding="utf-8")
-        made[kind] = (original, target)
-    return made
-
-
-OpenViewer = Callable[..., ResultViewer]
-
-
-@pytest.fixture
-def open_viewer(qtbot: QtBot, results: dict[str, tuple[Path, Path]]) -> OpenViewer:
-    def open_(kind: str, with_picture: bool = True) -> ResultViewer:
-        original, path = results[kind]
-        data = path.read_bytes()
-        picture = report.find_picture(report.load(data), [original]) if with_picture else None
-        viewer = ResultViewer(path, data, picture=picture)
-        qtbot.addWidget(viewer)
-        viewer.show()
-        return viewer
-
-    return open_
+from tests.gui.conftest import OpenViewer
 
 
 def page_text(viewer: ResultViewer) -> str:

@@ -1,11 +1,12 @@
-"""Screenshots of the real tray app for the docs: ``python -m client.gui.screenshots docs/img``.
+"""Screenshots of the real tray app for the docs: ``python -m tests.screenshots docs/img``.
 
 Runs the whole system on this machine (local stack, reference processor,
 one fetcher), starts the tray app on the offscreen platform, drops a few
 files (one of them a broken PDF, so a failure shows), waits for them to
 finish and grabs the jobs window, the tray menu, two results (a text's page,
 an image's OCR boxes) and the settings.
-Needs the ``local`` extra; nothing here is part of the bundle.
+A documentation tool, kept with the tests (it runs the local stack); nothing here
+is part of the product or its bundle.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0] if args else "docs/img")
     out.mkdir(parents=True, exist_ok=True)
     from infra.admin import register_client
+    from infra.fleetkey import local_pins
     from infra.local.stack import start_local_stack
     from infra.local.up import System, aws_table
     from shared.config import dump_toml
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                             "stable_seconds": 0.5,
                             "poll_seconds": 0.5,
                             "folders": {str(home / "Scans"): {"profile": "default"}},
+                            "fleet_keys": local_pins(stack),
                         },
                     }
                 ),

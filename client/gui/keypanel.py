@@ -1,0 +1,111 @@
+"""The key panel: this computer's client id, where its key is kept, and the
+passphrase-protected export and import (the work runs in the app, off the GUI
+thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+KeyAction = Callable[[Path, str], None]
+
+
+class KeyPanel(QWidget):
+    """The client id to register, where the key is kept, export and import."""
+
+    def __init__(
+        self,
+        on_export: KeyAction,
+        on_import: KeyAction,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.on_export = on_export
+        self.on_import = on_import
+        self.client_id = QLineEdit()
+        self.client_id.setReadOnly(True)
+        self.where = QLabel("")
+        self.where.setWordWrap(True)
+        copy = QPushButton("Copy")
+        copy.clicked.connect(self.copy_id)
+        export = QPushButton("Export key…")
+        export.clicked.connect(self._export)
+        import_ = QPushButton("Import key…")
+        import_.clicked.connect(self._import)
+        id_row = QHBoxLayout()
+        id_row.addWidget(self.client_id, 1)
+        id_row.addWidget(copy)
+        actions = QHBoxLayout()
+        actions.addWidget(export)
+        actions.addWidget(import_)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("This computer's client id (the administrator registers it):"))
+        layout.addLayout(id_row)
+        layout.addWidget(self.where)
+        note = QLabel(
+            "Results are encrypted to this computer's key. Export it (protected by a "
+            "passphrase) and keep the file safe: importing it on a replacement computer "
+            "lets that computer read the results. Importing replaces the current key."
+        )
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        layout.addLayout(actions)
+        layout.addStretch(1)
+
+    def show_key(self, client_id: str, where: str) -> None:
+        self.client_id.setText(client_id)
+        self.where.setText(f"The private key is kept in {where}.")
+
+    def copy_id(self) -> None:
+        QApplication.clipboard().setText(self.client_id.text())
+
+    def _export(self) -> None:
+        target, _ = QFileDialog.getSaveFileName(self, "Export key", "fpw-key.pem")
+        if not target:
+            return
+        first, ok = QInputDialog.getText(
+            self, "Export key", "Passphrase (8 characters or more):", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return
+        second, ok = QInputDialog.getText(
+            self, "Export key", "The passphrase again:", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return
+        if first != second:
+            QMessageBox.warning(self, "Export key", "The two passphrases differ.")
+            return
+        self.on_export(Path(target), first)
+
+    def _import(self) -> None:
+        source, _ = QFileDialog.getOpenFileName(self, "Import key", "", "Key files (*.pem)")
+        if not source:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Import key",
+            "The imported key replaces this computer's key. Results of jobs sent with the "
+            "current key can then no longer be read here. Go on?",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        passphrase, ok = QInputDialog.getText(
+            self, "Import key", "Passphrase of the key file:", QLineEdit.EchoMode.Password
+        )
+        if ok:
+            self.on_import(Path(source), passphrase)
