@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fetcher import processor_client
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease
+from fetcher.polling import CLAIM_SPREAD, claim_spread, give_up_after
 from fetcher.processor_client import Busy, analyze, progress
 from fetcher.protection import TaskProtection
 from fetcher.scratch import Scratch
@@ -64,11 +65,6 @@ log = logging.getLogger(__name__)
 ROOM_MARGIN_BYTES = 1024 * 1024
 # A job that does not fit is mentioned again after this long, not at every poll.
 NO_ROOM_LOG_SECONDS = 60.0
-# A fetcher claims one of the first few candidates at random, not the first:
-# fetchers that read the index together would otherwise all race for the same
-# job, every loser spending a write and a round trip. Rank order stays fair to
-# within a few jobs.
-CLAIM_SPREAD = 4
 # A record too large to take an ERROR write loses the attributes bigger than
 # this (they hold nothing the client or the watcher needs of a failed job).
 BULKY_BYTES = 1024
@@ -282,13 +278,17 @@ class Fetcher:
         if not self._backlog or self.clock() - self._backlog_read > self.fs.poll_seconds:
             self._backlog = self.candidates()
             self._backlog_read = self.clock()
-        while self._backlog:
+        spread = claim_spread(self.fs.fleet_size, self.fs.claim_spread)
+        missed = 0
+        while self._backlog and not give_up_after(missed, self.fs.claim_misses):
             if self.stopping.is_set():
                 return False
-            held = self.claim(str(self._backlog.pop(pick(len(self._backlog)))["file"]))
+            held = self.claim(str(self._backlog.pop(pick(len(self._backlog), spread))["file"]))
             if held is not None:
                 self.handle(held)
                 return True
+            missed += 1
+        self._backlog = []  # the rest of a read others have emptied is not worth its reads
         return False
 
     def run(self) -> None:

@@ -132,7 +132,9 @@ def run(ctx: Context) -> Outcome:
     say(f"scale: design changes at {n_key} fetchers, {rate_key} jobs/s")
     change_rows: list[list[Any]] = []
     for design in every:
-        r = measure(n_key, replace(workload, rate=rate_key), design, 40.0 if n_key >= 1000 else 60.0)
+        r = measure(
+            n_key, replace(workload, rate=rate_key), design, 40.0 if n_key >= 1000 else 60.0
+        )
         idle = idle_per_hour(n_key, design, 30.0)
         change_rows.append(
             [

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DDB_PARTITIONS = (
-    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-    "bp-partition-key-design.html"
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
 )
 DDB_GSI_THROUGHPUT = (
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
@@ -142,18 +141,16 @@ READ_BLOCK = Figure(4096.0, "bytes per read unit (eventually consistent: half a 
 WRITE_BLOCK = Figure(1024.0, "bytes per write unit", DDB_QUOTAS)
 PAGE_BYTES = Figure(1024 * 1024.0, "bytes a Query or Scan reads per call", DDB_PAGES)
 DDB_LATENCY = Figure(
-    0.005, "s per DynamoDB request (\"single-digit millisecond\" at any scale)", DDB_PRODUCT
+    0.005, 's per DynamoDB request ("single-digit millisecond" at any scale)', DDB_PRODUCT
 )
 INDEX_LAG = Figure(
     0.5,
-    "s for a table write to reach a global secondary index (\"within a fraction of a"
-    " second\" under normal conditions; the model takes the upper end)",
+    's for a table write to reach a global secondary index ("within a fraction of a'
+    ' second" under normal conditions; the model takes the upper end)',
     DDB_GSI,
 )
 S3_FIRST_BYTE = Figure(
     0.1, "s to the first byte of a small S3 request (100 to 200 ms)", S3_PATTERNS
 )
-S3_BANDWIDTH = Figure(
-    85e6, "bytes/s over one S3 connection (85 to 90 MB/s)", S3_PATTERNS
-)
+S3_BANDWIDTH = Figure(85e6, "bytes/s over one S3 connection (85 to 90 MB/s)", S3_PATTERNS)
 SCAN_PAGE_SECONDS = Figure(0.05, "s for one 1 MB Scan page", ASSUMED)

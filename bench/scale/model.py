@@ -22,6 +22,7 @@ import bisect
 import heapq
 import math
 import random
+from functools import partial
 from collections import defaultdict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -449,12 +450,14 @@ class Model:
         while True:
             if self.now - announced >= 15.0:  # shared.presence.EVERY_SECONDS
                 announced = self.now
-                yield self._ddb("UpdateItem presence", lambda: self._write("table", "presence", PRESENCE_ITEM))
+                yield self._ddb(
+                    "UpdateItem presence", lambda: self._write("table", "presence", PRESENCE_ITEM)
+                )
             busy = False
             if not backlog or self.now - read_at > self.d.poll_seconds:
                 found: list[tuple[tuple[int, float, int], int]] = []
                 for shard in range(self.d.queue_shards):
-                    head = yield self._ddb("Query queue-index", lambda s=shard: self._query(s))
+                    head = yield self._ddb("Query queue-index", partial(self._query, shard))
                     found.extend(head)
                 found.sort()
                 backlog = [job_id for _, job_id in found]
@@ -538,7 +541,9 @@ class Model:
 
     def handle(self, me: int, job: Job) -> Generator[Command, Any, None]:
         began = self.now
-        yield self._ddb("GetItem registration", lambda: self._read("clients", f"c{job.client}", 200, True))
+        yield self._ddb(
+            "GetItem registration", lambda: self._read("clients", f"c{job.client}", 200, True)
+        )
         if job.ready > self.now:
             yield ("wait", job.ready - self.now)
         per_chunk = job.size / job.chunks
@@ -551,7 +556,9 @@ class Model:
             yield self._s3("s3 GetObject", round(per_chunk))
         yield self._ddb(
             "UpdateItem downloaded",
-            lambda: self._job_write(job, self._size(job, "downloaded"), projected=False, queue=False),
+            lambda: self._job_write(
+                job, self._size(job, "downloaded"), projected=False, queue=False
+            ),
         )
         work = self.b.fetcher_cpu_seconds + self.rng.expovariate(1.0 / self.w.processing_seconds)
         yield ("wait", work)
@@ -645,7 +652,11 @@ class Model:
                 jobs.popleft()
             if not jobs:
                 break
-            item = NARROW_CLIENT_INDEX_ITEM if self.d.client_index_narrow else self._size(jobs[0], "completed")
+            item = (
+                NARROW_CLIENT_INDEX_ITEM
+                if self.d.client_index_narrow
+                else self._size(jobs[0], "completed")
+            )
             nbytes = len(jobs) * item
             pages = max(1, math.ceil(nbytes / aws.PAGE_BYTES.value))
             self.meter.count("Query client-index", pages)
@@ -654,10 +665,8 @@ class Model:
             self.client_ready[client] = []
             yield ("call", (self.b.dynamodb_seconds * pages, lambda: None))
             for job in ready:
-                yield self._ddb(
-                    "GetItem result",
-                    lambda j=job: self._read("table", "job", self._size(j, "completed"), True),
-                )
+                size = self._size(job, "completed")
+                yield self._ddb("GetItem result", partial(self._read, "table", "job", size, True))
                 self.client_pending[client].discard(job.id)
                 self.latencies.append(self.now - job.created)
                 self.meter.count("s3 PutObject receipt")
@@ -700,7 +709,7 @@ class Model:
         self.meter.units["write"] += renewals
 
     def _outcome(self) -> Outcome:
-        counts = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
         for job in self.jobs.values():
             counts[job.status] += 1
         return Outcome(
@@ -724,4 +733,4 @@ def idle_pause(pause: float, empty_polls: int, longest: float) -> float:
     ``longest`` (a design the model compares; the fetcher does not back off)."""
     if empty_polls <= 1 or longest <= pause:
         return pause
-    return min(longest, pause * 2 ** min(empty_polls - 1, 30))
+    return min(longest, pause * float(2 ** min(empty_polls - 1, 30)))

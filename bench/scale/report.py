@@ -106,13 +106,22 @@ def calibrate(seeds: int = 5) -> list[Check]:
                 requests += _fetcher_requests(o)
                 done += o.completed
             checks.append(
-                Check(f"failed claims/job, {n} fetchers, spread {spread}", failed / done,
-                      measured, tolerance)
+                Check(
+                    f"failed claims/job, {n} fetchers, spread {spread}",
+                    failed / done,
+                    measured,
+                    tolerance,
+                )
             )
             if spread == 1:  # the code those runs measured
                 checks.append(
-                    Check(f"fetcher requests/job, {n} fetchers", requests / done,
-                          REQUESTS_PER_JOB[n], REQUESTS_TOLERANCE, relative=True)
+                    Check(
+                        f"fetcher requests/job, {n} fetchers",
+                        requests / done,
+                        REQUESTS_PER_JOB[n],
+                        REQUESTS_TOLERANCE,
+                        relative=True,
+                    )
                 )
     checks.extend(cost_checks())
     return checks
@@ -288,9 +297,7 @@ def idle_per_hour(fetchers: int, design: Design, seconds: float = 60.0) -> dict[
     return {
         "requests": requests,
         "gpu": fetchers * PRICES.gpu_hour,
-        "requests_per_second": sum(
-            v for k, v in o.meter.requests.items() if k != "stream record"
-        )
+        "requests_per_second": sum(v for k, v in o.meter.requests.items() if k != "stream record")
         / seconds,
     }
 
@@ -319,7 +326,7 @@ def ladder(
 ) -> list[Row]:
     rows = []
     for n in fleets:
-        seconds = 40.0 if n >= 1000 else 60.0
+        seconds = 30.0 if n >= 1000 else 60.0
         for load in loads:
             rate = round(capacity(n, workload) * load, 2)
             rows.append(measure(n, replace(workload, rate=rate), design, seconds))
