@@ -41,7 +41,7 @@ def table(head: list[str], rows: list[list[Any]]) -> str:
 
 
 def _limit(row: Row) -> str:
-    top = row.top[0]
+    top = row.aws_top[0]
     return f"{top.limit.name}, {top.where}: {top.ratio:.2f}"
 
 
@@ -55,7 +55,8 @@ def _rows(rows: list[Row]) -> list[list[Any]]:
             f"{r.failed_claims:.2f}",
             f"{r.stale_picks:.1f}",
             f"{r.requests_per_1000:,.0f}",
-            f"${r.dollars_per_1000 - r.gpu_dollars_per_1000:.3f}",
+            f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
+            f"${r.sweep_dollars_per_1000:.3f}",
             f"${r.dollars_per_1000:.2f}",
             _limit(r),
         ]
@@ -71,9 +72,10 @@ HEAD = [
     "failed claims/job",
     "taken candidates read/job",
     "requests/1,000 jobs",
-    "$/1,000 jobs, AWS",
-    "$/1,000 jobs, with GPU",
-    "nearest limit: use/limit",
+    "$/1,000 jobs, AWS requests",
+    "$/1,000 jobs, watcher Scan",
+    "$/1,000 jobs, all with GPU",
+    "nearest AWS limit: use/limit",
 ]
 
 
@@ -113,9 +115,9 @@ def run(ctx: Context) -> Outcome:
         out.append(table(HEAD, _rows(rows)))
         figures[f"steady {design.name}"] = [figures_of(r) for r in rows]
         for n in fleets:
-            crossed = [r for r in rows if r.fetchers == n and r.crossed]
+            crossed = [r for r in rows if r.fetchers == n and r.aws_top[0].ratio > 1]
             short = [r for r in rows if r.fetchers == n and r.sustained < 0.9 * r.rate]
-            first = crossed[0].crossed[0] if crossed else None
+            first = crossed[0].aws_top[0] if crossed else None
             figures[f"first limit {design.name} {n}"] = (
                 f"{first.limit.name} ({first.where}) x{first.ratio:.2f} at"
                 f" {crossed[0].rate:g} jobs/s"
@@ -143,7 +145,7 @@ def run(ctx: Context) -> Outcome:
                 f"{r.failed_claims:.2f}",
                 f"{r.stale_picks:.1f}",
                 f"{r.requests_per_1000:,.0f}",
-                f"${r.dollars_per_1000 - r.gpu_dollars_per_1000:.3f}",
+                f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
                 f"{r.latency_p50:.2f}",
                 f"{idle['requests_per_second']:,.0f}",
                 f"${idle['requests']:.2f}",
@@ -159,7 +161,7 @@ def run(ctx: Context) -> Outcome:
                 "failed claims/job",
                 "taken candidates read/job",
                 "requests/1,000 jobs",
-                "$/1,000 jobs, AWS",
+                "$/1,000 jobs, AWS requests",
                 "p50 drop-to-result s",
                 "idle requests/s",
                 "idle AWS $/h",

@@ -22,10 +22,10 @@ import bisect
 import heapq
 import math
 import random
-from functools import partial
 from collections import defaultdict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from bench.scale import aws
