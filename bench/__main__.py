@@ -28,6 +28,7 @@ BENCHMARKS = {
     "throughput": "jobs per minute with 1, 2 and 4 fetchers; claim conflicts",
     "memory": "fetcher and client peak memory against file size; idle client",
     "cost": "AWS requests per job, measured; dollars per 1,000 jobs; idle fleets",
+    "scale": "a model of the fleet at 10 to 1,000 fetchers against AWS's limits (no stack)",
 }
 
 

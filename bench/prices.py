@@ -26,7 +26,7 @@ from bench.proxy import Call
 
 PRICES_SOURCE = (
     "AWS list prices, us-east-1, on-demand: DynamoDB as reduced on 1 November 2024,"
-    " S3 Standard, DynamoDB Streams, CloudWatch; as published in 2025"
+    " S3 Standard, DynamoDB Streams, CloudWatch, EC2 g4dn.xlarge; as published in 2025"
 )
 
 
@@ -48,6 +48,9 @@ class Prices:
     """S3 Standard storage, first 50 TB."""
     table_gb_month: float = 0.25
     """DynamoDB Standard table storage (beyond the free 25 GB)."""
+    gpu_hour: float = 0.526
+    """EC2 g4dn.xlarge On-Demand, Linux (the template's default ``GpuInstanceType``, one
+    fetcher+processor task each): https://aws.amazon.com/ec2/instance-types/g4/"""
 
 
 PRICES = Prices()

@@ -20,6 +20,7 @@ from typing import Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError
 
+from fetcher.polling import CLAIM_SPREAD, claim_spread, give_up_after
 from shared import transitions
 from shared.config import Settings
 from shared.disk import disk_full, free_bytes
@@ -34,11 +35,6 @@ ROOM_MARGIN_BYTES = 1024 * 1024
 """Room a merged file needs beyond its own size (the processor's scratch files)."""
 NO_ROOM_LOG_SECONDS = 60.0
 """A job that does not fit is mentioned again after this long, not at every poll."""
-CLAIM_SPREAD = 4
-"""A fetcher claims one of the first few candidates at random, not the first:
-fetchers that read the index together would otherwise all race for the same
-job, every loser spending a write and a round trip. Rank order stays fair to
-within a few jobs."""
 BULKY_BYTES = 1024
 """A record too large to take an ERROR write loses the attributes bigger than
 this (they hold nothing the client or the watcher needs of a failed job)."""
@@ -148,10 +144,17 @@ class Claimer:
         ):
             self._backlog = self.candidates()
             self._backlog_read = self.clock()
-        while self._backlog and not stopping.is_set():
-            claim = self.claim(str(self._backlog.pop(pick(len(self._backlog)))["file"]))
+        fs = self.settings.fetcher
+        spread = claim_spread(fs.fleet_size, fs.claim_spread)
+        missed = 0
+        while self._backlog and not give_up_after(missed, fs.claim_misses):
+            if stopping.is_set():
+                return None
+            claim = self.claim(str(self._backlog.pop(pick(len(self._backlog), spread))["file"]))
             if claim is not None:
                 return claim
+            missed += 1
+        self._backlog = []  # the rest of a read others have emptied is not worth its reads
         return None
 
     def claim(self, file_id: str) -> Claim | None:

@@ -153,6 +153,16 @@ class FetcherSettings:
     """A finished job (and its result) expires by TTL this long after it ends."""
     inline_result_bytes: int = 350_000
     """Encrypted results up to this size live in the record; larger ones go to S3."""
+    claim_spread: int = 0
+    """Candidates, in rank order, a fetcher picks among at random when it claims (fetchers
+    reading the index together then rarely race for one job); 0 scales it with
+    ``fetcher.fleet_size``: one per ten fetchers, at least 4."""
+    fleet_size: int = 1
+    """Fetchers the fleet may run at once (the template's ``MaxTasks``); sizes the claim
+    spread when ``fetcher.claim_spread`` is 0."""
+    claim_misses: int = 8
+    """Candidates of one index read found taken by others, in a row, after which a fetcher
+    drops the rest of that read (each costs a read); 0 tries them all."""
     stream_readers: int = 1
     """Fetchers of the fleet that read the table's stream at once (0 to 2; leased)."""
     lease_seconds: float = 30.0

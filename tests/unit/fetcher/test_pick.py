@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fetcher.claims import CLAIM_SPREAD, pick
+from fetcher.claims import pick
+from fetcher.polling import CLAIM_SPREAD
 
 
 def test_a_fetcher_tries_one_of_the_first_few_candidates_and_each_of_them() -> None:
