@@ -2,7 +2,8 @@
 
 Fetchers, desktops and the watcher are generators that yield what they wait
 for (a pause, an AWS request, a stream hint); the loop resumes them in time
-order. The fetcher's loop follows ``fetcher.worker.Fetcher.run`` and ``fetcher.claims.Claimer.next``: it reads
+order. The fetcher's loop follows ``fetcher.worker.Fetcher.run`` and
+``fetcher.claims.Claimer.next``: it reads
 every queue-index shard when its last read is used up or older than
 ``fetcher.poll_seconds``, tries the candidates one at a time (a projected
 GetItem, then the conditional claim), and when it found nothing waits a
@@ -439,7 +440,7 @@ class Model:
         if i < len(entries) and entries[i][1] == job.id:
             del entries[i]
 
-    # -- the fetcher (fetcher.worker.Fetcher.run`` and ``fetcher.claims.Claimer.next) ------------------------------------
+    # -- the fetcher (fetcher.worker.Fetcher.run, fetcher.claims.Claimer.next) --
 
     def fetcher(self, me: int) -> Process:
         backlog: list[int] = []
