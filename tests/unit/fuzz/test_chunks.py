@@ -97,13 +97,6 @@ def test_an_unknown_compression_is_refused(name: str) -> None:
         chunks.decompress_into(b"x", name, Counting(), 10)
 
 
-@given(st.integers(0, 2**50), st.integers(1, 2**30))
-def test_chunk_count_covers_the_file_with_no_empty_chunk(size: int, chunk_size: int) -> None:
-    n = chunks.chunk_count(size, chunk_size)
-    assert n >= 1 and n * chunk_size >= size
-    assert size == 0 or (n - 1) * chunk_size < size
-
-
 def frame_claiming(content_size: int) -> bytes:
     """A single-segment frame whose header claims ``content_size`` bytes, holding three."""
     descriptor = bytes([0b1110_0000])  # 8-byte content size, single segment
