@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.aws import Aws
+from shared.aws import Aws, error_code, error_message
 from shared.config import AwsSettings
 
 ECS_ROLE_PATH = "/aws-service-role/ecs.amazonaws.com/"
@@ -64,8 +64,7 @@ class Check:
 
 def _error(exc: Exception) -> str:
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
+        return f"{error_code(exc)}: {error_message(exc)}".rstrip(": ")
     return str(exc)
 
 

@@ -31,6 +31,7 @@ from infra.admin import (
     site_settings,
 )
 from shared.aws import Aws
+from shared.clients import Clients
 from shared.config import AwsSettings, ClientSettings, Settings
 from shared.errors import FpwError
 
@@ -141,9 +142,7 @@ def _unregister(admin: AwsSettings, client_id: str, printer: Printer) -> None:
         ended = []  # never registered: the failure came before
     if ended:
         printer(f"smoke test: its queued job {ended[0]} ended")
-    Aws(admin, "fpw-admin").dynamodb.delete_item(
-        TableName=admin.clients_table, Key={"client": {"S": client_id}}
-    )
+    Clients(Aws(admin, "fpw-admin").dynamodb, admin.clients_table).remove(client_id)
     printer("smoke test: client key removed from the registry")
 
 

@@ -79,6 +79,14 @@ class Clients:
             raise convert(exc, "DynamoDB") from exc
         return True
 
+    def remove(self, client: str) -> None:
+        """Delete a key from the registry (a throwaway one: a real key is revoked, so that
+        its record of when it stopped counting stays)."""
+        try:
+            self.dynamodb.delete_item(TableName=self.table, Key={"client": {"S": client}})
+        except ClientError as exc:
+            raise convert(exc, "DynamoDB") from exc
+
     def all(self) -> list[Registration]:
         """Every registered key, newest registration first."""
         kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}

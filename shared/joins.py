@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared.aws import error_code
 from shared.errors import FpwError
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class JoinTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise FpwError(
                     f"join request {request.id} changed while it was being decided",
                     hint="list the requests again (`fpw clients requests`)",

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("client", "fetcher", "processor", "watcher")
 PRODUCT = (*PARTS, "shared")
 
-DYNAMODB_LAYER = {"shared/table.py", "shared/clients.py"}
-"""The only modules that call DynamoDB (jobs and clients tables)."""
+DYNAMODB_LAYER = {"shared/table.py", "shared/clients.py", "shared/joins.py"}
+"""The only modules that call DynamoDB (jobs, clients and join-request tables)."""
 S3_LAYER = {"shared/store.py"}
 """The only module that calls S3."""
 ERROR_CODE_LAYER = {"shared/aws.py"}
@@ -56,17 +56,6 @@ S3_CALLS = {
 }
 
 MAX_LINES = 400
-OVERSIZE_ALLOWED = {
-    # Being split into modules of their own now; empty this list as each lands.
-    "client/gui/app.py",
-    "client/gui/settings.py",
-}
-AWS_CALLS_ALLOWED: set[str] = set()
-LOCAL_IMPORTS_ALLOWED = {
-    # Renders the docs' screenshots against the local stack: a tool of the docs,
-    # to move out of the product's packages.
-    "client/gui/screenshots.py",
-}
 
 
 def _modules(*packages: str) -> Iterator[tuple[str, ast.Module]]:
@@ -145,9 +134,7 @@ def test_dynamodb_and_s3_are_called_only_from_their_layers() -> None:
     misplaced = [
         f"{path}:{line}: {service} {method}"
         for path, tree in _modules(*PRODUCT, "infra")
-        if not path.startswith(("infra/local/", "infra/release/"))
-        and path not in DEPLOY_LAYER
-        and path not in AWS_CALLS_ALLOWED
+        if not path.startswith(("infra/local/", "infra/release/")) and path not in DEPLOY_LAYER
         for service, line, method in _aws_calls(tree)
         if path not in (DYNAMODB_LAYER if service == "dynamodb" else S3_LAYER)
     ]
@@ -158,7 +145,7 @@ def test_only_the_layer_reads_an_aws_error_code() -> None:
     misplaced = [
         f"{path}:{line}"
         for path, tree in _modules(*PRODUCT, "infra")
-        if path not in ERROR_CODE_LAYER | DEPLOY_LAYER | AWS_CALLS_ALLOWED
+        if path not in ERROR_CODE_LAYER | DEPLOY_LAYER
         and not path.startswith(("infra/local/", "infra/release/"))
         for line in _error_code_lookups(tree)
     ]
@@ -173,17 +160,7 @@ def test_no_module_of_a_part_is_over_400_lines(package: str) -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     named = {path.relative_to(ROOT).as_posix(): lines for path, lines in long.items()}
-    assert {p: n for p, n in named.items() if p not in OVERSIZE_ALLOWED} == {}
-
-
-def test_the_allow_lists_name_only_what_still_needs_them() -> None:
-    """An entry that no longer breaks its rule is removed, so the lists only shrink."""
-    sizes = {
-        path: len((ROOT / path).read_text(encoding="utf-8").splitlines())
-        for path in OVERSIZE_ALLOWED
-        if (ROOT / path).exists()
-    }
-    assert [path for path, lines in sizes.items() if lines <= MAX_LINES] == []
+    assert named == {}
 
 
 def test_the_parts_depend_on_shared_and_never_on_each_other() -> None:
@@ -191,9 +168,7 @@ def test_the_parts_depend_on_shared_and_never_on_each_other() -> None:
         f"{path} imports {module}"
         for path, tree in _modules(*PARTS)
         for module in _imports(tree)
-        if (top := module.split(".")[0]) in (*PARTS, "infra")
-        and top != path.split("/")[0]
-        and path not in LOCAL_IMPORTS_ALLOWED
+        if (top := module.split(".")[0]) in (*PARTS, "infra") and top != path.split("/")[0]
     ]
     assert upward == []
 
@@ -215,7 +190,6 @@ def test_nothing_in_the_product_depends_on_the_local_stack_or_the_release_toolin
         for path, tree in _modules(*PRODUCT, "infra")
         if not path.startswith(("infra/local/", "infra/release/"))
         and path not in {"shared/cli.py", "infra/cli.py"}  # the commands that start them
-        and path not in LOCAL_IMPORTS_ALLOWED
         for module in _imports(tree)
         if module.startswith(("infra.local", "infra.release"))
     ]
