@@ -37,7 +37,9 @@ FETCHER_SETTINGS: dict[str, object] = {
     "shutdown_grace_seconds": 5.0,
 }
 WATCHER_SETTINGS: dict[str, object] = {"interval_seconds": 5.0, "stall_seconds": 15.0}
-STOP_SECONDS = 20
+# A fetcher's drain: its shutdown grace, then up to 10 s for its worker to end;
+# the stop timeout (ECS: stopTimeout) must exceed both with room to spare.
+STOP_SECONDS = 30
 
 
 @dataclass

@@ -17,6 +17,7 @@ hard limits) go into a containers.conf under the state folder that
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -48,8 +49,10 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 PULL_SECONDS = 120
 
 
+@functools.cache
 def source_commit(repo: Path = REPO) -> str:
-    """The commit the images are built from (``unknown`` outside a git checkout)."""
+    """The commit the images are built from (``unknown`` outside a git checkout);
+    read once, so that a commit made meanwhile cannot split one run's tags."""
     try:
         out = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "--short=10", "HEAD"],

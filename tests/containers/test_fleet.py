@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.containers import ContainerFleet
+from infra.local.containers import STOP_SECONDS, ContainerFleet
 from infra.release.images import Engine
 from shared.aws import Aws
 from shared.config import dump_toml, load_settings
@@ -77,16 +77,16 @@ def desktop(fleet: ContainerFleet, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def slow_file(folder: Path, name: str) -> Path:
-    """A scanned PDF whose OCR keeps a fetcher busy for a while."""
-    pages = [[f"page {n} line {k} of the slow sample" for k in range(12)] for n in range(10)]
+    """A scanned PDF whose OCR keeps a fetcher busy for some seconds."""
+    pages = [[f"page {n} line {k} of the slow sample" for k in range(6)] for n in range(2)]
     return samples.make_scanned_pdf(folder / name, pages)
 
 
 def claimed(fleet: ContainerFleet, fetcher: str) -> Callable[[], bool]:
-    return lambda: (
-        '"claimed ' in fleet.logs(fleet.container(fetcher))
-        or ("claimed " in fleet.logs(fleet.container(fetcher)))
-    )
+    """True once the fetcher claims one more job than it had when this was called."""
+    name = fleet.container(fetcher)
+    before = fleet.logs(name).count("claimed ")
+    return lambda: fleet.logs(name).count("claimed ") > before
 
 
 def test_a_file_goes_through_the_fleet(desktop: Desktop, tmp_path: Path) -> None:
@@ -152,7 +152,8 @@ def test_logs_are_json_lines_on_stdout_without_secrets(
         # podman logs writes the container's stdout to its own stdout, stderr to stderr.
         done = engine.run("logs", name)
         lines = [line for line in done.stdout.splitlines() if line.strip()]
-        assert lines, f"{name} logged nothing on stdout"
+        # The fetcher says it started; a quiet watcher may have had nothing to say yet.
+        assert lines or part == "watcher", f"{name} logged nothing on stdout"
         for line in lines:
             entry = json.loads(line)
             assert "msg" in entry or "message" in entry
@@ -165,17 +166,19 @@ def test_sigterm_drains_a_fetcher_within_its_stop_timeout(
     fleet: ContainerFleet, engine: Engine, desktop: Desktop, tmp_path: Path
 ) -> None:
     name = fleet.container("fetcher-1")
+    one_more = claimed(fleet, "fetcher-1")
     job = desktop.submit(slow_file(tmp_path, "drain.pdf"))
-    wait_for(claimed(fleet, "fetcher-1"), timeout=120, what="the fetcher to claim the job")
+    wait_for(one_more, timeout=120, what="the fetcher to claim the job")
     started = time.monotonic()
-    engine.run("stop", "--time", "20", name)
+    engine.run("stop", "--time", str(STOP_SECONDS), name)
     took = time.monotonic() - started
     code = engine.run("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
     logs = fleet.logs(name)
     # Exit 0 by itself: not killed (137) at the stop timeout.
     assert code == "0", logs[-2000:]
-    assert took < 20 + 5
-    assert "giving " in logs or "completed" in logs or "sealed" in logs, logs[-2000:]
+    assert took < STOP_SECONDS + 5
+    last = logs[logs.rindex("claimed ") :]
+    assert "giving " in last or "completed " in last, logs[-2000:]
     engine.run("start", name)
     assert result_of(job)["analysis"]  # the job given back is done by the fetcher again
 
