@@ -120,11 +120,14 @@ def explain(exc: BaseException, config: Path | None = None, *, admin: bool = Fal
         ReadTimeoutError,
     )
 
+    from shared.aws import error_code, error_message
+
+    cause = exc.__cause__
+    if isinstance(exc, FpwError) and isinstance(cause, ClientError) and error_code(cause) in DENIED:
+        exc = cause  # AWS's refusal, explained with the settings to fix
     if isinstance(exc, FpwError):
         return one_line(str(exc), 1000)
     if isinstance(exc, ClientError):
-        from shared.aws import error_code, error_message
-
         code = error_code(exc)
         message = one_line(error_message(exc))
         if code in DENIED:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.staging import Staged
 from shared.config import Settings
-from shared.record import Job, new_file_id, to_item
+from shared.record import HOLDER, Job, new_file_id, to_item
 from shared.signing import client_id, sign_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def test_the_client_may_put_only_the_attributes_of_a_new_job(template: dict[str,
         "delivered",
         "expired",
     }
-    assert fleet_only <= set(Job.__dataclass_fields__) | {"results"}
+    assert fleet_only <= set(Job.__dataclass_fields__) | {"results", HOLDER}
     assert not fleet_only & set(allowed)
     # ... nor can it change a record in place or remove one.
     granted = {action for s in statements for action in _actions(s)}
