@@ -6,9 +6,11 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -105,3 +107,32 @@ def own_deployment(stack: LocalStack) -> Iterator[LocalStack]:
         yield copy
     finally:
         remove_copy(copy)
+
+
+@dataclass
+class Launched:
+    """A command started as a user starts it, with its output read as it comes."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    reader: threading.Thread
+
+
+def launch_fpw(folder: Path, *args: str) -> Launched:
+    """``fpw ARGS`` in ``folder`` without the test run's ``FPW_``/``AWS_`` variables
+    (the user's environment), its stdout and stderr collected line by line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stdout = proc.stdout
+    assert stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
+    reader.start()
+    return Launched(proc, lines, reader)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from infra.release.images import Engine
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import launch_fpw, wait_for
 
 
 def test_a_dropped_file_comes_back_as_a_result(
@@ -21,21 +17,8 @@ def test_a_dropped_file_comes_back_as_a_result(
 ) -> None:
     for part in ("stack", "processor", "fetcher", "watcher"):
         image(part)  # built here, so that fpw up only starts them
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", "--containers", "--fetchers", "1"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
+    launched = launch_fpw(tmp_path, "up", "--containers", "--fetchers", "1")
+    proc, lines, reader = launched.proc, launched.lines, launched.reader
     try:
         wait_for(
             lambda: any("Drop files into" in line for line in lines) or proc.poll() is not None,

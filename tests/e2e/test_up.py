@@ -8,33 +8,20 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import samples
-from tests.helpers import wait_for
+from tests.helpers import launch_fpw, wait_for
 
 
 @pytest.mark.timeout(180)
 def test_fpw_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", "--fetchers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
+    launched = launch_fpw(tmp_path, "up", "--fetchers", "2")
+    proc, lines, reader = launched.proc, launched.lines, launched.reader
     try:
         inbox = tmp_path / "inbox"
         wait_for(
@@ -90,20 +77,8 @@ class Up:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.inbox = folder / "inbox"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "up", "--fetchers", "1"],
-            cwd=folder,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(
-            target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")),  # type: ignore[union-attr]
-            daemon=True,
-        )
-        self._reader.start()
+        launched = launch_fpw(folder, "up", "--fetchers", "1")
+        self.proc, self.lines, self._reader = launched.proc, launched.lines, launched.reader
         wait_for(
             lambda: any("Drop files into" in line for line in self.lines) or self.proc.poll(),
             timeout=120,
