@@ -28,6 +28,7 @@ BENCHMARKS = {
     "throughput": "jobs per minute with 1, 2 and 4 fetchers; claim conflicts",
     "memory": "fetcher and client peak memory against file size; idle client",
     "cost": "AWS requests per job, measured; dollars per 1,000 jobs; idle fleets",
+    "utilization": "analysis container busy fraction, pipelined fetcher vs one job at a time",
 }
 
 
