@@ -11,7 +11,9 @@ is handed to one fetcher process, pipelined (the default) and then with
 
 Busy fraction: the time with at least one analysis running, over the wall time
 from the first claim to the last result (the records' ``assigned`` and
-``processed``); slot use: analysis time over capacity × wall time.
+``processed``); slot use: analysis time over capacity × wall time. The
+accelerator's dollars per 1,000 jobs follow from jobs per hour
+(``bench.prices.GPU_HOUR``): a container is paid for while it waits too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from bench.common import Context, Outcome, say, start_fetcher, verdict
+from bench.prices import GPU_HOUR, GPU_INSTANCE, gpu_dollars_per_1000_jobs
 from bench.throughput import make_backlog
 
 if TYPE_CHECKING:
@@ -174,6 +177,7 @@ def one_run(
         "busy_fraction": round(container.busy_seconds(first, last) / wall, 3),
         "slot_use": round(analysed / (capacity * wall), 3),
         "jobs_per_hour": round(jobs / wall * 3600),
+        "gpu_dollars_per_1000_jobs": round(gpu_dollars_per_1000_jobs(jobs / wall * 3600), 2),
         "refused_503": container.refused,
     }
 
@@ -217,4 +221,5 @@ def run(ctx: Context) -> Outcome:
         for size, s in zip(sizes, scaling, strict=True)
     )
     headline = f"utilization ({jobs} jobs, {ANALYSIS_SECONDS:.0f} s each): {parts} {verdict(met)}"
-    return Outcome("utilization", headline, {"runs": rows}, met)
+    gpu = f"{GPU_INSTANCE} on demand at ${GPU_HOUR}/h, us-east-1"
+    return Outcome("utilization", headline, {"runs": rows, "gpu": gpu}, met)

@@ -184,6 +184,7 @@ def test_a_prefetched_job_keeps_its_heartbeat_and_goes_back_at_once_on_sigterm(
             timeout=120,
             what="the second job claimed while the first is analysed",
         )
+        assert held is not None
         first_beat = held.heartbeat
         wait_for(
             lambda: record(stack, prefetched).heartbeat != first_beat,
@@ -198,7 +199,7 @@ def test_a_prefetched_job_keeps_its_heartbeat_and_goes_back_at_once_on_sigterm(
             timeout=60,
             what="the prefetched job back in the queue",
         )
-        assert back.holder is None and back.attempts == 1
+        assert back is not None and back.holder is None and back.attempts == 1
         # The analysis in flight was not cut short: it finishes within the grace.
         assert record(stack, analysed).status is Status.PROCESSING
         container.gate.set()
