@@ -122,15 +122,16 @@ def one_run(
     jobs: int,
     capacity: int,
     pipelined: bool,
+    prefetch: int = 0,
 ) -> dict[str, Any]:
     from infra.local.up import System
     from shared.aws import Aws
     from shared.record import parse_iso
     from shared.table import JobTable
 
-    label = f"{size // MIB}mib-c{capacity}-{'pipelined' if pipelined else 'serial'}"
+    mode = f"pipelined, {prefetch or capacity} prefetched" if pipelined else "one at a time"
+    label = f"{size // MIB}mib-c{capacity}-{'pipelined' if pipelined else 'serial'}-p{prefetch}"
     home = ctx.folder(f"utilization/{label}")
-    mode = "pipelined" if pipelined else "one at a time"
     say(f"utilization: {jobs} jobs of {size // MIB} MiB, capacity {capacity}, {mode}")
     client_aws = Aws(stack.role_settings("client"), "bench-client")
     table = JobTable(client_aws.dynamodb, stack.outputs["JobsTable"])
@@ -148,6 +149,7 @@ def one_run(
                 "processor_url": container.url,
                 "work_dir": str(home / "work"),
                 "pipelined": pipelined,
+                "prefetch_jobs": prefetch,
             },
         )
         deadline = time.monotonic() + 120 + jobs * (ANALYSIS_SECONDS + size / (4 * MIB))
@@ -172,6 +174,7 @@ def one_run(
         "size_mib": size // MIB,
         "capacity": capacity,
         "pipelined": pipelined,
+        "prefetch_jobs": (prefetch or capacity) if pipelined else 0,
         "jobs": jobs,
         "seconds": round(wall, 2),
         "busy_fraction": round(container.busy_seconds(first, last) / wall, 3),
@@ -187,17 +190,28 @@ def run(ctx: Context) -> Outcome:
     from shared.keys import load_or_create_key
     from shared.signing import client_id
 
-    jobs = ctx.pick(6, 20)
+    jobs = ctx.pick(10, 20)
     sizes = (MIB, ctx.pick(16, 100) * MIB)
     stack = ctx.stack()
     home = ctx.folder("utilization")
     key = load_or_create_key(home / "key")
     register_client(stack.admin_settings(), client_id(key.public_key()), "bench utilization")
+    # Capacity 1 also with two jobs prepared at once: one prepared job keeps the
+    # container busy only while preparing a job takes less than analysing one.
+    modes = ((1, True, 0), (1, True, 2), (1, False, 0), (2, True, 0), (2, False, 0))
     rows = [
-        one_run(ctx, stack, key, size=size, jobs=jobs, capacity=capacity, pipelined=pipelined)
+        one_run(
+            ctx,
+            stack,
+            key,
+            size=size,
+            jobs=jobs,
+            capacity=capacity,
+            pipelined=pipelined,
+            prefetch=prefetch,
+        )
         for size in sizes
-        for capacity in (1, 2)
-        for pipelined in (True, False)
+        for capacity, pipelined, prefetch in modes
     ]
 
     def row(size: int, capacity: int, pipelined: bool) -> dict[str, Any]:
@@ -207,6 +221,7 @@ def run(ctx: Context) -> Outcome:
             if r["size_mib"] == size // MIB
             and r["capacity"] == capacity
             and r["pipelined"] is pipelined
+            and r["prefetch_jobs"] == (capacity if pipelined else 0)
         )
 
     busy = [row(size, 1, True)["busy_fraction"] for size in sizes]
