@@ -29,6 +29,7 @@ BENCHMARKS = {
     "memory": "fetcher and client peak memory against file size; idle client",
     "cost": "AWS requests per job, measured; dollars per 1,000 jobs; idle fleets",
     "scale": "a model of the fleet at 10 to 1,000 fetchers against AWS's limits (no stack)",
+    "utilization": "analysis container busy fraction, pipelined fetcher vs one job at a time",
 }
 
 

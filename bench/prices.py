@@ -54,6 +54,21 @@ class Prices:
 
 
 PRICES = Prices()
+
+GPU_INSTANCE = "g5.xlarge"
+"""The accelerator a container is costed on: one NVIDIA A10G (24 GiB), 4 vCPU, 16 GiB."""
+GPU_HOUR = 1.006
+"""Its Linux on-demand price per hour in us-east-1, as listed on the EC2 On-Demand
+pricing page (unchanged since the type's launch in 2021; the figure used here was
+not re-read on the day of the run: the benchmark machine has no web access)."""
+
+
+def gpu_dollars_per_1000_jobs(jobs_per_hour: float, price: float = GPU_HOUR) -> float:
+    """The accelerator's share of 1,000 jobs: the hours they hold it, at its hourly price.
+    The container is paid for whether it is analysing or waiting for its fetcher."""
+    return price * 1000 / jobs_per_hour
+
+
 S3_PUT_CLASS = {
     "PutObject",
     "UploadPart",

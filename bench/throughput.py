@@ -16,6 +16,7 @@ as a control.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,16 @@ class Made:
     spool: Path
 
 
-def make_backlog(aws: Aws, key: ec.EllipticCurvePrivateKey, count: int, home: Path) -> list[Made]:
-    """Stage, sign and upload ``count`` small jobs; their records are not created yet."""
+def make_backlog(
+    aws: Aws,
+    key: ec.EllipticCurvePrivateKey,
+    count: int,
+    home: Path,
+    file_bytes: int = FILE_BYTES,
+    incompressible: bool = False,
+) -> list[Made]:
+    """Stage, sign and upload ``count`` jobs of ``file_bytes`` (text, or random bytes
+    when ``incompressible``); their records are not created yet."""
     from client.staging import stage
     from shared import signing
     from shared.record import chunk_key, new_file_id
@@ -64,7 +73,7 @@ def make_backlog(aws: Aws, key: ec.EllipticCurvePrivateKey, count: int, home: Pa
     made = []
     for n in range(count):
         source = home / f"note-{n:04d}.txt"
-        source.write_bytes(text.block(FILE_BYTES))
+        source.write_bytes(os.urandom(file_bytes) if incompressible else text.block(file_bytes))
         file_id = new_file_id()
         staged = stage(source, home / "spool" / file_id, 8 * 1024 * 1024, 3)
         job = staged.job(file_id, me, aws.settings.bucket, aws.settings.queue_shards, n, {})

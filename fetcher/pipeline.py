@@ -8,6 +8,7 @@ to another holder and is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import time
@@ -91,17 +92,30 @@ class Pipeline:
         self.signer = signer
         self.clock = clock
 
-    def run(self, claim: Claim, merged: Path) -> None:
+    def run(
+        self,
+        claim: Claim,
+        merged: Path,
+        slot: contextlib.AbstractContextManager[None] | None = None,
+    ) -> None:
         """Every step in turn; whatever goes wrong ends the job by the policy. Never
-        raises but for ``BaseException`` (the job goes back first)."""
+        raises but for ``BaseException`` (the job goes back first).
+
+        ``slot``, when given, is held for the analysis alone: a pipelined fetcher
+        prepares this job while others hold the container's slots (phase ``wait``
+        until it has one)."""
         job = claim.job
         try:
             with claim.timed("verify"):
                 self.verify(claim)
             with claim.timed("download"):
                 self.merge(claim, merged)
-            with claim.timed("analyze"):
-                answer = self.analyze(claim, merged)
+            with contextlib.ExitStack() as held:
+                if slot is not None:
+                    with claim.timed("wait"):
+                        held.enter_context(slot)
+                with claim.timed("analyze"):
+                    answer = self.analyze(claim, merged)
             with claim.timed("deliver"):
                 self.deliver(claim, hpke.Result(answer.content_type, answer.body))
             with claim.timed("cleanup"):

@@ -267,6 +267,30 @@ def progress(base_url: str, job: str) -> int | None:
     return None
 
 
+MAX_CAPACITY = 64
+"""The most analyses a fetcher keeps in flight, whatever a container declares."""
+
+
+def capacity(base_url: str) -> int | None:
+    """How many analyses the container takes at once (``capacity`` in ``GET /health``):
+    1 when it declares none, None when it cannot be asked now."""
+    try:
+        with _call(base_url, "GET", "/health", seconds=PROGRESS_SECONDS) as (answer, _):
+            if answer.status != 200:
+                return None
+            data, more = _read(answer, PROGRESS_BODY_BYTES)
+            if more:
+                return 1
+            value = json.loads(data).get("capacity", 1)
+    except (OSError, http.client.HTTPException, ValueError, RecursionError, AttributeError):
+        return None
+    except PermanentError:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return 1
+    return min(value, MAX_CAPACITY)
+
+
 def profiles(base_url: str) -> bytes | None:
     """The body of the processor's ``GET /profiles`` (bounded), or None when it lists none.
 

@@ -2,13 +2,17 @@
 
 Work is found through the sparse queue index (at start, when idle and on a
 jittered timer), so a job is never missed because nobody was listening when
-it was created; stream hints only bring a claim forward. Claiming lives in
+it was created; stream hints only bring a claim forward. Pipelined (the
+default), the fetcher keeps the container's capacity of analyses in flight and
+prepares the next jobs on threads of their own meanwhile (``fetcher.feed``
+bounds both); otherwise it does one job at a time. Claiming lives in
 ``fetcher.claims``, the steps of a job in ``fetcher.pipeline``, the fenced
 writes and the heartbeat in ``fetcher.fences``, presence in ``fetcher.announce``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -22,9 +26,11 @@ from botocore.exceptions import BotoCoreError
 
 from fetcher.announce import Announcer
 from fetcher.claims import Claim, Claimer
+from fetcher.feed import Feed, Place
 from fetcher.fences import Fences
 from fetcher.hints import StreamHints, start_hints
 from fetcher.pipeline import Pipeline
+from fetcher.processor_client import capacity
 from fetcher.protection import TaskProtection
 from fetcher.scratch import Scratch
 from shared import fleet
@@ -42,10 +48,15 @@ log = logging.getLogger(__name__)
 
 FAILURE_PAUSE_SECONDS = 1.0
 """Pause after a failure that escaped one job's handling, before the next poll."""
+CAPACITY_READ_SECONDS = 60.0
+"""How often a pipelined fetcher asks the container its capacity again."""
+PREPARING = frozenset({"claimed", "verify", "download", "wait"})
+"""Phases of a job not yet analysed: on shutdown it is given back at once."""
 
 
 class Fetcher:
-    """One fetcher: a holder of at most one job at a time."""
+    """One fetcher: a holder of one job at a time, or pipelined of as many as its
+    container takes at once plus those it prepares meanwhile."""
 
     def __init__(
         self,
@@ -74,7 +85,11 @@ class Fetcher:
         self.pipeline = Pipeline(settings, aws.s3, clients, self.fences, signer, clock)
         self.announcer = Announcer(settings, self.table, aws.s3, self.holder, clock)
         self.hints: StreamHints | None = None
-        self.current: Claim | None = None
+        self.held: dict[str, Claim] = {}
+        """Jobs this fetcher holds now, by id."""
+        self._held_lock = threading.Lock()
+        self.feed = Feed(max(1, self.fs.processor_capacity), self.fs.prefetch_jobs)
+        self._capacity_read = float("-inf")
         # On ECS, scale-in spares a task while it holds a job; the protection
         # lapses by itself after the longest a job may take.
         self.protection = TaskProtection.from_env(
@@ -99,6 +114,9 @@ class Fetcher:
         self._open_scratch()
         self.hints = start_hints(self.aws, self.table, self.holder, self.fs, self.clock)
         try:
+            if self.fs.pipelined:
+                self._run_pipelined()
+                return
             while not self.stopping.is_set():
                 self.announcer.tick()
                 try:
@@ -123,6 +141,81 @@ class Fetcher:
                 self.hints.stop()
             self.scratch.close()
 
+    def _run_pipelined(self) -> None:
+        """Claim whenever a waiting place is free; each job runs on its own thread."""
+        while not self.stopping.is_set():
+            self.announcer.tick()
+            self._read_capacity()
+            place = self.feed.place(timeout=1.0)
+            if place is None:
+                continue  # enough jobs prepared: wait for a slot to take one
+            try:
+                claim = self.claimer.next(self.stopping)
+                if claim is None:
+                    # Jitter keeps a fleet from polling the index in lock-step.
+                    claim = self._idle(self.fs.poll_seconds * random.uniform(0.5, 1.5), place)
+                if claim is not None:
+                    self._start(claim, place)
+                    place = None
+            except (TransientError, BotoCoreError) as exc:
+                log.warning("cannot read the queue, will retry: %s", exc)
+                self.stopping.wait(FAILURE_PAUSE_SECONDS)
+            except Exception as exc:
+                self._survive("a job", exc)
+            finally:
+                if place is not None:
+                    place.give_up()
+        # Stopped: the jobs at hand end (or ``shutdown`` gives them back) before the
+        # scratch folder's lock goes.
+        with self._held_lock:
+            claims = list(self.held.values())
+        for claim in claims:
+            claim.done.wait()
+
+    def _start(self, claim: Claim, place: Place) -> None:
+        """Work on ``claim`` on a thread of its own, holding ``place`` until its analysis.
+
+        Registered as held first, under the lock ``shutdown`` reads it with: a job
+        claimed as the fetcher stops is either seen there or given back here."""
+        with self._held_lock:
+            stopped = self.stopping.is_set()
+            if not stopped:
+                self.held[claim.job.file] = claim
+        if stopped:
+            self.fences.release(claim, "the fetcher shut down")
+            place.give_up()
+            return
+        thread = threading.Thread(
+            target=self._handle_pipelined, args=(claim, place), name=f"job-{claim.job.file[:8]}"
+        )
+        thread.daemon = True
+        thread.start()
+
+    def _handle_pipelined(self, claim: Claim, place: Place) -> None:
+        try:
+            self.handle(claim, self.feed.slot(place, claim.lost, claim.job.file))
+        except Exception as exc:
+            self._survive(claim.job.file, exc)
+        finally:
+            place.give_up()
+
+    def _read_capacity(self) -> None:
+        """The container's declared capacity, unless a setting fixes it; read now and then,
+        so that a container replaced by a bigger one is used fully."""
+        if self.fs.processor_capacity > 0:
+            return
+        now = time.monotonic()
+        if now - self._capacity_read < CAPACITY_READ_SECONDS:
+            return
+        declared = capacity(self.fs.processor_url)
+        if declared is None:
+            self._capacity_read = now - CAPACITY_READ_SECONDS + 5.0  # ask again soon
+            return
+        self._capacity_read = now
+        if declared != self.feed.slots.limit:
+            log.info("the processor takes %d analyses at once", declared)
+            self.feed.resize(declared)
+
     def _survive(self, what: str, exc: Exception) -> None:
         """Log a failure that escaped one job's handling in one line, then go on."""
         name = self.claimer.last_file or what
@@ -145,47 +238,63 @@ class Fetcher:
     def _unreadable(self, file_id: str, raw: dict[str, object], reason: str) -> None:
         self.fences.fail_unreadable(file_id, self.holder, raw, reason)
 
-    def _idle(self, seconds: float) -> None:
-        """Wait for the next poll, or less when the stream announces a job."""
+    def _idle(self, seconds: float, place: Place | None = None) -> Claim | None:
+        """Wait for the next poll, or less when the stream announces a job. The job
+        announced is handled here, or returned when pipelined (``place`` given)."""
         if self.hints is None:
             self.stopping.wait(seconds)
-            return
+            return None
         hint = self.hints.next(timeout=seconds)
         if hint is None or self.stopping.is_set():
-            return
+            return None
         if not satisfies(hint.version, self.fs.supported_versions):
-            return
+            return None
         claim = self.claimer.claim(hint.file)
-        if claim is not None:
+        if claim is not None and place is None:
             self.handle(claim)
+            return None
+        return claim
 
     def stop(self) -> None:
         self.stopping.set()
 
     def shutdown(self, grace: float) -> bool:
-        """Stop claiming; finish the job at hand within ``grace`` s or give it back.
+        """Stop claiming; give back at once the jobs not yet analysed (pipelined: the
+        next ones must not wait for the current ones), finish the others within
+        ``grace`` s or give them back too.
 
         Returns True when nothing was left half-done. Giving back is fenced like
         every write, so it cannot undo a completion that won the race.
         """
-        self.stopping.set()
-        claim = self.current
-        if claim is None or claim.done.wait(grace):
-            return True
-        log.warning(
-            "%s not finished within the %.0f s shutdown grace; giving it back",
-            claim.job.file,
-            grace,
-            extra=claim.extra(),
-        )
-        self.fences.release(claim, "the fetcher shut down")
-        claim.lost.set()
-        return False
+        with self._held_lock:
+            self.stopping.set()
+            claims = list(self.held.values())
+        for claim in claims:
+            if self.fs.pipelined and claim.phase in PREPARING and not claim.done.is_set():
+                self._give_back(claim, "not analysed yet")
+        deadline = time.monotonic() + grace
+        clean = True
+        for claim in claims:
+            if claim.done.wait(max(0.0, deadline - time.monotonic())):
+                continue
+            self._give_back(claim, f"not finished within the {grace:.0f} s shutdown grace")
+            clean = False
+        return clean
 
-    def handle(self, claim: Claim) -> None:
-        """Work on one claimed job, heartbeating it, until the pipeline has ended it."""
-        self.current = claim
-        if self.protection is not None:
+    def _give_back(self, claim: Claim, why: str) -> None:
+        log.warning("%s %s; giving it back", claim.job.file, why, extra=claim.extra())
+        claim.lost.set()  # first: no step of it writes again
+        self.fences.release(claim, "the fetcher shut down")
+
+    def handle(
+        self, claim: Claim, slot: contextlib.AbstractContextManager[None] | None = None
+    ) -> None:
+        """Work on one claimed job, heartbeating it, until the pipeline has ended it
+        (``slot``: see ``Pipeline.run``)."""
+        with self._held_lock:
+            first = not self.held or list(self.held) == [claim.job.file]
+            self.held[claim.job.file] = claim
+        if first and self.protection is not None:
             self.protection.set(True)
         beat = threading.Thread(target=self.fences.heartbeat, args=(claim,), daemon=True)
         beat.start()
@@ -194,12 +303,14 @@ class Fetcher:
         merged = self.scratch.path(claim.job.file)
         self._open_scratch()  # a run of one job (fetcher --once) locks its files too
         try:
-            self.pipeline.run(claim, merged)
+            self.pipeline.run(claim, merged, slot)
         finally:
             claim.lost.set()  # stops the heartbeat
             beat.join(timeout=5)
             merged.unlink(missing_ok=True)
-            self.current = None
-            if self.protection is not None:
+            with self._held_lock:
+                self.held.pop(claim.job.file, None)
+                last = not self.held
+            if last and self.protection is not None:
                 self.protection.set(False)
             claim.done.set()

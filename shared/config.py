@@ -149,6 +149,15 @@ class FetcherSettings:
     this much is ever held in memory)."""
     download_concurrency: int = 4
     """Chunks downloaded in parallel."""
+    pipelined: bool = True
+    """Prepare the next jobs (claim, download, verify, merge) while the current ones are
+    analysed, keeping the container fed; false: one job at a time."""
+    processor_capacity: int = 0
+    """Analyses kept in flight at once (pipelined); 0: the ``capacity`` the container
+    declares in ``GET /health`` (1 when it declares none)."""
+    prefetch_jobs: int = 0
+    """Jobs held claimed and prepared but not yet analysed (pipelined); 0: one per
+    analysis slot. Each keeps its heartbeat and is given back at once on SIGTERM."""
     result_retention_seconds: int = 7 * 24 * 3600
     """A finished job (and its result) expires by TTL this long after it ends."""
     inline_result_bytes: int = 350_000

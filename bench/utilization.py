@@ -1,0 +1,240 @@
+"""How busy one fetcher keeps its analysis container: pipelined against one job at a time.
+
+A container that takes a fixed time per file (``ANALYSIS_SECONDS``) and declares
+its capacity (1, then 2) in ``GET /health`` runs in this process and records
+when each analysis starts and ends; beyond its capacity it answers 503, as the
+contract asks. A backlog of jobs (small and large files of random bytes, which
+the client cannot compress, so every byte moves; their chunks uploaded
+before the records are created, so jobs arrive faster than they are analysed)
+is handed to one fetcher process, pipelined (the default) and then with
+``fetcher.pipelined = false``, in the same run.
+
+Busy fraction: the time with at least one analysis running, over the wall time
+from the first claim to the last result (the records' ``assigned`` and
+``processed``); slot use: analysis time over capacity × wall time. The
+accelerator's dollars per 1,000 jobs follow from jobs per hour
+(``bench.prices.GPU_HOUR``): a container is paid for while it waits too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from bench.common import Context, Outcome, say, start_fetcher, verdict
+from bench.prices import GPU_HOUR, GPU_INSTANCE, gpu_dollars_per_1000_jobs
+from bench.throughput import make_backlog
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from infra.local.stack import LocalStack
+
+ANALYSIS_SECONDS = 1.0
+MIB = 1024 * 1024
+
+
+class TimedContainer:
+    """An analysis container on loopback: ``seconds`` per file, ``capacity`` at once."""
+
+    def __init__(self, capacity: int, seconds: float) -> None:
+        self.capacity = capacity
+        self.seconds = seconds
+        self.spans: list[tuple[float, float]] = []
+        self.refused = 0
+        slots = threading.BoundedSemaphore(capacity)
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _answer(self, status: int, data: dict[str, Any]) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if status == 503:
+                    self.send_header("Retry-After", "1")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/health":
+                    self._answer(200, {"status": "ok", "capacity": outer.capacity})
+                else:
+                    self._answer(404, {"error": "no such resource"})
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                left = int(self.headers.get("Content-Length", "0"))
+                if not slots.acquire(blocking=False):
+                    with lock:
+                        outer.refused += 1
+                    self.close_connection = True
+                    self._answer(503, {"error": "busy"})
+                    return
+                try:
+                    while left > 0:
+                        block = self.rfile.read(min(MIB, left))
+                        if not block:
+                            break
+                        left -= len(block)
+                    started = time.time()
+                    time.sleep(outer.seconds)
+                    with lock:
+                        outer.spans.append((started, time.time()))
+                finally:
+                    slots.release()
+                self._answer(200, {"kind": "timed", "seconds": outer.seconds})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def busy_seconds(self, start: float, end: float) -> float:
+        """Time within [start, end] with at least one analysis running."""
+        total = 0.0
+        reach = start
+        for a, b in sorted(self.spans):
+            a, b = max(a, reach), min(b, end)
+            if b > a:
+                total += b - a
+                reach = b
+        return total
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def one_run(
+    ctx: Context,
+    stack: LocalStack,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    size: int,
+    jobs: int,
+    capacity: int,
+    pipelined: bool,
+    prefetch: int = 0,
+) -> dict[str, Any]:
+    from infra.local.up import System
+    from shared.aws import Aws
+    from shared.record import parse_iso
+    from shared.table import JobTable
+
+    mode = f"pipelined, {prefetch or capacity} prefetched" if pipelined else "one at a time"
+    label = f"{size // MIB}mib-c{capacity}-{'pipelined' if pipelined else 'serial'}-p{prefetch}"
+    home = ctx.folder(f"utilization/{label}")
+    say(f"utilization: {jobs} jobs of {size // MIB} MiB, capacity {capacity}, {mode}")
+    client_aws = Aws(stack.role_settings("client"), "bench-client")
+    table = JobTable(client_aws.dynamodb, stack.outputs["JobsTable"])
+    backlog = make_backlog(client_aws, key, jobs, home, file_bytes=size, incompressible=True)
+    for made in backlog:
+        table.create(made.job)
+    container = TimedContainer(capacity, ANALYSIS_SECONDS)
+    system = System(stack, home / "system")
+    admin = JobTable(Aws(stack.admin_settings(), "bench-admin").dynamodb, table.table)
+    try:
+        part = start_fetcher(
+            system,
+            "fetcher",
+            {
+                "processor_url": container.url,
+                "work_dir": str(home / "work"),
+                "pipelined": pipelined,
+                "prefetch_jobs": prefetch,
+            },
+        )
+        deadline = time.monotonic() + 120 + jobs * (ANALYSIS_SECONDS + size / (4 * MIB))
+        while True:
+            records = [admin.get(made.job.file) for made in backlog]
+            if all(r is not None and r.status.finished for r in records):
+                break
+            if not part.alive() or time.monotonic() > deadline:
+                raise SystemExit(f"utilization: stalled ({label}):\n{part.output()[-2000:]}")
+            time.sleep(0.5)
+    finally:
+        system.stop()
+        container.close()
+    done = [r for r in records if r is not None and r.assigned and r.processed]
+    if len(done) != jobs:
+        raise SystemExit(f"utilization: {jobs - len(done)} jobs did not complete ({label})")
+    first = min(parse_iso(r.assigned).timestamp() for r in done if r.assigned)
+    last = max(parse_iso(r.processed).timestamp() for r in done if r.processed)
+    wall = last - first
+    analysed = sum(b - a for a, b in container.spans)
+    return {
+        "size_mib": size // MIB,
+        "capacity": capacity,
+        "pipelined": pipelined,
+        "prefetch_jobs": (prefetch or capacity) if pipelined else 0,
+        "jobs": jobs,
+        "seconds": round(wall, 2),
+        "busy_fraction": round(container.busy_seconds(first, last) / wall, 3),
+        "slot_use": round(analysed / (capacity * wall), 3),
+        "jobs_per_hour": round(jobs / wall * 3600),
+        "gpu_dollars_per_1000_jobs": round(gpu_dollars_per_1000_jobs(jobs / wall * 3600), 2),
+        "refused_503": container.refused,
+    }
+
+
+def run(ctx: Context) -> Outcome:
+    from infra.admin import register_client
+    from shared.keys import load_or_create_key
+    from shared.signing import client_id
+
+    jobs = ctx.pick(10, 20)
+    sizes = (MIB, ctx.pick(16, 100) * MIB)
+    stack = ctx.stack()
+    home = ctx.folder("utilization")
+    key = load_or_create_key(home / "key")
+    register_client(stack.admin_settings(), client_id(key.public_key()), "bench utilization")
+    # Capacity 1 also with two jobs prepared at once: one prepared job keeps the
+    # container busy only while preparing a job takes less than analysing one.
+    modes = ((1, True, 0), (1, True, 2), (1, False, 0), (2, True, 0), (2, False, 0))
+    rows = [
+        one_run(
+            ctx,
+            stack,
+            key,
+            size=size,
+            jobs=jobs,
+            capacity=capacity,
+            pipelined=pipelined,
+            prefetch=prefetch,
+        )
+        for size in sizes
+        for capacity, pipelined, prefetch in modes
+    ]
+
+    def row(size: int, capacity: int, pipelined: bool) -> dict[str, Any]:
+        return next(
+            r
+            for r in rows
+            if r["size_mib"] == size // MIB
+            and r["capacity"] == capacity
+            and r["pipelined"] is pipelined
+            and r["prefetch_jobs"] == (capacity if pipelined else 0)
+        )
+
+    busy = [row(size, 1, True)["busy_fraction"] for size in sizes]
+    scaling = [
+        row(size, 2, True)["jobs_per_hour"] / row(size, 1, True)["jobs_per_hour"] for size in sizes
+    ]
+    met = min(busy) >= 0.95 and min(scaling) >= 1.8
+    parts = "; ".join(
+        f"{size // MIB} MiB: busy {row(size, 1, True)['busy_fraction']:.2f} pipelined vs"
+        f" {row(size, 1, False)['busy_fraction']:.2f} one at a time (capacity 1),"
+        f" capacity 2 / 1 = {s:.2f}×"
+        for size, s in zip(sizes, scaling, strict=True)
+    )
+    headline = f"utilization ({jobs} jobs, {ANALYSIS_SECONDS:.0f} s each): {parts} {verdict(met)}"
+    gpu = f"{GPU_INSTANCE} on demand at ${GPU_HOUR}/h, us-east-1"
+    return Outcome("utilization", headline, {"runs": rows, "gpu": gpu}, met)
