@@ -67,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "when it exists); --param overrides them",
     )
     deploy.add_argument(
+        "--no-push",
+        action="store_true",
+        help="refuse, rather than build and push this checkout's images, where a fleet "
+        "(Fleet=ecs) has no image given",
+    )
+    from infra.release.ecr import push_options
+
+    push_options(deploy)
+    deploy.add_argument(
         "--no-checks",
         action="store_true",
         help="deploy even if a prerequisite check fails",
@@ -370,6 +379,7 @@ def _deploy(args: argparse.Namespace) -> int:
     deployer = _deployer(args)
     if not args.no_checks:
         _run_checks(deployer, params)
+    params.update(_fleet_images(args, deployer, params))
     result = deployer.deploy(params)
     print(f"{result.name}: {result.status}")
     _print_outputs(result.outputs)
@@ -379,6 +389,29 @@ def _deploy(args: argparse.Namespace) -> int:
         print("no fleet in this stack (Fleet=none): run `fpw infra smoke` once your fetchers run")
         return 0
     return _run_smoke(deployer, result.outputs, args.smoke_timeout)
+
+
+def _fleet_images(
+    args: argparse.Namespace, deployer: Deployer, params: dict[str, str]
+) -> dict[str, str]:
+    """A fleet never starts on the template's placeholder images: this checkout's
+    are built where missing, pushed and pinned first (or, with --no-push, refused)."""
+    from infra.release.ecr import PARTS, placeholder_images, publish
+    from shared.errors import FpwError
+
+    effective = deployer.effective_parameters(params)
+    missing = placeholder_images(effective, deployer.template_defaults())
+    if not missing:
+        return {}
+    if args.no_push:
+        raise FpwError(
+            f"not deploying: the fleet has no image for {', '.join(missing)}",
+            hint="run `fpw images push` (it writes .fpw/images.json), pass --images FILE or "
+            "--param KEY=IMAGE, or deploy without --no-push to build and push them now",
+        )
+    parts = tuple(part for part, key in PARTS.items() if key in missing)
+    print(f"no image given for {', '.join(missing)}: pushing this checkout's ({args.variant})")
+    return publish(args, deployer.settings, prefix=effective.get("Prefix", "fpw"), parts=parts)
 
 
 def _run_checks(deployer: Deployer, params: dict[str, str]) -> None:

@@ -157,17 +157,20 @@ class Deployer:
             raise FpwError(f"stack {self.stack_name} does not exist")
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
+    def template_defaults(self, template: Path = TEMPLATE) -> dict[str, str]:
+        summary = self.cfn.get_template_summary(TemplateBody=template_body(template))
+        return {
+            p["ParameterKey"]: str(p["DefaultValue"])
+            for p in summary.get("Parameters", [])
+            if p.get("DefaultValue") is not None
+        }
+
     def effective_parameters(
         self, given: Mapping[str, str], template: Path = TEMPLATE
     ) -> dict[str, str]:
         """What a deploy with ``given`` will run with: the template's defaults, under
         the deployed stack's values (an update keeps them), under ``given``."""
-        summary = self.cfn.get_template_summary(TemplateBody=template_body(template))
-        found = {
-            p["ParameterKey"]: str(p["DefaultValue"])
-            for p in summary.get("Parameters", [])
-            if p.get("DefaultValue") is not None
-        }
+        found = self.template_defaults(template)
         existing = self.describe()
         if existing is not None:
             for old in existing.get("Parameters", []):

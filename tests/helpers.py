@@ -93,6 +93,22 @@ def run_fpw(config: Path, *args: str, timeout: float = 120) -> subprocess.Comple
     )
 
 
+def session_network(stack: LocalStack) -> dict[str, str]:
+    """The session's VPC and two of its subnets, as the template's VpcId and SubnetIds:
+    a fleet deployed into them can be destroyed again (moto cannot delete a VPC a
+    stack made while the fleet's resources hold on to it)."""
+    from shared.aws import Aws
+
+    ec2 = Aws(stack.admin_settings(), "test-admin").client("ec2")
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets()["Subnets"]
+        if s["CidrBlock"] in ("10.42.16.0/20", "10.42.32.0/20")
+    ][:2]
+    vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
+    return {"VpcId": vpc, "SubnetIds": ",".join(subnets)}
+
+
 @contextlib.contextmanager
 def own_deployment(stack: LocalStack) -> Iterator[LocalStack]:
     """A deployment of the template of its own on ``stack``'s server, removed

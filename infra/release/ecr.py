@@ -290,53 +290,99 @@ def _images_actions(
     return found[0]
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    actions = _images_actions(subparsers)
-    push = actions.add_parser(
-        "push", help="push local images to ECR and pin their digests for `fpw infra deploy`"
-    )
+def placeholder_images(effective: Mapping[str, str], defaults: Mapping[str, str]) -> list[str]:
+    """The image parameters a fleet would run at the template's placeholders.
+
+    The template's image defaults name no registry of the operator's, so a
+    fleet deployed with them starts nothing; a parameter counts as given once
+    it differs from its default (by digest, or a tag the operator chose)."""
+    if effective.get("Fleet") != "ecs":
+        return []
+    return [key for key in PARTS.values() if effective.get(key, "") in ("", defaults.get(key))]
+
+
+def push_options(parser: argparse.ArgumentParser) -> None:
+    """What ``fpw images push`` and ``fpw infra deploy`` (when it pushes) take."""
     for part in PARTS:
-        push.add_argument(f"--{part}", metavar="IMAGE", help=f"the local {part} image (name:tag)")
-    push.add_argument(
+        parser.add_argument(f"--{part}", metavar="IMAGE", help=f"the local {part} image (name:tag)")
+    parser.add_argument(
         "--variant",
         choices=["cpu", "cuda"],
         default="cuda",
-        help="without --fetcher/--processor/--watcher: push the images `fpw images build` "
-        "made from this checkout, with this processor variant (default cuda)",
+        help="the processor variant of the images built from this checkout, where no image is "
+        "named (default cuda); missing ones are built first",
     )
-    push.add_argument("--prefix", default="fpw", help="repositories are PREFIX-PART (default fpw)")
-    push.add_argument("--tool", help="podman or docker (default: the first installed)")
-    push.add_argument(
+    parser.add_argument("--tool", help="podman or docker (default: the first installed)")
+    parser.add_argument(
         "--registry",
         help="a Docker v2 registry host instead of the account's ECR (no login)",
     )
-    push.add_argument(
+    parser.add_argument(
         "--insecure", action="store_true", help="plain HTTP to --registry (loopback only)"
     )
-    push.add_argument(
+    parser.add_argument(
         "--output",
         type=Path,
         default=IMAGES_FILE,
         help=f"where the pinned image parameters go (default {IMAGES_FILE})",
     )
+
+
+def publish(
+    args: argparse.Namespace,
+    settings: AwsSettings,
+    *,
+    prefix: str,
+    parts: tuple[str, ...] = tuple(PARTS),
+    home: Path = Path(".fpw"),
+) -> dict[str, str]:
+    """``parts``' images pushed and pinned into ``args.output``; their deploy parameters.
+
+    Each part is the image named on the command line, else the one built from
+    this checkout (``fpw images build``), built first where it is missing."""
+    from infra.release.images import build_images, image_refs, require_engine
+
+    named = {part: getattr(args, part) for part in parts if getattr(args, part, None)}
+    built = image_refs(args.variant)
+    unbuilt = [part for part in parts if part not in named]
+    if unbuilt:
+        engine = require_engine(home)
+        absent = tuple(p for p in unbuilt if not engine.has_image(built[p]))
+        if absent:
+            print(f"building {', '.join(absent)} ({args.variant}) first", flush=True)
+            build_images(engine, home, parts=absent, variant=args.variant)
+    images = {part: named.get(part) or built[part] for part in parts}
+    registry: Registry
+    if args.registry:
+        registry = PlainRegistry(args.registry, insecure=args.insecure)
+    else:
+        registry = EcrRegistry(settings)
+    pushed = push_images(images, registry, ContainerTool(args.tool), prefix=prefix)
+    parameters = image_parameters(pushed)
+    write_image_parameters(args.output, parameters)
+    return parameters
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    actions = _images_actions(subparsers)
+    push = actions.add_parser(
+        "push", help="push the fleet's images to ECR and pin their digests for `fpw infra deploy`"
+    )
+    push_options(push)
+    push.add_argument("--prefix", default="fpw", help="repositories are PREFIX-PART (default fpw)")
     push.set_defaults(func=_push, admin_config=True)
 
 
 def _push(args: argparse.Namespace) -> int:
     from shared.config import load_settings
 
-    images = {part: getattr(args, part) for part in PARTS if getattr(args, part)}
-    if not images:
-        from infra.release.images import image_refs
-
-        built = image_refs(args.variant)
-        images = {part: built[part] for part in PARTS}
-    registry: Registry
-    if args.registry:
-        registry = PlainRegistry(args.registry, insecure=args.insecure)
-    else:
-        registry = EcrRegistry(load_settings(args.config, admin=True).aws)
-    pushed = push_images(images, registry, ContainerTool(args.tool), prefix=args.prefix)
-    write_image_parameters(args.output, image_parameters(pushed))
+    named = tuple(part for part in PARTS if getattr(args, part))
+    publish(
+        args,
+        load_settings(args.config, admin=True).aws,
+        prefix=args.prefix,
+        parts=named or tuple(PARTS),
+        home=args.home,
+    )
     print(f"wrote {args.output}: `fpw infra deploy` deploys these digests")
     return 0

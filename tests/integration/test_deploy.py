@@ -25,6 +25,7 @@ from infra.local.stack import LocalStack
 from shared.aws import Aws
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
+from tests.helpers import session_network
 
 
 def _client(stack: LocalStack, service: str) -> Any:
@@ -261,13 +262,6 @@ def test_destroy_removes_sites_and_stops_the_fleet_before_the_stack(stack: Local
     """A fleet in the session's VPC (moto cannot delete a VPC a stack made, but
     an existing one is left alone), destroyed: sites first, then the tasks,
     then the stack."""
-    ec2 = _client(stack, "ec2")
-    subnets = [
-        s["SubnetId"]
-        for s in ec2.describe_subnets()["Subnets"]
-        if s["CidrBlock"] in ("10.42.16.0/20", "10.42.32.0/20")
-    ][:2]
-    vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
     lines: list[str] = []
     prefix = f"o{uuid.uuid4().hex[:8]}"
     deployer = Deployer(
@@ -275,7 +269,7 @@ def test_destroy_removes_sites_and_stops_the_fleet_before_the_stack(stack: Local
     )
     try:
         outputs = deployer.deploy(
-            {"Prefix": prefix, "Fleet": "ecs", "VpcId": vpc, "SubnetIds": ",".join(subnets)}
+            {"Prefix": prefix, "Fleet": "ecs", **session_network(stack)}
         ).outputs
         site = add_site(deployer.settings, prefix, "lab", outputs["ClientSitePolicyArn"])
         lines.clear()

@@ -33,7 +33,7 @@ from infra.release.ecr import (
 )
 from shared.config import dump_toml
 from shared.errors import ConfigError, FpwError
-from tests.helpers import run_fpw, wait_for
+from tests.helpers import run_fpw, session_network, wait_for
 
 
 class EcrPushingTool(ContainerTool):
@@ -131,7 +131,40 @@ def test_an_image_for_another_platform_or_without_a_version_is_refused(
     assert split_tag("localhost/fpw-fetcher:0.1.0-abc") == ("localhost/fpw-fetcher", "0.1.0-abc")
 
 
-def test_deploy_reads_the_pinned_images(stack: LocalStack, tmp_path: Path) -> None:
+@pytest.fixture
+def admin_config(stack: LocalStack, tmp_path: Path) -> Path:
+    config = tmp_path / "admin.toml"
+    config.write_text(dump_toml({"aws": aws_table(stack.admin_settings())}), encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+def own_stack(stack: LocalStack) -> Iterator[tuple[str, Deployer]]:
+    """A prefix and a stack name of the test's own, removed with what they retain."""
+    prefix = f"i{uuid.uuid4().hex[:8]}"
+    deployer = Deployer(
+        stack.admin_settings(), f"{prefix}-stack", printer=lambda _: None, poll_seconds=0.1
+    )
+    yield prefix, deployer
+    if deployer.describe() is not None:
+        deployer.destroy(force=True)
+    dynamodb = deployer.aws.dynamodb
+    for table in (f"{prefix}-jobs", f"{prefix}-clients", f"{prefix}-joins"):
+        try:
+            dynamodb.delete_table(TableName=table)
+        except dynamodb.exceptions.ResourceNotFoundException:
+            pass
+
+
+def _parameters(deployer: Deployer) -> dict[str, str]:
+    found = deployer.describe()
+    assert found is not None
+    return {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
+
+
+def test_deploy_reads_the_pinned_images(
+    admin_config: Path, own_stack: tuple[str, Deployer], tmp_path: Path
+) -> None:
     digest = "sha256:" + "ab" * 32
     images = tmp_path / "images.json"
     write_image_parameters(images, {"FetcherImage": f"reg/fpw-fetcher@{digest}"})
@@ -145,29 +178,30 @@ def test_deploy_reads_the_pinned_images(stack: LocalStack, tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="not pinned by digest"):
         read_image_parameters(unpinned)
 
-    config = tmp_path / "admin.toml"
-    config.write_text(dump_toml({"aws": aws_table(stack.admin_settings())}), encoding="utf-8")
-    prefix = f"i{uuid.uuid4().hex[:8]}"
-    name = f"{prefix}-stack"
-    args = ("--stack-name", name, "--prefix", prefix, "--fleet", "none", "--images", str(images))
-    done = run_fpw(config, "infra", "deploy", *args)
-    deployer = Deployer(stack.admin_settings(), name, printer=lambda _: None, poll_seconds=0.1)
-    try:
-        assert done.returncode == 0, done.stderr
-        stack_now = deployer.describe()
-        assert stack_now is not None
-        given = {p["ParameterKey"]: p["ParameterValue"] for p in stack_now["Parameters"]}
-        assert given["FetcherImage"] == f"reg/fpw-fetcher@{digest}"
-        assert given["WatcherImage"] == f"reg/fpw-watcher@{digest}"
-    finally:
-        if deployer.describe() is not None:
-            deployer.destroy(force=True)
-        dynamodb = deployer.aws.dynamodb
-        for table in (f"{prefix}-jobs", f"{prefix}-clients"):
-            try:
-                dynamodb.delete_table(TableName=table)
-            except dynamodb.exceptions.ResourceNotFoundException:
-                pass
+    prefix, deployer = own_stack
+    args = ("--stack-name", deployer.stack_name, "--prefix", prefix, "--fleet", "none")
+    done = run_fpw(admin_config, "infra", "deploy", *args, "--images", str(images))
+    assert done.returncode == 0, done.stderr
+    given = _parameters(deployer)
+    assert given["FetcherImage"] == f"reg/fpw-fetcher@{digest}"
+    assert given["WatcherImage"] == f"reg/fpw-watcher@{digest}"
+
+
+def test_a_fleet_without_images_is_not_deployed_with_no_push(
+    admin_config: Path, own_stack: tuple[str, Deployer], tmp_path: Path
+) -> None:
+    prefix, deployer = own_stack
+    images = tmp_path / "images.json"
+    digest = "sha256:" + "cd" * 32
+    write_image_parameters(images, {"FetcherImage": f"reg/fpw-fetcher@{digest}"})
+    args = ("--stack-name", deployer.stack_name, "--prefix", prefix, "--fleet", "ecs")
+    done = run_fpw(
+        admin_config, "infra", "deploy", *args, "--images", str(images), "--no-push", "--no-checks"
+    )
+    assert done.returncode != 0
+    assert "not deploying: the fleet has no image for ProcessorImage, WatcherImage" in done.stderr
+    assert "fpw images push" in done.stderr
+    assert deployer.describe() is None
 
 
 def _free_port() -> int:
@@ -268,6 +302,56 @@ def test_a_real_push_pins_the_digest_the_registry_serves(
             capture_output=True,
             check=False,
         )
+
+
+def test_deploying_a_fleet_without_images_pushes_and_pins_them_first(
+    local_registry: str,
+    stack: LocalStack,
+    admin_config: Path,
+    own_stack: tuple[str, Deployer],
+    tmp_path: Path,
+) -> None:
+    prefix, deployer = own_stack
+    tag = f"0.0.1-{uuid.uuid4().hex[:7]}"
+    local: dict[str, str] = {}
+    for part in ("fetcher", "processor", "watcher"):
+        layer = tmp_path / f"{part}.tar"
+        (tmp_path / "part.txt").write_text(f"{part} {uuid.uuid4()}\n", encoding="utf-8")
+        with tarfile.open(layer, "w") as tar:
+            tar.add(tmp_path / "part.txt", arcname="part.txt")
+        local[part] = f"localhost/fpw-test-{part}:{tag}"
+        _podman("import", "--os", "linux", "--arch", "amd64", str(layer), local[part])
+    out = tmp_path / "images.json"
+    try:
+        done = run_fpw(
+            admin_config,
+            "infra",
+            "deploy",
+            *("--stack-name", deployer.stack_name, "--prefix", prefix, "--fleet", "ecs"),
+            *("--no-checks", "--no-smoke", "--registry", local_registry, "--insecure"),
+            *(f"--{part}={image}" for part, image in local.items()),
+            *("--tool", "podman", "--output", str(out)),
+            *(f"--param={key}={value}" for key, value in session_network(stack).items()),
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "no image given for FetcherImage, ProcessorImage, WatcherImage" in done.stdout
+        given = _parameters(deployer)
+        pinned = read_image_parameters(out)
+        for part, key in (("fetcher", "FetcherImage"), ("processor", "ProcessorImage")):
+            assert pinned[key].startswith(f"{local_registry}/{prefix}-{part}@sha256:")
+            assert given[key] == pinned[key]
+        assert given["WatcherImage"] == pinned["WatcherImage"]
+        assert DIGEST.fullmatch(given["WatcherImage"].partition("@")[2])
+    finally:
+        for image in local.values():
+            subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
+        for part in local:
+            subprocess.run(
+                ["podman", "rmi", "-f", f"{local_registry}/{prefix}-{part}:{tag}"],
+                capture_output=True,
+                check=False,
+            )
 
 
 def test_plain_http_is_for_a_registry_on_loopback_only() -> None:

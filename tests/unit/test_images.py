@@ -73,3 +73,25 @@ def test_podmans_settings_keep_ulimits_within_the_hard_limits(tmp_path: Path) ->
         assert soft <= most
         if name == "nofile" and hard != resource.RLIM_INFINITY:
             assert most <= hard
+
+
+def test_a_fleet_is_never_deployed_on_the_templates_placeholder_images() -> None:
+    from infra.release.ecr import placeholder_images
+
+    defaults = {
+        "Fleet": "ecs",
+        "FetcherImage": "example/fpw-fetcher:0.1.0",
+        "ProcessorImage": "example/fpw-processor:0.1.0",
+        "WatcherImage": "example/fpw-watcher:0.1.0",
+    }
+    assert placeholder_images(defaults, defaults) == [
+        "FetcherImage",
+        "ProcessorImage",
+        "WatcherImage",
+    ]
+    pinned = "reg/fpw-fetcher@sha256:" + "ab" * 32
+    chosen = {**defaults, "FetcherImage": pinned, "ProcessorImage": "reg/analyzer:2.3"}
+    assert placeholder_images(chosen, defaults) == ["WatcherImage"]
+    assert placeholder_images({**chosen, "WatcherImage": ""}, defaults) == ["WatcherImage"]
+    # No fleet, no images needed.
+    assert placeholder_images({**defaults, "Fleet": "none"}, defaults) == []
