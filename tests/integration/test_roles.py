@@ -1,7 +1,7 @@
 """Least privilege, against the local stack with IAM enforced: each role may do
 its job and nothing else.
 
-One table of rules, from DESIGN.md's role table and the template's policies:
+One table of rules, from the design's role table (docs/security.md, least privilege) and the template's policies:
 every action a role's policy allows is exercised and must succeed; every
 action the design forbids (and the cross-cutting ones: the client registry,
 releases, IAM, the data key, the table and bucket themselves) is attempted
@@ -436,7 +436,7 @@ RULES: list[Rule] = [
         "see that a chunk is missing (404, not 403)",
         list_bucket("bucket"),
     ),
-    # DESIGN.md says the fetcher "may not delete data". It deletes a job's chunks
+    # The design's role table says the fetcher "may not delete data". It deletes a job's chunks
     # once merged (data gone at once, not a sweep later); results, receipts and
     # job records it cannot delete (below).
     may(
@@ -597,7 +597,7 @@ def test_role(world: World, rule: Rule) -> None:
 
 # -- what IAM cannot forbid here ------------------------------------------------
 
-# Allowed, though DESIGN.md's table reads otherwise, because all desktops of a
+# Allowed, though the design's role table reads otherwise, because all desktops of a
 # site share one role and IAM has no finer key for these; docs/security.md says
 # why each is harmless or a residual risk. Stated as rules so that tightening a
 # policy shows up here.
