@@ -1,7 +1,8 @@
 """Least privilege, against the local stack with IAM enforced: each role may do
 its job and nothing else.
 
-One table of rules, from the design's role table (docs/security.md, least privilege) and the template's policies:
+One table of rules, from the design's role table (docs/security.md, least
+privilege) and the template's policies:
 every action a role's policy allows is exercised and must succeed; every
 action the design forbids (and the cross-cutting ones: the client registry,
 releases, IAM, the data key, the table and bucket themselves) is attempted
