@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Context, Outcome, machine
+from bench.fleets import CHOICES, check, labelled, runs
 
 # In the order a full run takes them (cheapest first).
 BENCHMARKS = {
@@ -43,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply file sizes, file and job counts and idle windows (e.g. 4)",
     )
+    parser.add_argument(
+        "--fleet",
+        choices=CHOICES,
+        default="processes",
+        help="latency only: the parts as processes (default), in containers"
+        " (podman or docker, images from `fpw images build`), or both in turn",
+    )
     parser.add_argument("--json", type=Path, help="also write all figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
@@ -57,16 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     started = time.monotonic()
     try:
+        check(args.fleet, names, home)
         for name in names:
-            print(f"== {name}: {BENCHMARKS[name]}", file=sys.stderr, flush=True)
-            module = importlib.import_module(f"bench.{name}")
-            began = time.monotonic()
-            outcome: Outcome = module.run(ctx)
-            outcome.figures["bench_seconds"] = round(time.monotonic() - began)
-            outcomes.append(outcome)
-            print(outcome.headline, flush=True)
-            print(json.dumps({name: outcome.figures}, default=str), flush=True)
-            shutil.rmtree(home / name, ignore_errors=True)
+            for fleet in runs(name, args.fleet):
+                print(f"== {name}: {BENCHMARKS[name]} ({fleet})", file=sys.stderr, flush=True)
+                module = importlib.import_module(f"bench.{name}")
+                ctx.fleet = fleet
+                began = time.monotonic()
+                outcome: Outcome = labelled(module.run(ctx), fleet)
+                outcome.figures["bench_seconds"] = round(time.monotonic() - began)
+                outcomes.append(outcome)
+                print(outcome.headline, flush=True)
+                print(json.dumps({outcome.name: outcome.figures}, default=str), flush=True)
+                shutil.rmtree(home / name, ignore_errors=True)
     finally:
         ctx.close()
         if not args.keep:

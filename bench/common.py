@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from client.events import Event
     from infra.local.stack import LocalStack
     from infra.local.up import Part, System
+    from shared.config import AwsSettings, Settings
 
 MiB = 1024 * 1024
 
@@ -105,6 +106,8 @@ class Context:
         self.home = home
         self.quick = quick
         self.scale = scale
+        self.fleet = "processes"
+        """The fleet a benchmark that can choose measures (``bench/fleets.py``)."""
         self._stack: LocalStack | None = None
 
     def pick(self, quick: float, full: float, multiple: int = 1) -> int:
@@ -306,19 +309,28 @@ def start_agent(
     ``client_stack`` is the stack as the client sees it (through a counting
     proxy, say); ``admin_stack`` registers the client's key.
     """
-    from client.agent import Agent
-    from infra.admin import register_client
     from infra.fleetkey import local_pins
     from shared.config import Settings
-    from shared.keys import load_or_create_key
 
     settings = Settings()
     settings.aws = client_stack.role_settings("client")
+    settings.client.fleet_keys = local_pins(admin_stack)
+    return start_agent_with(settings, admin_stack.admin_settings(), home, label)
+
+
+def start_agent_with(
+    settings: Settings, admin: AwsSettings, home: Path, label: str
+) -> tuple[Agent, Timeline]:
+    """``start_agent`` for any stack: ``settings`` give the client's AWS access and
+    fleet pins (the rest as shipped); ``admin`` registers the client's key."""
+    from client.agent import Agent
+    from infra.admin import register_client
+    from shared.keys import load_or_create_key
+
     settings.client.inbox = home / "inbox"
     settings.client.state_dir = home / "state"
-    settings.client.fleet_keys = local_pins(admin_stack)
     agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
-    register_client(admin_stack.admin_settings(), agent.client_id, label)
+    register_client(admin, agent.client_id, label)
     timeline = Timeline()
     agent.engine.add_listener(timeline.on_event)
     agent.start()

@@ -1,5 +1,8 @@
 """An analysis container that answers at once: ``python -m bench.instant --port N``.
 
+Standard library only, so that it also runs as a script in the processor
+image (``bench/fleets.py``).
+
 It implements processor/openapi.yaml's ``POST /analyze`` and ``GET /health``
 (``/progress`` answers 404, as the contract allows) and does no analysis:
 it reads the file and returns a small JSON result, so that benchmarks
@@ -66,10 +69,13 @@ class Instant(BaseHTTPRequestHandler):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)"
+    )
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Instant)
-    print(f"instant processor on http://127.0.0.1:{args.port} (pid {os.getpid()})", flush=True)
+    server = ThreadingHTTPServer((args.host, args.port), Instant)
+    print(f"instant processor on http://{args.host}:{args.port} (pid {os.getpid()})", flush=True)
     server.serve_forever()
 
 

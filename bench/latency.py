@@ -2,7 +2,8 @@
 
 Parts: the local stack, one fetcher process (``fpw fetcher``), the instant
 processor (``bench.instant``) and the desktop agent that ``fpw client
---headless`` runs, in this process so that its events can be timed. Every
+--headless`` runs, in this process so that its events can be timed; or, with
+``--fleet containers``, the back end in its images (``bench/fleets.py``). Every
 setting is the shipped default. Files of 100 KB of text are written straight
 into the watched folder one at a time (the next once the last result is on
 disk); the clock starts when the writer closes the file.
@@ -28,9 +29,7 @@ from bench.common import (
     median,
     percentile,
     say,
-    start_agent,
-    start_fetcher,
-    start_instant_processor,
+    start_agent_with,
     verdict,
     wait_for_reader,
 )
@@ -103,31 +102,22 @@ def fetcher_durations(log: str) -> dict[str, dict[str, float]]:
 
 
 def run(ctx: Context) -> Outcome:
-    from infra.local.up import System
+    from bench.fleets import start_fleet
     from shared.aws import Aws
     from shared.record import parse_iso
     from shared.table import JobTable
 
     count = ctx.pick(10, 100)
     warm_up = 3
-    stack = ctx.stack()
     home = ctx.folder("latency")
-    system = System(stack, home / "system")
+    fleet = start_fleet(ctx, home)  # processes or containers (bench/fleets.py)
     agent = None
     moments: list[tuple[str, dict[str, float], float, float]] = []
     try:
-        start_instant_processor(system)
-        fetcher = start_fetcher(
-            system,
-            "fetcher-1",
-            {"processor_url": system.processor_url, "work_dir": str(home / "work")},
-        )
-        agent, timeline = start_agent(stack, stack, home, "bench latency")
+        agent, timeline = start_agent_with(fleet.client, fleet.admin, home, "bench latency")
         settings = agent.settings
-        wait_for_reader(fetcher.output, fetcher.alive)
-        table = JobTable(
-            Aws(stack.admin_settings(), "bench-admin").dynamodb, stack.outputs["JobsTable"]
-        )
+        wait_for_reader(fleet.fetcher_output, fleet.fetcher_alive)
+        table = JobTable(Aws(fleet.admin, "bench-admin").dynamodb, fleet.admin.table)
         text = Text(seed=7)
         # Random pauses between files: drops independent of each other and of
         # the parts' polling timers, whose phase would otherwise lock in.
@@ -155,8 +145,8 @@ def run(ctx: Context) -> Outcome:
     finally:
         if agent is not None:
             agent.stop()
-        system.stop()
-    durations = fetcher_durations(fetcher.output())
+        fleet.stop()
+    durations = fetcher_durations(fleet.fetcher_output())
     samples = [
         Sample(
             dropped=marks["dropped"],

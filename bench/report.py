@@ -242,6 +242,7 @@ RENDER: dict[str, Callable[[dict[str, Any]], str]] = {
     "prep": prep,
     "upload": upload,
     "latency": latency,
+    "latency-containers": latency,
     "throughput": throughput,
     "memory": memory,
     "cost": cost,

@@ -17,10 +17,11 @@ import os
 import secrets
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.release.images import Engine, image_ref
+from infra.release.images import PARTS, Engine, build_images, image_ref
 from shared.config import dump_toml
 from shared.errors import FpwError
 from shared.private import private_dir, write_private
@@ -144,8 +145,11 @@ class ContainerFleet:
         host = self.home / f"host-{role}.toml"
         return host if host.is_file() else self.home / f"{role}.toml"
 
-    def _part(self, part: str, role: str, networks: list[str], *extra: str) -> str:
-        """Create, connect and start one part's container; return its name."""
+    def _part(
+        self, part: str, role: str, networks: list[str], *extra: str, command: Sequence[str] = ()
+    ) -> str:
+        """Create, connect and start one part's container (``command`` in place of the
+        image's); return its name."""
         name = self.container(part)
         args = [
             "create",
@@ -169,15 +173,25 @@ class ContainerFleet:
                 f"FPW_CONFIG={CONFIG_IN_CONTAINER}",
             ]
         image = image_ref("processor", self.variant) if part == "processor" else image_ref(role)
-        self.engine.run(*args, image)
+        self.engine.run(*args, image, *command)
         self.started.append(name)
         for network in networks[1:]:
             self.engine.run("network", "connect", network, name)
         self.engine.run("start", name)
         return name
 
-    def start_processor(self) -> str:
-        name = self._part("processor", "", [self.processor_network], "--network-alias", "processor")
+    def start_processor(self, *extra: str, command: Sequence[str] = ()) -> str:
+        """The processor image, healthy; ``extra`` options and ``command`` run another
+        server that answers on its port (a benchmark's instant one)."""
+        name = self._part(
+            "processor",
+            "",
+            [self.processor_network],
+            "--network-alias",
+            "processor",
+            *extra,
+            command=command,
+        )
         self.wait(lambda: self.healthy(name), f"{name} did not turn healthy", name)
         return name
 
@@ -250,6 +264,14 @@ class ContainerFleet:
         self.started.clear()
 
 
+def ensure_images(engine: Engine, home: Path) -> None:
+    """Build the images this version and commit lack (``fpw images build``)."""
+    missing = tuple(p for p in PARTS if not engine.has_image(image_ref(p)))
+    if missing:
+        print(f"building the images first: {', '.join(missing)} (fpw images build)", flush=True)
+        build_images(engine, home, parts=missing)
+
+
 def run_up_containers(inbox: Path, fetchers: int, port: int, home: Path) -> int:
     """``fpw up --containers``: the back end in containers, a desktop agent on this host."""
     import signal
@@ -257,7 +279,7 @@ def run_up_containers(inbox: Path, fetchers: int, port: int, home: Path) -> int:
 
     from infra.admin import register_client
     from infra.local.up import Part
-    from infra.release.images import PARTS, build_images, require_engine
+    from infra.release.images import require_engine
     from shared.config import ADMIN_CONFIG, LOCAL_CONFIG, load_settings
     from shared.keys import load_or_create_key
     from shared.signing import client_id
@@ -266,10 +288,7 @@ def run_up_containers(inbox: Path, fetchers: int, port: int, home: Path) -> int:
     home = private_dir(home.resolve())
     inbox.mkdir(parents=True, exist_ok=True)
     engine = require_engine(home)
-    missing = tuple(p for p in PARTS if not engine.has_image(image_ref(p)))
-    if missing:
-        print(f"building the images first: {', '.join(missing)} (fpw images build)", flush=True)
-        build_images(engine, home, parts=missing)
+    ensure_images(engine, home)
     fleet = ContainerFleet(engine, home / "containers", port=port)
     signals: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
