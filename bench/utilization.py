@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from bench.common import Context, Outcome, say, start_fetcher, verdict
@@ -37,6 +39,70 @@ ANALYSIS_SECONDS = 1.0
 MIB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Call:
+    """One analysis as the container saw it (epoch seconds)."""
+
+    arrived: float
+    """The request's headers were read (the slot was free: else it is refused)."""
+    started: float
+    """The whole file was received: the analysis starts."""
+    ended: float
+
+
+@dataclass(frozen=True)
+class Steps:
+    """One job's timeline (epoch seconds): the record's times and the container's."""
+
+    claimed: float
+    prepared: float
+    """Downloaded, verified and merged (the record's ``downloaded``)."""
+    call: Call
+    written: float
+    """The result written back (the record's ``processed``)."""
+
+
+def timeline(steps: list[Steps], capacity: int) -> dict[str, float]:
+    """Where the container's idle time between the first claim and the last result goes.
+
+    A slot frees when an analysis ends; the analysis that next takes it starts
+    after a gap, which is the sending of the request plus the file's transfer
+    when that job was already prepared, and the rest of its preparation when
+    not. With fixed-time analyses the slots are taken in turn, so the ``i``-th
+    analysis (by start) takes the slot freed by the ``i - capacity``-th end.
+    """
+    order = sorted(steps, key=lambda s: s.call.started)
+    ends = sorted(s.call.ended for s in order)
+    first = min(s.claimed for s in order)
+    last = max(s.written for s in order)
+    wall = last - first
+    gaps: list[float] = []
+    ready: list[bool] = []
+    sends: list[float] = []
+    for i, s in enumerate(order[capacity:], start=capacity):
+        freed = ends[i - capacity]
+        gaps.append(max(0.0, s.call.started - freed))
+        ready.append(s.prepared <= freed)
+        if s.prepared <= freed:
+            sends.append(max(0.0, s.call.arrived - freed))
+    head = order[0].call.started - first
+    tail = last - max(ends)
+    return {
+        "head_seconds": round(head, 3),
+        "tail_seconds": round(tail, 3),
+        "busy_bound": round(1 - (head + tail) / wall, 3) if wall > 0 else 0.0,
+        "prepare_median_seconds": round(median(s.prepared - s.claimed for s in order), 3),
+        "transfer_median_seconds": round(median(s.call.started - s.call.arrived for s in order), 3),
+        "write_back_median_seconds": round(median(s.written - s.call.ended for s in order), 3),
+        "gap_median_seconds": round(median(gaps), 3) if gaps else 0.0,
+        "gap_max_seconds": round(max(gaps), 3) if gaps else 0.0,
+        "gap_total_seconds": round(sum(gaps), 3),
+        "prepared_when_slot_freed": round(sum(ready) / len(ready), 3) if ready else 1.0,
+        # From a slot freeing to the next prepared job's request reaching the container.
+        "send_median_seconds": round(median(sends), 3) if sends else 0.0,
+    }
+
+
 class TimedContainer:
     """An analysis container on loopback: ``seconds`` per file, ``capacity`` at once."""
 
@@ -44,6 +110,8 @@ class TimedContainer:
         self.capacity = capacity
         self.seconds = seconds
         self.spans: list[tuple[float, float]] = []
+        self.calls: dict[str, Call] = {}
+        """Each job's analysis, by the job id the fetcher sends."""
         self.refused = 0
         slots = threading.BoundedSemaphore(capacity)
         lock = threading.Lock()
@@ -72,6 +140,7 @@ class TimedContainer:
                     self._answer(404, {"error": "no such resource"})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                arrived = time.time()
                 left = int(self.headers.get("Content-Length", "0"))
                 if not slots.acquire(blocking=False):
                     with lock:
@@ -87,8 +156,11 @@ class TimedContainer:
                         left -= len(block)
                     started = time.time()
                     time.sleep(outer.seconds)
+                    ended = time.time()
                     with lock:
-                        outer.spans.append((started, time.time()))
+                        outer.spans.append((started, ended))
+                        job = self.headers.get("X-Fpw-Job", "")
+                        outer.calls[job] = Call(arrived, started, ended)
                 finally:
                     slots.release()
                 self._answer(200, {"kind": "timed", "seconds": outer.seconds})
@@ -170,6 +242,19 @@ def one_run(
     last = max(parse_iso(r.processed).timestamp() for r in done if r.processed)
     wall = last - first
     analysed = sum(b - a for a, b in container.spans)
+    steps = {
+        r.file: Steps(
+            parse_iso(r.assigned).timestamp(),
+            parse_iso(r.downloaded or r.assigned).timestamp(),
+            container.calls[r.file],
+            parse_iso(r.processed).timestamp(),
+        )
+        for r in done
+        if r.assigned and r.processed and r.file in container.calls
+    }
+    # Every job's timeline, for a look at where a gap came from (``--keep``).
+    dump = [{"job": job, **asdict(step)} for job, step in steps.items()]
+    (home / "timeline.json").write_text(json.dumps(dump, indent=1))
     return {
         "size_mib": size // MIB,
         "capacity": capacity,
@@ -182,6 +267,7 @@ def one_run(
         "jobs_per_hour": round(jobs / wall * 3600),
         "gpu_dollars_per_1000_jobs": round(gpu_dollars_per_1000_jobs(jobs / wall * 3600), 2),
         "refused_503": container.refused,
+        **timeline(list(steps.values()), capacity),
     }
 
 
