@@ -195,16 +195,29 @@ def one_run(
     capacity: int,
     pipelined: bool,
     prefetch: int = 0,
+    shared: bool = False,
 ) -> dict[str, Any]:
+    """One fetcher through a backlog of ``jobs``; ``shared``: the merged file is handed
+    to the container by name on a shared folder (``fetcher.processor_shared_dir``)
+    instead of sent in the request."""
     from infra.local.up import System
     from shared.aws import Aws
     from shared.record import parse_iso
     from shared.table import JobTable
 
     mode = f"pipelined, {prefetch or capacity} prefetched" if pipelined else "one at a time"
+    mode += ", shared folder" if shared else ""
     label = f"{size // MIB}mib-c{capacity}-{'pipelined' if pipelined else 'serial'}-p{prefetch}"
+    label += "-shared" if shared else ""
     home = ctx.folder(f"utilization/{label}")
     say(f"utilization: {jobs} jobs of {size // MIB} MiB, capacity {capacity}, {mode}")
+    settings: dict[str, object] = {
+        "work_dir": str(home / "work"),
+        "pipelined": pipelined,
+        "prefetch_jobs": prefetch,
+    }
+    if shared:
+        settings["processor_shared_dir"] = str(home / "shared")
     client_aws = Aws(stack.role_settings("client"), "bench-client")
     table = JobTable(client_aws.dynamodb, stack.outputs["JobsTable"])
     backlog = make_backlog(client_aws, key, jobs, home, file_bytes=size, incompressible=True)
@@ -217,12 +230,7 @@ def one_run(
         part = start_fetcher(
             system,
             "fetcher",
-            {
-                "processor_url": container.url,
-                "work_dir": str(home / "work"),
-                "pipelined": pipelined,
-                "prefetch_jobs": prefetch,
-            },
+            {"processor_url": container.url, **settings},
         )
         deadline = time.monotonic() + 120 + jobs * (ANALYSIS_SECONDS + size / (4 * MIB))
         while True:
@@ -260,6 +268,7 @@ def one_run(
         "capacity": capacity,
         "pipelined": pipelined,
         "prefetch_jobs": (prefetch or capacity) if pipelined else 0,
+        "shared_folder": shared,
         "jobs": jobs,
         "seconds": round(wall, 2),
         "busy_fraction": round(container.busy_seconds(first, last) / wall, 3),
@@ -271,20 +280,40 @@ def one_run(
     }
 
 
-def run(ctx: Context) -> Outcome:
+Mode = tuple[int, bool, int, bool]
+MODES: tuple[Mode, ...] = (
+    (1, True, 0, False),
+    (1, True, 2, False),
+    (1, False, 0, False),
+    (2, True, 0, False),
+    (2, False, 0, False),
+)
+"""(capacity, pipelined, prefetch_jobs, shared folder) of every size. Capacity 1 also
+with two jobs prepared at once: one prepared job keeps the container busy only while
+preparing a job takes less than analysing one."""
+LARGE_MODES: tuple[Mode, ...] = ((1, True, 0, True),)
+"""The large files also handed over on a shared folder: no transfer in the slot."""
+
+
+def client(ctx: Context, name: str) -> tuple[LocalStack, ec.EllipticCurvePrivateKey]:
+    """The local stack and a registered client key of the benchmark ``name``."""
     from infra.admin import register_client
     from shared.keys import load_or_create_key
     from shared.signing import client_id
 
-    jobs = ctx.pick(10, 20)
-    sizes = (MIB, ctx.pick(16, 100) * MIB)
     stack = ctx.stack()
-    home = ctx.folder("utilization")
-    key = load_or_create_key(home / "key")
-    register_client(stack.admin_settings(), client_id(key.public_key()), "bench utilization")
-    # Capacity 1 also with two jobs prepared at once: one prepared job keeps the
-    # container busy only while preparing a job takes less than analysing one.
-    modes = ((1, True, 0), (1, True, 2), (1, False, 0), (2, True, 0), (2, False, 0))
+    key = load_or_create_key(ctx.folder(name) / "key")
+    register_client(stack.admin_settings(), client_id(key.public_key()), f"bench {name}")
+    return stack, key
+
+
+def run(ctx: Context) -> Outcome:
+    # Enough jobs that the first preparation and the last write-back (nothing to
+    # overlap them with) are a small part of the wall time: ``busy_bound`` is
+    # the busy fraction left once they are taken out.
+    jobs = ctx.pick(30, 40)
+    sizes = (MIB, ctx.pick(16, 100) * MIB)
+    stack, key = client(ctx, "utilization")
     rows = [
         one_run(
             ctx,
@@ -295,9 +324,10 @@ def run(ctx: Context) -> Outcome:
             capacity=capacity,
             pipelined=pipelined,
             prefetch=prefetch,
+            shared=shared,
         )
         for size in sizes
-        for capacity, pipelined, prefetch in modes
+        for capacity, pipelined, prefetch, shared in MODES + (LARGE_MODES if size > MIB else ())
     ]
 
     def row(size: int, capacity: int, pipelined: bool) -> dict[str, Any]:
@@ -308,6 +338,7 @@ def run(ctx: Context) -> Outcome:
             and r["capacity"] == capacity
             and r["pipelined"] is pipelined
             and r["prefetch_jobs"] == (capacity if pipelined else 0)
+            and not r["shared_folder"]
         )
 
     busy = [row(size, 1, True)["busy_fraction"] for size in sizes]
