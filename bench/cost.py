@@ -16,6 +16,10 @@ Idle: three fetchers, each on its own proxy port, for a minute; one of them
 holds the stream lease. The prototype's way (every fetcher reads the stream
 every second) is computed from its description, not run.
 
+The accelerator: the hours 1,000 jobs hold the analysis container, measured
+again as ``bench.utilization`` does for both fetcher modes (``accelerator``),
+priced at ``bench.prices.GPU_HOUR``; it leads the headline, being most of the bill.
+
 Dollars: ``bench.prices`` (capacity units by DynamoDB's rules, list prices).
 """
 

@@ -7,7 +7,10 @@ contract asks. A backlog of jobs (small and large files of random bytes, which
 the client cannot compress, so every byte moves; their chunks uploaded
 before the records are created, so jobs arrive faster than they are analysed)
 is handed to one fetcher process, pipelined (the default) and then with
-``fetcher.pipelined = false``, in the same run.
+``fetcher.pipelined = false``, in the same run; the large files once more handed
+over on a shared folder. Each job's timeline (``timeline``) says where the
+container's idle time went: the gap after each analysis, and whether the next
+job was prepared by then.
 
 Busy fraction: the time with at least one analysis running, over the wall time
 from the first claim to the last result (the records' ``assigned`` and
