@@ -16,6 +16,10 @@ Idle: three fetchers, each on its own proxy port, for a minute; one of them
 holds the stream lease. The prototype's way (every fetcher reads the stream
 every second) is computed from its description, not run.
 
+The accelerator: the hours 1,000 jobs hold the analysis container, measured
+again as ``bench.utilization`` does for both fetcher modes (``accelerator``),
+priced at ``bench.prices.GPU_HOUR``; it leads the headline, being most of the bill.
+
 Dollars: ``bench.prices`` (capacity units by DynamoDB's rules, list prices).
 """
 
@@ -43,7 +47,18 @@ from bench.common import (
     wait_for_reader,
 )
 from bench.data import Text, write_mixed
-from bench.prices import PRICES, PRICES_SOURCE, Units, item_size, storage_dollars, total
+from bench.prices import (
+    GPU_HOUR,
+    GPU_INSTANCE,
+    GPU_SOURCE,
+    PRICES,
+    PRICES_SOURCE,
+    Units,
+    gpu_dollars_per_1000_jobs,
+    item_size,
+    storage_dollars,
+    total,
+)
 from bench.proxy import Call, CountingProxy
 
 if TYPE_CHECKING:
@@ -148,7 +163,39 @@ def run(ctx: Context) -> Outcome:
     figures["watcher"] = _sweeps(stack, proxy, home)
     figures["idle"] = _idle_fleet(ctx, stack, proxy, home)
     proxy.close()
+    sizes = {label: job["size_mib"] for label, job in figures["per_job"].items()}
+    figures["accelerator"] = accelerator(ctx, sizes)
     return _summarize(figures)
+
+
+def accelerator(ctx: Context, sizes: dict[str, int]) -> dict[str, Any]:
+    """The hours 1,000 jobs hold the analysis container's accelerator, for both fetcher
+    modes: measured again as ``bench.utilization`` does (a container taking 1 s a
+    file, capacity 1, a backlog of jobs, one fetcher pipelined and one at a time),
+    priced at ``bench.prices.GPU_HOUR``. The container is paid for while it waits."""
+    from bench.utilization import ANALYSIS_SECONDS, MIB, client, one_run
+
+    stack, key = client(ctx, "cost-accelerator")
+    jobs = ctx.pick(20, 30)
+    found: dict[str, Any] = {
+        "instance": GPU_INSTANCE,
+        "dollars_per_hour": GPU_HOUR,
+        "price_source": GPU_SOURCE,
+        "analysis_seconds": ANALYSIS_SECONDS,
+        "jobs": jobs,
+    }
+    for label, mib in sizes.items():
+        found[label] = {}
+        for mode, pipelined in (("pipelined", True), ("one at a time", False)):
+            row = one_run(
+                ctx, stack, key, size=mib * MIB, jobs=jobs, capacity=1, pipelined=pipelined
+            )
+            found[label][mode] = {
+                "busy_fraction": row["busy_fraction"],
+                "jobs_per_hour": row["jobs_per_hour"],
+                "gpu_dollars": round(gpu_dollars_per_1000_jobs(row["jobs_per_hour"]), 3),
+            }
+    return found
 
 
 def _raw_record(stack: LocalStack, file_id: str) -> dict[str, Any]:
@@ -339,10 +386,25 @@ def _summarize(figures: dict[str, Any]) -> Outcome:
             "storage": round((chunks + record) * 1000, 5),
             "total": round(requests + (chunks + record) * 1000, 4),
         }
+        gpu = figures.get("accelerator", {}).get(label)
+        if gpu is not None:
+            aws = per_thousand[label]["total"]
+            for mode, key in (("pipelined", "pipelined"), ("one at a time", "one_at_a_time")):
+                per_thousand[label][f"gpu_{key}"] = gpu[mode]["gpu_dollars"]
+                per_thousand[label][f"total_with_gpu_{key}"] = round(
+                    aws + gpu[mode]["gpu_dollars"], 3
+                )
     figures["per_thousand_jobs"] = per_thousand
+    with_gpu = ", ".join(
+        f"{k} ${v['total_with_gpu_pipelined']:.2f} pipelined vs"
+        f" ${v['total_with_gpu_one_at_a_time']:.2f} one at a time"
+        for k, v in per_thousand.items()
+        if "total_with_gpu_pipelined" in v
+    )
     parts = ", ".join(f"{k} ${v['total']:.3f}" for k, v in per_thousand.items())
     headline = (
-        f"cost per 1,000 jobs (requests + storage): {parts};"
+        f"cost per 1,000 jobs with the accelerator ({GPU_INSTANCE}, 1 s a file): {with_gpu};"
+        f" AWS requests + storage alone: {parts};"
         f" idle fleet of 100: ${fleets['100']['project_dollars_per_day']:.2f}/day"
         f" vs prototype ${fleets['100']['prototype_dollars_per_day']:.2f}/day;"
         f" watcher lists {watcher['lists_per_record_per_sweep']:.2f} times per finished record"

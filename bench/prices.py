@@ -61,6 +61,11 @@ GPU_HOUR = 1.006
 """Its Linux on-demand price per hour in us-east-1, as listed on the EC2 On-Demand
 pricing page (unchanged since the type's launch in 2021; the figure used here was
 not re-read on the day of the run: the benchmark machine has no web access)."""
+GPU_SOURCE = (
+    f"EC2 {GPU_INSTANCE} Linux on-demand, us-east-1: ${GPU_HOUR}/h as listed on"
+    " https://aws.amazon.com/ec2/pricing/on-demand/ (the list price since the type's launch"
+    " in 2021), recalled from that page as published in 2025; not read again for this run"
+)
 
 
 def gpu_dollars_per_1000_jobs(jobs_per_hour: float, price: float = GPU_HOUR) -> float:

@@ -184,6 +184,29 @@ def cost(f: dict[str, Any]) -> str:
         ["**$ per 1,000 jobs**", *(f"**{money(thousand[la]['total'])}**" for la in labels)],
     ]
     sections.append(table(("per job, with the watcher's receipt", *labels), rows))
+    gpu = f.get("accelerator")
+    if gpu:
+        rows = []
+        for la in (la for la in labels if la in gpu):
+            for mode, key in (("pipelined", "pipelined"), ("one at a time", "one_at_a_time")):
+                g = gpu[la][mode]
+                rows.append(
+                    [
+                        la,
+                        mode,
+                        g["busy_fraction"],
+                        f"{g['jobs_per_hour']:,}",
+                        money(g["gpu_dollars"]),
+                        money(thousand[la]["total"]),
+                        f"**{money(thousand[la][f'total_with_gpu_{key}'])}**",
+                    ]
+                )
+        gpu_head = ("file", "fetcher", "busy fraction", "jobs/hour", "GPU $", "AWS $")
+        # The accelerator first: it is most of the bill.
+        sections.insert(
+            0,
+            table((*gpu_head, "$ per 1,000 jobs"), rows) + f"\n\nGPU: {gpu['price_source']}.",
+        )
     w = f["watcher"]
     requests = ", ".join(
         f"{k.split(': ', 1)[1]} {v}" for k, v in w["steady_sweep_requests"].items()
@@ -258,7 +281,9 @@ def main(path: Path) -> None:
     )
     for name, figures in report["results"].items():
         print(f"### {name}\n\n{figures['headline']}\n")
-        print(RENDER[name](figures) + "\n")
+        render = RENDER.get(name)
+        if render is not None:
+            print(render(figures) + "\n")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,8 @@ class Claimer:
         self._backlog: list[dict[str, Any]] = []
         """The rest of the last index read, in rank order."""
         self._backlog_read = float("-inf")
+        self.index_reads = 0
+        """How many times the queue index was read (every shard once)."""
 
     def candidates(self) -> list[dict[str, Any]]:
         """Queued jobs this fetcher supports, in rank order across all shards.
@@ -142,8 +144,7 @@ class Claimer:
             not self._backlog
             or self.clock() - self._backlog_read > self.settings.fetcher.poll_seconds
         ):
-            self._backlog = self.candidates()
-            self._backlog_read = self.clock()
+            self._read()
         fs = self.settings.fetcher
         spread = claim_spread(fs.fleet_size, fs.claim_spread)
         missed = 0
@@ -156,6 +157,31 @@ class Claimer:
             missed += 1
         self._backlog = []  # the rest of a read others have emptied is not worth its reads
         return None
+
+    def read_ahead(self, within: float) -> None:
+        """Read the index now if ``next`` would have to read it again for a claim made
+        ``within`` s from now.
+
+        A pipelined fetcher calls this while its jobs are prepared and analysed, so
+        that the claim made when a place frees starts at once instead of after a
+        read of every shard (under load, a good part of a second the container
+        would wait). A backlog used up (the queue was empty, or the read taken) is
+        left to ``next``: a busy fetcher polls an empty queue no more often than an
+        idle one. A failed read is left for ``next`` to make again.
+        """
+        if not self._backlog:
+            return
+        if self.clock() - self._backlog_read <= self.settings.fetcher.poll_seconds - within:
+            return
+        try:
+            self._read()
+        except (FpwError, BotoCoreError) as exc:
+            log.warning("cannot read the queue ahead, will read it at the claim: %s", exc)
+
+    def _read(self) -> None:
+        self._backlog = self.candidates()
+        self._backlog_read = self.clock()
+        self.index_reads += 1
 
     def claim(self, file_id: str) -> Claim | None:
         """Claim one job; None when it is not to be had (taken, ended, too big for this disk)."""

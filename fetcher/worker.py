@@ -50,6 +50,8 @@ FAILURE_PAUSE_SECONDS = 1.0
 """Pause after a failure that escaped one job's handling, before the next poll."""
 CAPACITY_READ_SECONDS = 60.0
 """How often a pipelined fetcher asks the container its capacity again."""
+PLACE_WAIT_SECONDS = 1.0
+"""Longest wait for a free waiting place before the loop looks around again."""
 PREPARING = frozenset({"claimed", "verify", "download", "wait"})
 """Phases of a job not yet analysed: on shutdown it is given back at once."""
 
@@ -146,9 +148,14 @@ class Fetcher:
         while not self.stopping.is_set():
             self.announcer.tick()
             self._read_capacity()
-            place = self.feed.place(timeout=1.0)
+            place = self.feed.place(timeout=0.0)
             if place is None:
-                continue  # enough jobs prepared: wait for a slot to take one
+                # Enough jobs prepared: read the queue meanwhile, so that the claim
+                # made when a place frees need not wait for it.
+                self.claimer.read_ahead(PLACE_WAIT_SECONDS)
+                place = self.feed.place(timeout=PLACE_WAIT_SECONDS)
+            if place is None:
+                continue  # wait on for a slot to take one of those prepared
             try:
                 claim = self.claimer.next(self.stopping)
                 if claim is None:

@@ -1,6 +1,7 @@
 """A pipelined fetcher against analysis containers of known capacity: it never sends
 more analyses than declared, prefetched jobs keep their claim alive and go back at
-once on SIGTERM, and a container busy with 503 costs the job nothing."""
+once on SIGTERM, a container busy with 503 costs the job nothing, and the queue is
+read ahead while jobs are prepared, so a freed place is claimed without a read."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from fetcher.claims import Claimer
 from infra.admin import register_client
 from infra.local.stack import LocalStack
 from infra.local.up import System
 from shared import signing
 from shared.aws import Aws
+from shared.config import Settings
 from shared.record import Job, Status
 from shared.table import JobTable
 from tests import samples
@@ -209,3 +212,43 @@ def test_a_prefetched_job_keeps_its_heartbeat_and_goes_back_at_once_on_sigterm(
     finally:
         container.gate.set()
         container.close()
+
+
+def test_the_queue_is_read_ahead_so_the_claim_made_when_a_place_frees_need_not_read_it(
+    stack: LocalStack, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    made = jobs(stack, key, tmp_path, 2)
+    settings = Settings()
+    settings.aws = stack.role_settings("fetcher")
+    poll = settings.fetcher.poll_seconds
+    aws = Aws(settings.aws, "test-fetcher")
+    now = [1_000_000.0]
+    claimer = Claimer(
+        settings,
+        JobTable(aws.dynamodb, settings.aws.table),
+        "processor-read-ahead",
+        tmp_path,
+        lambda *_: None,
+        clock=lambda: now[0],
+    )
+    stopped = threading.Event()
+    stopped.set()  # ``next`` reads the index, then claims nothing: the jobs stay queued
+
+    claimer.read_ahead(1.0)
+    assert claimer.index_reads == 0, "nothing read yet: a first read is the claim's own"
+    wait_for(
+        lambda: claimer.next(stopped) is None and claimer.index_reads > 0,
+        timeout=60,
+        what="a read of the index",
+    )
+    reads = claimer.index_reads
+    now[0] += poll - 1.0 - 0.1
+    claimer.read_ahead(1.0)
+    assert claimer.index_reads == reads, "a read fresh enough for a claim within 1 s is kept"
+    now[0] += 0.2
+    claimer.read_ahead(1.0)
+    assert claimer.index_reads == reads + 1, "a read that would be stale by then is renewed"
+    now[0] += 0.9  # the place frees: the claim takes the read made ahead
+    claimer.next(stopped)
+    assert claimer.index_reads == reads + 1, "the claim waited for a read of every shard"
+    assert all(record(stack, m.job.file).status is Status.QUEUED for m in made)
