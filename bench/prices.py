@@ -55,16 +55,15 @@ class Prices:
 
 PRICES = Prices()
 
-GPU_INSTANCE = "g5.xlarge"
-"""The accelerator a container is costed on: one NVIDIA A10G (24 GiB), 4 vCPU, 16 GiB."""
-GPU_HOUR = 1.006
-"""Its Linux on-demand price per hour in us-east-1, as listed on the EC2 On-Demand
-pricing page (unchanged since the type's launch in 2021; the figure used here was
-not re-read on the day of the run: the benchmark machine has no web access)."""
+GPU_INSTANCE = "g4dn.xlarge"
+"""The accelerator a container is costed on: the template's default ``GpuInstanceType``,
+one NVIDIA T4 (16 GiB), 4 vCPU, 16 GiB, one fetcher+processor task each."""
+GPU_HOUR = PRICES.gpu_hour
+"""Its Linux on-demand price per hour in us-east-1 (``Prices.gpu_hour``)."""
 GPU_SOURCE = (
     f"EC2 {GPU_INSTANCE} Linux on-demand, us-east-1: ${GPU_HOUR}/h as listed on"
-    " https://aws.amazon.com/ec2/pricing/on-demand/ (the list price since the type's launch"
-    " in 2021), recalled from that page as published in 2025; not read again for this run"
+    " https://aws.amazon.com/ec2/pricing/on-demand/, recalled from that page as published"
+    " in 2025; not read again for this run"
 )
 
 
