@@ -91,6 +91,11 @@ class JobTable:
             raise _convert(exc, job.file) from exc
 
     def get(self, file_id: str, consistent: bool = True) -> Job | None:
+        item = self._item(file_id, consistent)
+        return from_item(item) if item else None
+
+    def _item(self, file_id: str, consistent: bool = True) -> dict[str, Any] | None:
+        """One record as stored (None when there is none)."""
         try:
             answer = self.dynamodb.get_item(
                 TableName=self.table, Key={"file": {"S": file_id}}, ConsistentRead=consistent
@@ -98,7 +103,7 @@ class JobTable:
         except ClientError as exc:
             raise _convert(exc, file_id) from exc
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return dict(item) if item else None
 
     def peek(self, file_id: str) -> Peek | None:
         """Status, holder and size of one job (None when there is no such record)."""
@@ -165,15 +170,22 @@ class JobTable:
         ]
 
     def of_client(self, client: str, on_malformed: Malformed | None = None) -> Iterator[Job]:
-        """Every job of one client key, oldest first (the client index projects all fields)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": CLIENT_INDEX,
-            "KeyConditionExpression": "#client = :client",
-            "ExpressionAttributeNames": {"#client": "client"},
-            "ExpressionAttributeValues": {":client": {"S": client}},
-        }
-        yield from self._pages("query", kwargs, on_malformed or skip_malformed)
+        """Every job of one client key, oldest first, each read in full.
+
+        The client index projects only what desktops poll (``summaries``), so
+        that the fetchers' other writes do not copy each record into it; a
+        listing of whole jobs (an administrator's, rare) reads each record
+        with a consistent GetItem. A job gone between the two is left out.
+        """
+        handle = on_malformed or skip_malformed
+        for summary in self.summaries(client):
+            item = self._item(summary.file)
+            if item is None:
+                continue
+            try:
+                yield from_item(item)
+            except IntegrityError as exc:
+                handle(item, exc)
 
     def summaries(self, client: str, since: str = "") -> list[Summary]:
         """File id, status, creation and progress of a client's jobs created since

@@ -105,8 +105,9 @@ class Design:
     stale_limit: int = 0
     """Taken candidates in a row after which a fetcher drops the rest of its read
     (0: it tries every one, as before)."""
-    client_index_narrow: bool = False
-    """client-index projects only what desktops read (status, progress) instead of ALL."""
+    client_index_narrow: bool = True
+    """client-index projects only what desktops read (status, progress), as
+    infra/template.yaml does, instead of ALL (before)."""
     name: str = "shipped"
 
     @classmethod
