@@ -10,7 +10,8 @@ becomes one of our errors through ``shared.aws.convert``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ Malformed = Callable[[dict[str, Any], IntegrityError], None]
 
 QUEUE_INDEX = "queue-index"
 CLIENT_INDEX = "client-index"
+SWEEP_INDEX = "sweep-index"
+BATCH = 100
+"""Keys one BatchGetItem takes."""
 REFUSED = "ConditionalCheckFailedException"
 
 
@@ -211,6 +215,47 @@ class JobTable:
             "ExpressionAttributeValues": values,
         }
         return [_summary(item) for item in pages(self.dynamodb.query, kwargs)]
+
+    def listed(self, index: str, key: str, value: str) -> Iterator[str]:
+        """File ids of one partition of a sparse index, every page (ids only:
+        a page holds thousands)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ProjectionExpression": "#file",
+            "ExpressionAttributeNames": {"#key": key, "#file": "file"},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+        }
+        for item in pages(self.dynamodb.query, kwargs):
+            yield str(item["file"]["S"])
+
+    def many(self, file_ids: Iterable[str], on_malformed: Malformed | None = None) -> Iterator[Job]:
+        """The jobs of ``file_ids`` (each once; ids without a record are left out),
+        a hundred a request, eventually consistent: the sweep acts on them only
+        with conditional writes."""
+        handle = on_malformed or skip_malformed
+        ids = list(dict.fromkeys(file_ids))
+        for start in range(0, len(ids), BATCH):
+            keys: list[dict[str, Any]] = [{"file": {"S": f}} for f in ids[start : start + BATCH]]
+            tries = 0
+            while keys:
+                try:
+                    answer: dict[str, Any] = dict(
+                        self.dynamodb.batch_get_item(RequestItems={self.table: {"Keys": keys}})
+                    )
+                except ClientError as exc:
+                    raise _convert(exc, None) from exc
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    if str(item.get("file", {}).get("S", "")).startswith("file-"):
+                        try:
+                            yield from_item(item)
+                        except IntegrityError as exc:
+                            handle(item, exc)
+                keys = list(answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", []))
+                if keys:  # throttled: AWS asks for a pause before the rest
+                    tries += 1
+                    time.sleep(min(2.0, 0.05 * 2**tries))
 
     def presences(self) -> list[presence.Presence]:
         """Every fetcher's presence item that parses (see ``shared.presence``)."""
