@@ -80,9 +80,9 @@ class Sweeper:
 
     def _full_due(self) -> bool:
         every = self.settings.watcher.full_sweep_seconds
-        if self._full_at is None:
-            return True
-        return every > 0 and time.monotonic() - self._full_at >= every
+        if every <= 0:
+            return False
+        return self._full_at is None or time.monotonic() - self._full_at >= every
 
     def sweep(self, now: dt.datetime) -> SweepReport:
         """One pass. Most read only the jobs that can need the watcher: the queue

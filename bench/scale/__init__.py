@@ -56,7 +56,7 @@ def _rows(rows: list[Row]) -> list[list[Any]]:
             f"{r.stale_picks:.1f}",
             f"{r.requests_per_1000:,.0f}",
             f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
-            f"${r.sweep_dollars_per_1000:.3f}",
+            f"${r.sweep_dollars_per_1000:.4f}",
             f"${r.dollars_per_1000:.2f}",
             _limit(r),
         ]
@@ -73,7 +73,7 @@ HEAD = [
     "taken candidates read/job",
     "requests/1,000 jobs",
     "$/1,000 jobs, AWS requests",
-    "$/1,000 jobs, watcher Scan",
+    "$/1,000 jobs, watcher's reads",
     "$/1,000 jobs, all with GPU",
     "nearest AWS limit: use/limit",
 ]
@@ -146,6 +146,7 @@ def run(ctx: Context) -> Outcome:
                 f"{r.stale_picks:.1f}",
                 f"{r.requests_per_1000:,.0f}",
                 f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
+                f"${r.sweep_dollars_per_1000:.4f}",
                 f"{r.latency_p50:.2f}",
                 f"{idle['requests_per_second']:,.0f}",
                 f"${idle['requests']:.2f}",
@@ -162,6 +163,7 @@ def run(ctx: Context) -> Outcome:
                 "taken candidates read/job",
                 "requests/1,000 jobs",
                 "$/1,000 jobs, AWS requests",
+                "$/1,000 jobs, watcher's reads",
                 "p50 drop-to-result s",
                 "idle requests/s",
                 "idle AWS $/h",
