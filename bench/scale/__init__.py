@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.common import Context, Outcome
+from bench.prices import PRICES
 from bench.scale import aws
 from bench.scale.model import Design, Workload
 from bench.scale.report import (
@@ -26,8 +27,10 @@ from bench.scale.report import (
     idle_per_hour,
     ladder,
     measure,
+    operator_rows,
     sweep_figures,
 )
+from fetcher.polling import claim_spread
 
 
 def say(text: str) -> None:
@@ -77,6 +80,50 @@ HEAD = [
     "$/1,000 jobs, all with GPU",
     "nearest AWS limit: use/limit",
 ]
+
+
+def operator_table(workload: Workload) -> tuple[str, list[list[Any]]]:
+    """The fleet and settings for each of a few loads, as a markdown table."""
+    op_rows: list[list[Any]] = []
+    for n, rate, r in operator_rows(workload):
+        top = r.aws_top[0]
+        op_rows.append(
+            [
+                f"{rate:g}",
+                f"{rate * 86400:,.0f}",
+                f"{n:,}",
+                f"{claim_spread(n):,}",
+                f"{r.sustained:.1f}",
+                f"{r.latency_p50:.1f}",
+                f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
+                f"${r.sweep_dollars_per_1000:.4f}",
+                f"${r.gpu_dollars_per_1000:.2f}",
+                f"${n * PRICES.gpu_hour:,.2f}",
+                f"{top.limit.name}, {top.where}: {top.ratio:.2f}",
+            ]
+        )
+    head = (
+        "\n### A fleet for a load (5 s mean processing, 1 MiB files; MaxTasks = fetchers,"
+        " claim spread from fetcher.fleet_size)\n"
+    )
+    return head + "\n" + (
+        table(
+            [
+                "jobs/s",
+                "jobs/day",
+                "fetchers (MaxTasks)",
+                "claim spread",
+                "jobs/s sustained",
+                "p50 drop-to-result s",
+                "$/1,000 jobs, AWS requests",
+                "$/1,000 jobs, watcher's reads",
+                "$/1,000 jobs, GPU",
+                "GPU $/h at full size",
+                "nearest AWS limit: use/limit",
+            ],
+            op_rows,
+        )
+    ), op_rows
 
 
 def run(ctx: Context) -> Outcome:
@@ -171,6 +218,11 @@ def run(ctx: Context) -> Outcome:
             change_rows,
         )
     )
+
+    say("scale: a fleet for each load")
+    text, op_rows = operator_table(workload)
+    out.append(text)
+    figures["operator"] = op_rows
 
     say("scale: one desktop drops 10,000 files")
     drop_rows: list[list[Any]] = []

@@ -428,3 +428,25 @@ def figures_of(row: Row) -> dict[str, Any]:
         "crossed": [f"{p.limit.name} ({p.where}) x{p.ratio:.2f}" for p in row.crossed],
         "conserved": row.conserved,
     }
+
+
+# -- reading off a fleet for a load ---------------------------------------------------
+
+HEADROOM = 0.8
+"""The share of a fleet's nominal capacity it is sized to run at."""
+OPERATOR_RATES = (1.0, 10.0, 50.0, 100.0, 150.0)
+
+
+def fleet_for(rate: float, workload: Workload) -> int:
+    """Fetchers for ``rate`` jobs/s: nominal capacity with a fifth in hand."""
+    return max(1, math.ceil(rate * (workload.processing_seconds + 0.3) / HEADROOM))
+
+
+def operator_rows(workload: Workload, seconds: float = 30.0) -> list[tuple[int, float, Row]]:
+    """The shipped design run at each of ``OPERATOR_RATES`` with the fleet ``fleet_for``
+    gives: what an operator reads the fleet size and settings off."""
+    rows = []
+    for rate in OPERATOR_RATES:
+        n = fleet_for(rate, workload)
+        rows.append((n, rate, measure(n, replace(workload, rate=rate), Design.shipped(), seconds)))
+    return rows
