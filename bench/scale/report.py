@@ -242,8 +242,8 @@ def sweep_figures(rate: float, design: Design, processing_seconds: float = 5.0) 
     Before: a Scan of every record, kept ``retention`` after it ends, each sweep.
     Indexed: the ids in the queue index and ``sweep-index`` (jobs from their claim
     until ``RETIRE_SECONDS`` after they end, about half a sweep more) and a
-    BatchGetItem of each, plus a Scan every ``full_sweep_seconds``; and per job
-    the index entry's write at the claim and the retirement (record and entry).
+    BatchGetItem of each, plus a Scan every ``full_sweep_seconds``. (The writes
+    the index costs, at the claim and the retirement, are the run's: ``Model``.)
     """
     kept = rate * design.retention_seconds
     record = RECORD_BASE + 200
@@ -264,14 +264,12 @@ def sweep_figures(rate: float, design: Design, processing_seconds: float = 5.0) 
     batches = math.ceil(listed / 100)
     seconds = (batches + 4) * aws.DDB_LATENCY.value + listed * record / 85e6
     full_per_hour = 3600 / design.full_sweep_seconds if design.full_sweep_seconds > 0 else 0.0
-    writes = rate * 3600 * (1 + math.ceil(record / aws.WRITE_BLOCK.value) + 1)
     return {
         "records": listed,
         "read_units": units,
         "seconds": seconds,
         "full_seconds": scan_seconds,
-        "dollars_per_hour": (units * per_hour + scan_units * full_per_hour) * PRICES.read_unit
-        + writes * PRICES.write_unit,
+        "dollars_per_hour": (units * per_hour + scan_units * full_per_hour) * PRICES.read_unit,
     }
 
 
