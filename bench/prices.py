@@ -3,14 +3,16 @@
 Prices are AWS's public list prices for us-east-1, on-demand, as stated in
 ``PRICES``; capacity units follow DynamoDB's documented rules: item size is
 the sum of attribute names and values; a write costs one unit per started
-KiB of the item, and as much again in every global secondary index the item
-is in (``client-index`` projects every attribute; ``queue-index`` holds a
-few small ones); a failed conditional write still costs its units; reads
-cost one unit per started 4 KiB (half for eventually consistent reads, as
-every index query is), and a query is rounded up over all the items it
-read. Each DynamoDB Streams ``GetRecords`` is one streams read unit; the
-other stream calls are free. S3 PUT, POST and LIST requests are one price
-class, GET and HEAD another, DELETE is free.
+KiB of the item, and one unit per started KiB of its copy in every global
+secondary index the write changes (``client-index`` holds the keys, status
+and progress: written when a job is created or either changes; ``queue-index``
+a few small fields, written when a job enters or leaves it); a failed
+conditional write still costs its units; reads cost one unit per started 4
+KiB (half for eventually consistent reads, as every index query is), and a
+query is rounded up over all the items it read. Each DynamoDB Streams
+``GetRecords`` is one streams read unit; the other stream calls are free.
+S3 PUT, POST and LIST requests are one price class, GET and HEAD another,
+DELETE is free.
 """
 
 from __future__ import annotations
@@ -148,19 +150,34 @@ def _read_units(size: int, consistent: bool) -> float:
     return float(blocks) if consistent else blocks / 2
 
 
+# What client-index projects besides the table's and its own keys (infra/template.yaml).
+CLIENT_INDEX_ATTRIBUTES = ("status", "progress")
+
+
 def _in_client_index(item: Mapping[str, Any]) -> bool:
     return "client" in item and "created" in item
 
 
-def _touches_queue(request: Mapping[str, Any]) -> bool:
+def _client_index_copy(item: Mapping[str, Any]) -> int:
+    """Bytes of a record's copy in ``client-index``."""
+    kept = ("file", "client", "created", *CLIENT_INDEX_ATTRIBUTES)
+    return item_size({k: v for k, v in item.items() if k in kept})
+
+
+def _touches(request: Mapping[str, Any], *attributes: str) -> bool:
     names = request.get("ExpressionAttributeNames", {})
     expression = str(request.get("UpdateExpression", ""))
-    return any(v == "queue" and k in expression for k, v in names.items())
+    return any(v in attributes and k in expression for k, v in names.items())
+
+
+def _touches_queue(request: Mapping[str, Any]) -> bool:
+    return _touches(request, "queue")
 
 
 def dynamodb_units(call: Call, job_item_bytes: int) -> Units:
-    """Capacity of one DynamoDB call; ``job_item_bytes`` sizes the items a client-index
-    query reads when it asked for a projection (the response then hides their size)."""
+    """Capacity of one DynamoDB call; ``job_item_bytes`` sizes the items of a query
+    of any other index that asked for a projection (the response then hides their
+    size). A client-index query reads the index's own narrow copies."""
     assert call.bodies is not None
     request: dict[str, Any] = json.loads(call.bodies[0] or b"{}")
     try:
@@ -174,7 +191,7 @@ def dynamodb_units(call: Call, job_item_bytes: int) -> Units:
         if not call.ok:
             return Units(write_units=_kib(size))
         units = _kib(size)
-        units += _kib(size) if _in_client_index(item) else 0
+        units += _kib(_client_index_copy(item)) if _in_client_index(item) else 0
         units += 1 if "queue" in item else 0
         return Units(write_units=units)
     if op == "UpdateItem":
@@ -183,7 +200,8 @@ def dynamodb_units(call: Call, job_item_bytes: int) -> Units:
         new = response.get("Attributes", {})
         size = item_size(new)
         units = _kib(size)
-        units += _kib(size) if _in_client_index(new) else 0
+        if _in_client_index(new) and _touches(request, *CLIENT_INDEX_ATTRIBUTES):
+            units += _kib(_client_index_copy(new))
         units += 1 if _touches_queue(request) else 0
         return Units(write_units=units)
     if op == "GetItem":
@@ -191,7 +209,13 @@ def dynamodb_units(call: Call, job_item_bytes: int) -> Units:
         return Units(read_units=_read_units(size, bool(request.get("ConsistentRead"))))
     if op in ("Query", "Scan"):
         items = response.get("Items", [])
-        if request.get("IndexName") == CLIENT_INDEX and "ProjectionExpression" in request:
+        index = request.get("IndexName")
+        if index == CLIENT_INDEX:
+            # Each copy also holds the client key, which the query names but does not return.
+            values = request.get("ExpressionAttributeValues", {})
+            key = len("client") + sum(value_size(v) for v in values.values())
+            size = sum(item_size(i) + key for i in items)
+        elif index and "ProjectionExpression" in request:
             size = len(items) * job_item_bytes
         else:
             size = sum(item_size(i) for i in items)

@@ -219,6 +219,11 @@ class WatcherSettings:
     """Alert when the oldest queued job has waited this long."""
     alert_errors: int = 20
     """Alert when this many jobs ended in ERROR in the last five minutes."""
+    full_sweep_seconds: float = 86400.0
+    """A sweep reads the whole table at the watcher's start and then once this
+    often (0: never), to find records the indexes miss (malformed ones, or
+    claimed by an older fetcher); every other sweep reads the queue and sweep
+    indexes, whose size follows the jobs in flight, not the table."""
 
 
 @dataclass

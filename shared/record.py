@@ -99,6 +99,30 @@ def new_file_id() -> str:
     return f"file-{uuid.uuid4()}"
 
 
+SWEEP = "sweep"
+"""The ``sweep-index`` key: present from a job's claim (or its end in ERROR
+unclaimed) until the watcher retires it, a while after the job finished and
+its result is gone. The watcher reads the jobs it must look at from it and
+the queue index instead of the whole table (docs/scale.md)."""
+SWEEP_SHARDS = 4
+
+
+def sweep_shard(seed: str) -> str:
+    """A ``sweep-index`` key: any of a few values, so that no partition of the index
+    runs hot; the watcher reads them all (``sweep_shards``)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return f"w{digest[0] % SWEEP_SHARDS}"
+
+
+def sweep_shards() -> list[str]:
+    return [f"w{n}" for n in range(SWEEP_SHARDS)]
+
+
+def queue_shards(shards: int) -> list[str]:
+    """Every value ``queue_shard`` gives for ``shards``."""
+    return [f"q{n}" for n in range(max(1, shards))]
+
+
 def queue_shard(file_id: str, shards: int) -> str:
     """The sparse index key of a queued job: stable per job, spread over shards."""
     digest = hashlib.sha256(file_id.encode()).digest()

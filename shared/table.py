@@ -10,7 +10,8 @@ becomes one of our errors through ``shared.aws.convert``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ Malformed = Callable[[dict[str, Any], IntegrityError], None]
 
 QUEUE_INDEX = "queue-index"
 CLIENT_INDEX = "client-index"
+SWEEP_INDEX = "sweep-index"
+BATCH = 100
+"""Keys one BatchGetItem takes."""
 REFUSED = "ConditionalCheckFailedException"
 
 
@@ -91,6 +95,11 @@ class JobTable:
             raise _convert(exc, job.file) from exc
 
     def get(self, file_id: str, consistent: bool = True) -> Job | None:
+        item = self._item(file_id, consistent)
+        return from_item(item) if item else None
+
+    def _item(self, file_id: str, consistent: bool = True) -> dict[str, Any] | None:
+        """One record as stored (None when there is none)."""
         try:
             answer = self.dynamodb.get_item(
                 TableName=self.table, Key={"file": {"S": file_id}}, ConsistentRead=consistent
@@ -98,7 +107,7 @@ class JobTable:
         except ClientError as exc:
             raise _convert(exc, file_id) from exc
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return dict(item) if item else None
 
     def peek(self, file_id: str) -> Peek | None:
         """Status, holder and size of one job (None when there is no such record)."""
@@ -165,15 +174,22 @@ class JobTable:
         ]
 
     def of_client(self, client: str, on_malformed: Malformed | None = None) -> Iterator[Job]:
-        """Every job of one client key, oldest first (the client index projects all fields)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": CLIENT_INDEX,
-            "KeyConditionExpression": "#client = :client",
-            "ExpressionAttributeNames": {"#client": "client"},
-            "ExpressionAttributeValues": {":client": {"S": client}},
-        }
-        yield from self._pages("query", kwargs, on_malformed or skip_malformed)
+        """Every job of one client key, oldest first, each read in full.
+
+        The client index projects only what desktops poll (``summaries``), so
+        that the fetchers' other writes do not copy each record into it; a
+        listing of whole jobs (an administrator's, rare) reads each record
+        with a consistent GetItem. A job gone between the two is left out.
+        """
+        handle = on_malformed or skip_malformed
+        for summary in self.summaries(client):
+            item = self._item(summary.file)
+            if item is None:
+                continue
+            try:
+                yield from_item(item)
+            except IntegrityError as exc:
+                handle(item, exc)
 
     def summaries(self, client: str, since: str = "") -> list[Summary]:
         """File id, status, creation and progress of a client's jobs created since
@@ -199,6 +215,47 @@ class JobTable:
             "ExpressionAttributeValues": values,
         }
         return [_summary(item) for item in pages(self.dynamodb.query, kwargs)]
+
+    def listed(self, index: str, key: str, value: str) -> Iterator[str]:
+        """File ids of one partition of a sparse index, every page (ids only:
+        a page holds thousands)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ProjectionExpression": "#file",
+            "ExpressionAttributeNames": {"#key": key, "#file": "file"},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+        }
+        for item in pages(self.dynamodb.query, kwargs):
+            yield str(item["file"]["S"])
+
+    def many(self, file_ids: Iterable[str], on_malformed: Malformed | None = None) -> Iterator[Job]:
+        """The jobs of ``file_ids`` (each once; ids without a record are left out),
+        a hundred a request, eventually consistent: the sweep acts on them only
+        with conditional writes."""
+        handle = on_malformed or skip_malformed
+        ids = list(dict.fromkeys(file_ids))
+        for start in range(0, len(ids), BATCH):
+            keys: list[dict[str, Any]] = [{"file": {"S": f}} for f in ids[start : start + BATCH]]
+            tries = 0
+            while keys:
+                try:
+                    answer: dict[str, Any] = dict(
+                        self.dynamodb.batch_get_item(RequestItems={self.table: {"Keys": keys}})
+                    )
+                except ClientError as exc:
+                    raise _convert(exc, None) from exc
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    if str(item.get("file", {}).get("S", "")).startswith("file-"):
+                        try:
+                            yield from_item(item)
+                        except IntegrityError as exc:
+                            handle(item, exc)
+                keys = list(answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", []))
+                if keys:  # throttled: AWS asks for a pause before the rest
+                    tries += 1
+                    time.sleep(min(2.0, 0.05 * 2**tries))
 
     def presences(self) -> list[presence.Presence]:
         """Every fetcher's presence item that parses (see ``shared.presence``)."""

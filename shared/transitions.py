@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.reasons import clean_reason
-from shared.record import HOLDER, Status, to_value
+from shared.record import HOLDER, SWEEP, Status, sweep_shard, to_value
 
 # Named parts of the conditions, each guarding one timeline.
 # The job is free: nobody holds it and it waits in the queue.
@@ -58,16 +58,26 @@ def claim(holder: str, now: str) -> Update:
     return Update(
         update=(
             "SET #holder = :me, #assigned = :now, #status = :processing,"
-            " #heartbeat = :now, #attempts = if_not_exists(#attempts, :zero) + :one"
+            " #heartbeat = :now, #attempts = if_not_exists(#attempts, :zero) + :one,"
+            " #sweep = :sweep"
             " REMOVE #queue, #progress, #error"
         ),
         condition=IS_QUEUED_AND_FREE,
         names=_names(
-            "holder", "assigned", "status", "heartbeat", "attempts", "queue", "progress", "error"
+            "holder",
+            "assigned",
+            "status",
+            "heartbeat",
+            "attempts",
+            "queue",
+            "progress",
+            "error",
+            SWEEP,
         ),
         values={
             ":me": holder,
             ":now": now,
+            ":sweep": sweep_shard(holder + now),
             ":processing": Status.PROCESSING.value,
             ":queued": Status.QUEUED.value,
             ":zero": 0,
@@ -263,13 +273,15 @@ def fail_stalled(
 
 
 def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
-    """End a queued job nobody can finish (its upload stopped, say)."""
+    """End a queued job nobody can finish (its upload stopped, say); the watcher
+    sees it among the recent errors (``sweep-index``)."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #queue",
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
+        " #sweep = :sweep REMOVE #queue",
         IS_QUEUED_AS_SEEN,
-        _names("status", "holder", "created", "processed", "error", "expires", "queue"),
+        _names("status", "holder", "created", "processed", "error", "expires", "queue", SWEEP),
         {
+            ":sweep": sweep_shard(created + now),
             ":queued": Status.QUEUED.value,
             ":created": created,
             ":error": Status.ERROR.value,
@@ -290,11 +302,12 @@ IS_UNREADABLE_AND_OPEN = (
 def fail_unreadable(now: str, reason: str, expires: int) -> Update:
     """End a malformed record as ERROR and take it out of the queue index."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #queue",
+        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
+        " #sweep = :sweep REMOVE #queue",
         IS_UNREADABLE_AND_OPEN,
-        _names("file", "status", "processed", "error", "expires", "queue"),
+        _names("file", "status", "processed", "error", "expires", "queue", SWEEP),
         {
+            ":sweep": sweep_shard(now + reason),
             ":error": Status.ERROR.value,
             ":now": now,
             ":reason": clean_reason(reason),
@@ -337,4 +350,15 @@ def expired(expires: int, now: str) -> Update:
         IS_FINISHED_AND_EXPIRED,
         _names("expired", "results", "status", "expires", "delivered"),
         {":now": now, ":expires": expires, **_finished_values()},
+    )
+
+
+def retire() -> Update:
+    """Take a finished job out of ``sweep-index``: its result is delivered, expired or
+    never was, and it ended long enough ago to have left the recent-error counts."""
+    return Update(
+        "REMOVE #sweep",
+        "(#status = :completed OR #status = :error) AND attribute_exists(#sweep)",
+        _names("status", SWEEP),
+        _finished_values(),
     )

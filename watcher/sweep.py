@@ -1,6 +1,6 @@
 """One sweep: jobs, receipts, orphans, then metrics and alerts.
 
-Decisions are pure (``decide``, ``orphan``), taking ``now`` as a parameter;
+Decisions are pure (``watcher.decisions``), taking ``now`` as a parameter;
 the sweep applies each in its own ``try`` so one bad job cannot stop the
 batch. Every change to a job is a conditional write on what the sweep saw:
 a stalled job is requeued only if its holder and heartbeat are unchanged, a
@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
@@ -25,18 +24,21 @@ from shared import receipts, transitions
 from shared.config import Settings
 from shared.errors import ClaimLost, FpwError, IntegrityError
 from shared.record import (
+    SWEEP,
     Job,
     Status,
     chunk_prefix,
     iso,
-    parse_iso,
     queue_shard,
+    queue_shards,
     results_location,
+    sweep_shards,
 )
 from shared.store import Store
-from shared.table import JobTable
+from shared.table import QUEUE_INDEX, SWEEP_INDEX, JobTable
 from watcher import snapshot
 from watcher.alerts import Alerter
+from watcher.decisions import Action, decide, owner, retirable, unwanted
 
 if TYPE_CHECKING:
     from shared.aws import Aws
@@ -48,16 +50,10 @@ NAMESPACE = "FPW"
 MIN_RECEIPTS = 25
 
 
-class Action(StrEnum):
-    NOTHING = "nothing"
-    REQUEUE = "requeue"
-    FAIL_STALLED = "fail-stalled"
-    FAIL_UPLOAD = "fail-upload"
-    EXPIRE = "expire"
-
-
 @dataclass
 class SweepReport:
+    full: bool = False
+    """Whether this sweep read the whole table, not the indexes."""
     seen: int = 0
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -67,62 +63,7 @@ class SweepReport:
     orphans: int = 0
     alerts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def decide(job: Job, now: dt.datetime, settings: Settings) -> Action:
-    """What a sweep should do with one job (no I/O)."""
-    ws = settings.watcher
-    if job.status is Status.PROCESSING:
-        beat = parse_iso(job.heartbeat or job.assigned or job.created)
-        if (now - beat).total_seconds() <= ws.stall_seconds:
-            return Action.NOTHING
-        return Action.FAIL_STALLED if job.attempts >= ws.max_attempts else Action.REQUEUE
-    if job.status is Status.QUEUED:
-        age = (now - parse_iso(job.created)).total_seconds()
-        return Action.FAIL_UPLOAD if age > ws.upload_timeout_seconds else Action.NOTHING
-    holds_result = job.results is not None or job.results_ref is not None
-    if holds_result and job.expires is not None and job.expires <= now.timestamp():
-        return Action.EXPIRE
-    return Action.NOTHING
-
-
-def owner(key: str) -> str | None:
-    """The file id a chunk (``<client>/<file>/<n>``) or result
-    (``results/<client>/<file>``) key belongs to; None for any other object."""
-    parts = key.split("/")
-    if len(parts) != 3:
-        return None
-    if parts[0] == "results":
-        return parts[2]
-    if parts[0].startswith("client-") and parts[1].startswith("file-"):
-        return parts[1]
-    return None
-
-
-def unwanted(
-    key: str, modified: dt.datetime, jobs: Mapping[str, Job], now: dt.datetime, grace: float
-) -> bool:
-    """Whether a bucket object should be deleted (pure).
-
-    The sweep lists the bucket once and judges every object here, rather than
-    listing each finished job's chunks: finished records stay for the whole
-    retention, and a LIST per record per sweep would cost far more than the
-    jobs themselves. Chunks of a finished job are leftovers (the fetcher
-    normally deletes them as it merges); a result whose job was delivered or
-    expired is unwanted at once. Chunks and results of a job that no longer
-    exists are orphans once older than ``grace``: younger ones may belong to
-    a job this sweep's scan did not see. Receipts and anything else are not
-    this pass's.
-    """
-    file_id = owner(key)
-    if file_id is None:
-        return False
-    job = jobs.get(file_id)
-    if job is None:
-        return (now - modified).total_seconds() > grace
-    if key.startswith("results/"):
-        return bool(job.delivered or job.expired)
-    return job.status.finished
+    retired: int = 0
 
 
 class Sweeper:
@@ -134,9 +75,22 @@ class Sweeper:
         ws = settings.watcher
         self.alerter = Alerter(self.table, ws, aws.client("sns") if ws.alert_topic_arn else None)
         self._cloudwatch: Any | None = None
+        self._full_at: float | None = None
+        """``time.monotonic()`` of the last sweep that read the whole table."""
+
+    def _full_due(self) -> bool:
+        every = self.settings.watcher.full_sweep_seconds
+        if every <= 0:
+            return False
+        return self._full_at is None or time.monotonic() - self._full_at >= every
 
     def sweep(self, now: dt.datetime) -> SweepReport:
-        report = SweepReport()
+        """One pass. Most read only the jobs that can need the watcher: the queue
+        index (queued) and ``sweep-index`` (claimed, and finished until retired),
+        so that a sweep's cost follows the jobs in flight rather than the week of
+        finished records the table keeps; the first and one every
+        ``full_sweep_seconds`` read the whole table (docs/scale.md)."""
+        report = SweepReport(full=self._full_due())
         jobs: dict[str, Job] = {}
 
         def malformed(item: dict[str, Any], exc: IntegrityError) -> None:
@@ -144,12 +98,31 @@ class Sweeper:
             what = str(item.get("file", {}).get("S", "?"))
             self._guarded(report, what, lambda: self._end_unreadable(item, exc, now, report))
 
-        for job in self.table.scan(on_malformed=malformed):
+        started = time.monotonic()
+        swept = {f for w in sweep_shards() for f in self.table.listed(SWEEP_INDEX, SWEEP, w)}
+        if report.full:
+            found = self.table.scan(on_malformed=malformed)
+        else:
+            queued = [
+                f
+                for shard in queue_shards(self.settings.aws.queue_shards)
+                for f in self.table.listed(QUEUE_INDEX, "queue", shard)
+            ]
+            found = self.table.many([*queued, *sorted(swept)], on_malformed=malformed)
+        for job in found:
             report.seen += 1
             jobs[job.file] = job
             self._guarded(report, job.file, lambda j=job: self._one(j, now, report))  # type: ignore[misc]
+        if report.full:
+            self._full_at = started
+        for file_id in swept:
+            ended = jobs.get(file_id)
+            if ended is not None and retirable(ended, now):
+                self._guarded(report, file_id, lambda f=file_id: self._retire(f, report))  # type: ignore[misc]
         self._guarded(report, "receipts", lambda: self._receipts(jobs, now, report))
-        self._guarded(report, "bucket", lambda: self._unwanted(jobs, now, report))
+        self._guarded(
+            report, "bucket", lambda: self._unwanted(jobs, now, report, complete=report.full)
+        )
         snap = snapshot.take(jobs.values(), now, self.settings.watcher.stall_seconds)
         if self.settings.watcher.metrics:
             self._guarded(report, "metrics", lambda: self._publish(snap))
@@ -257,17 +230,40 @@ class Sweeper:
         # Chunks left behind, if any, go in this sweep's pass over the bucket.
         self.store.delete(bucket, key)
 
+    def _retire(self, file_id: str, report: SweepReport) -> None:
+        self.table.apply(file_id, transitions.retire())
+        report.retired += 1
+
     # -- leftovers and orphans --------------------------------------------
 
-    def _unwanted(self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport) -> None:
+    def _unwanted(
+        self, jobs: Mapping[str, Job], now: dt.datetime, report: SweepReport, complete: bool
+    ) -> None:
+        """Delete what ``unwanted`` says. When ``jobs`` came from the indexes
+        (not ``complete``), an object's job missing from them is read before the
+        object is judged: it may have finished and been retired, and only a job
+        with no record at all leaves orphans."""
         bucket = self.settings.aws.bucket
         grace = self.settings.watcher.orphan_grace_seconds
+        known: dict[str, Job] = dict(jobs)
+        looked: set[str] = set()
+        unreadable: set[str] = set()
         for stored in self.store.objects(bucket):
             key = stored.key
-            if not unwanted(key, stored.modified, jobs, now, grace):
+            file_id = owner(key) or ""
+            if not complete and file_id and file_id not in known and file_id not in looked:
+                looked.add(file_id)
+                try:
+                    found = self.table.get(file_id)
+                except IntegrityError:
+                    found = None
+                    unreadable.add(file_id)  # its record exists: left to the full sweeps
+                if found is not None:
+                    known[file_id] = found
+            if file_id in unreadable or not unwanted(key, stored.modified, known, now, grace):
                 continue
             self.store.delete(bucket, key)
-            job = jobs.get(owner(key) or "")
+            job = known.get(file_id)
             if job is None:
                 report.orphans += 1
                 log.info("deleted orphaned object %s", key)

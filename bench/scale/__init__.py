@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.common import Context, Outcome
+from bench.prices import PRICES
 from bench.scale import aws
 from bench.scale.model import Design, Workload
 from bench.scale.report import (
@@ -26,8 +27,10 @@ from bench.scale.report import (
     idle_per_hour,
     ladder,
     measure,
+    operator_rows,
     sweep_figures,
 )
+from fetcher.polling import claim_spread
 
 
 def say(text: str) -> None:
@@ -56,7 +59,7 @@ def _rows(rows: list[Row]) -> list[list[Any]]:
             f"{r.stale_picks:.1f}",
             f"{r.requests_per_1000:,.0f}",
             f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
-            f"${r.sweep_dollars_per_1000:.3f}",
+            f"${r.sweep_dollars_per_1000:.4f}",
             f"${r.dollars_per_1000:.2f}",
             _limit(r),
         ]
@@ -73,10 +76,54 @@ HEAD = [
     "taken candidates read/job",
     "requests/1,000 jobs",
     "$/1,000 jobs, AWS requests",
-    "$/1,000 jobs, watcher Scan",
+    "$/1,000 jobs, watcher's reads",
     "$/1,000 jobs, all with GPU",
     "nearest AWS limit: use/limit",
 ]
+
+
+def operator_table(workload: Workload) -> tuple[str, list[list[Any]]]:
+    """The fleet and settings for each of a few loads, as a markdown table."""
+    op_rows: list[list[Any]] = []
+    for n, rate, r in operator_rows(workload):
+        top = r.aws_top[0]
+        op_rows.append(
+            [
+                f"{rate:g}",
+                f"{rate * 86400:,.0f}",
+                f"{n:,}",
+                f"{claim_spread(n):,}",
+                f"{r.sustained:.1f}",
+                f"{r.latency_p50:.1f}",
+                f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
+                f"${r.sweep_dollars_per_1000:.4f}",
+                f"${r.gpu_dollars_per_1000:.2f}",
+                f"${n * PRICES.gpu_hour:,.2f}",
+                f"{top.limit.name}, {top.where}: {top.ratio:.2f}",
+            ]
+        )
+    head = (
+        "\n### A fleet for a load (5 s mean processing, 1 MiB files; MaxTasks = fetchers,"
+        " claim spread from fetcher.fleet_size)\n"
+    )
+    return head + "\n" + (
+        table(
+            [
+                "jobs/s",
+                "jobs/day",
+                "fetchers (MaxTasks)",
+                "claim spread",
+                "jobs/s sustained",
+                "p50 drop-to-result s",
+                "$/1,000 jobs, AWS requests",
+                "$/1,000 jobs, watcher's reads",
+                "$/1,000 jobs, GPU",
+                "GPU $/h at full size",
+                "nearest AWS limit: use/limit",
+            ],
+            op_rows,
+        )
+    ), op_rows
 
 
 def run(ctx: Context) -> Outcome:
@@ -146,6 +193,7 @@ def run(ctx: Context) -> Outcome:
                 f"{r.stale_picks:.1f}",
                 f"{r.requests_per_1000:,.0f}",
                 f"${r.dollars_per_1000 - r.gpu_dollars_per_1000 - r.sweep_dollars_per_1000:.3f}",
+                f"${r.sweep_dollars_per_1000:.4f}",
                 f"{r.latency_p50:.2f}",
                 f"{idle['requests_per_second']:,.0f}",
                 f"${idle['requests']:.2f}",
@@ -162,6 +210,7 @@ def run(ctx: Context) -> Outcome:
                 "taken candidates read/job",
                 "requests/1,000 jobs",
                 "$/1,000 jobs, AWS requests",
+                "$/1,000 jobs, watcher's reads",
                 "p50 drop-to-result s",
                 "idle requests/s",
                 "idle AWS $/h",
@@ -169,6 +218,11 @@ def run(ctx: Context) -> Outcome:
             change_rows,
         )
     )
+
+    say("scale: a fleet for each load")
+    text, op_rows = operator_table(workload)
+    out.append(text)
+    figures["operator"] = op_rows
 
     say("scale: one desktop drops 10,000 files")
     drop_rows: list[list[Any]] = []
@@ -245,7 +299,8 @@ def run(ctx: Context) -> Outcome:
 
     sweep_rows = []
     for rate in (0.01, 0.1, 0.5, 1.0, 10.0, 100.0):
-        s = sweep_figures(rate, Design.shipped())
+        s = sweep_figures(rate, Design.shipped().but(sweep_indexed=False))
+        x = sweep_figures(rate, Design.shipped())
         sweep_rows.append(
             [
                 f"{rate:g}",
@@ -254,15 +309,31 @@ def run(ctx: Context) -> Outcome:
                 f"{s['read_units']:,.0f}",
                 f"{s['seconds']:,.1f}",
                 f"${s['dollars_per_hour'] * 24:,.2f}",
+                f"{x['records']:,.0f}",
+                f"{x['read_units']:,.0f}",
+                f"{x['seconds']:,.2f}",
+                f"${x['dollars_per_hour'] * 24:,.2f}",
             ]
         )
     out.append(
-        "\n### The watcher's Scan at steady state (records kept a week; 1 MB page every"
-        f" {aws.SCAN_PAGE_SECONDS.value} s, assumed)\n"
+        "\n### The watcher's reads at steady state, before (a Scan of the week's records"
+        " each sweep) and after (the indexes; and a Scan a day, in $/day): 1 MB Scan page"
+        f" every {aws.SCAN_PAGE_SECONDS.value} s, assumed\n"
     )
     out.append(
         table(
-            ["jobs/s", "jobs/day", "records", "read units/sweep", "sweep s", "$/day"],
+            [
+                "jobs/s",
+                "jobs/day",
+                "records read/sweep before",
+                "read units/sweep before",
+                "sweep s before",
+                "$/day before",
+                "records read/sweep after",
+                "read units/sweep after",
+                "sweep s after",
+                "$/day after",
+            ],
             sweep_rows,
         )
     )

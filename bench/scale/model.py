@@ -105,8 +105,14 @@ class Design:
     stale_limit: int = 0
     """Taken candidates in a row after which a fetcher drops the rest of its read
     (0: it tries every one, as before)."""
-    client_index_narrow: bool = False
-    """client-index projects only what desktops read (status, progress) instead of ALL."""
+    client_index_narrow: bool = True
+    """client-index projects only what desktops read (status, progress), as
+    infra/template.yaml does, instead of ALL (before)."""
+    sweep_indexed: bool = True
+    """The watcher reads the queue index and ``sweep-index`` (jobs from their claim
+    until retired, ``RETIRE_SECONDS`` after they finished), not the whole table
+    (before), except once every ``full_sweep_seconds``."""
+    full_sweep_seconds: float = 86400.0
     name: str = "shipped"
 
     @classmethod
@@ -127,11 +133,18 @@ class Design:
             claim_spread=s.fetcher.claim_spread,
             stale_limit=s.fetcher.claim_misses,
             idle_backoff=1.0,
+            full_sweep_seconds=s.watcher.full_sweep_seconds,
         )
 
     def but(self, **changes: Any) -> Design:
         return replace(self, **changes)
 
+
+WRITE_BLOCK = aws.WRITE_BLOCK.value
+READ_BLOCK = aws.READ_BLOCK.value
+
+# What an event of the loop does (Model._at).
+STEP, CALL, EFFECT = 0, 1, 2
 
 # Item sizes (bytes), calibrated on the cost benchmark's records (1,176 B for a
 # finished one-chunk job, 1,958 B with 13 chunks; 14.1 write units a job).
@@ -140,6 +153,10 @@ RECORD_PER_CHUNK = 70
 GROWS_AT_CLAIM = 90
 GROWS_AT_DOWNLOAD = 25
 QUEUE_INDEX_ITEM = 260
+SWEEP_INDEX_ITEM = 60
+"""A ``sweep-index`` entry: the file id and the shard (keys only)."""
+RETIRE_SECONDS = 300.0
+"""watcher.decisions.RETIRE_AFTER."""
 NARROW_CLIENT_INDEX_ITEM = 190
 PRESENCE_ITEM = 300
 LEASE_ITEM = 400
@@ -249,7 +266,7 @@ class Model:
         self.rng = random.Random(seed)
         self.horizon = seconds
         self.now = 0.0
-        self._heap: list[tuple[float, int, Any, Any]] = []
+        self._heap: list[tuple[float, int, int, Any, Any]] = []
         self._seq = 0
         self.server_free = 0.0
         self.meter = Meter()
@@ -279,9 +296,11 @@ class Model:
 
     # -- the event loop -------------------------------------------------------
 
-    def _at(self, t: float, proc: Any, value: Any = None) -> None:
+    def _at(self, t: float, proc: Any, value: Any = None, kind: int = STEP) -> None:
+        """Schedule ``proc``: a process to resume with ``value`` (STEP), a function to
+        call (CALL), or a process to resume with what ``value()`` returns (EFFECT)."""
         self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, proc, value))
+        heapq.heappush(self._heap, (t, self._seq, kind, proc, value))
 
     def start(self, proc: Process, at: float = 0.0) -> None:
         self._at(at, proc)
@@ -296,15 +315,18 @@ class Model:
         for _ in range(self.w.backlog):
             self._create(self._new_job(self.rng.randrange(self.w.clients), 0.0), ready=0.0)
         self._stream_new.clear()  # made before any reader started: no hints
-        while self._heap:
-            t, _, proc, value = heapq.heappop(self._heap)
+        heap, pop, step = self._heap, heapq.heappop, self._step
+        while heap:
+            t, _, kind, proc, value = pop(heap)
             if t > self.horizon:
                 break
             self.now = t
-            if callable(proc) and not hasattr(proc, "send"):
+            if kind == STEP:
+                step(proc, value)
+            elif kind == EFFECT:
+                step(proc, value())
+            else:
                 proc()
-                continue
-            self._step(proc, value)
         self._idle_overheads()
         return self._outcome()
 
@@ -317,7 +339,7 @@ class Model:
             self._at(self.now + arg, proc)
         elif kind == "call":
             done, effect = arg
-            self._at(self._finish(done), lambda: self._step(proc, effect()))
+            self._at(self._finish(done), proc, effect, EFFECT)
         elif kind == "hint":
             if self.hints:
                 self._at(self.now, proc, self.hints.popleft())
@@ -325,7 +347,7 @@ class Model:
                 self.hint_token += 1
                 token = self.hint_token
                 self.hint_waiter = (proc, token)
-                self._at(self.now + arg, lambda: self._hint_timeout(token))
+                self._at(self.now + arg, partial(self._hint_timeout, token), kind=CALL)
 
     def _hint_timeout(self, token: int) -> None:
         if self.hint_waiter is not None and self.hint_waiter[1] == token:
@@ -360,17 +382,19 @@ class Model:
         return ("call", (self.b.s3_seconds + nbytes / self.b.s3_bytes_per_second, lambda: None))
 
     def _write(self, resource: str, key: str, nbytes: float) -> None:
-        units = max(1, math.ceil(nbytes / aws.WRITE_BLOCK.value))
-        self.meter.add(self.now, "wcu:" + resource, key, units)
-        self.meter.units["write"] += units
-        if resource == "table":
-            self.meter.largest_item = max(self.meter.largest_item, nbytes)
+        units = max(1, math.ceil(nbytes / WRITE_BLOCK))
+        meter = self.meter
+        meter.usage["wcu:" + resource, key][int(self.now)] += units
+        meter.units["write"] += units
+        if resource == "table" and nbytes > meter.largest_item:
+            meter.largest_item = nbytes
 
     def _read(self, resource: str, key: str, nbytes: float, consistent: bool = False) -> None:
-        blocks = max(1, math.ceil(nbytes / aws.READ_BLOCK.value))
+        blocks = max(1, math.ceil(nbytes / READ_BLOCK))
         units = blocks if consistent else blocks / 2
-        self.meter.add(self.now, "rcu:" + resource, key, units)
-        self.meter.units["read"] += units
+        meter = self.meter
+        meter.usage["rcu:" + resource, key][int(self.now)] += units
+        meter.units["read"] += units
 
     def _job_write(self, job: Job, nbytes: float, projected: bool, queue: bool) -> None:
         """One write of a job record, with its index copies."""
@@ -422,7 +446,7 @@ class Model:
         self.client_pending[job.client].add(job.id)
         self.meter.count("PutItem")
         self._job_write(job, self._size(job, "created"), projected=True, queue=True)
-        self._at(self.now + self.b.index_lag_seconds, lambda: self._index_add(job))
+        self._at(self.now + self.b.index_lag_seconds, partial(self._index_add, job), kind=CALL)
         if self.n and self.d.stream_readers > 0:
             self._stream_new.append(job.id)
         if not self.client_waiting.get(job.client):
@@ -464,9 +488,15 @@ class Model:
                 backlog = [job_id for _, job_id in found]
                 read_at = self.now
             stale = misses = 0
-            jobs, fast, rand = self.jobs, not self.b.shared_server, self.rng.random
+            jobs, fast, rand, spread = (
+                self.jobs,
+                not self.b.shared_server,
+                self.rng.random,
+                self.spread,
+            )
             while backlog and not busy:
-                job_id = backlog.pop(int(rand() * min(len(backlog), self.spread)))
+                left = len(backlog)
+                job_id = backlog.pop(int(rand() * (left if left < spread else spread)))
                 if fast and jobs[job_id].status != "queued":
                     # A candidate taken since the read: its GetItem says so. Counted
                     # without an event each (statuses as of the first of them).
@@ -531,7 +561,11 @@ class Model:
             job.processor = me
             job.claimed = self.now
             self._job_write(job, self._size(job, "claimed"), projected=True, queue=True)
-            self._at(self.now + self.b.index_lag_seconds, lambda: self._index_remove(job))
+            if self.d.sweep_indexed:
+                self._write("sweep-index", f"w{job.id % 4}", SWEEP_INDEX_ITEM)
+            self._at(
+                self.now + self.b.index_lag_seconds, partial(self._index_remove, job), kind=CALL
+            )
             self.client_backlog[job.client] -= 1
             return True
 
@@ -573,6 +607,12 @@ class Model:
             if self.w.rate <= 0 and self.w.shape == "steady" and self.completed == self.arrived:
                 self.horizon = self.now  # a fixed backlog: measured to its last result
             self._job_write(job, self._size(job, "completed"), projected=True, queue=False)
+            if self.d.sweep_indexed:
+                # The watcher's retirement, RETIRE_SECONDS later (metered now: a run
+                # is shorter): the record's write and the index entry's removal.
+                self.meter.count("UpdateItem retire")
+                self._write("table", "job", self._size(job, "delivered"))
+                self._write("sweep-index", f"w{job.id % 4}", SWEEP_INDEX_ITEM)
 
         # Heartbeats fell due every heartbeat_seconds while the job was held.
         beats = int((self.now - began) // self.d.heartbeat_seconds)
@@ -681,7 +721,13 @@ class Model:
 
     def watcher(self) -> Process:
         while True:
-            self.meter.count("Scan")  # its cost at steady state: scan_figures()
+            # The jobs' reads: their cost at steady state is report.sweep_figures().
+            if self.d.sweep_indexed:
+                self.meter.count("Query sweep-index", 4)
+                self.meter.count("Query queue-index watcher", self.d.queue_shards)
+                self.meter.count("BatchGetItem", 1)
+            else:
+                self.meter.count("Scan")
             self.meter.count("s3 ListObjectsV2", 2)
             budget = max(25, len(self.receipts))  # at least MIN_RECEIPTS a sweep
             for _ in range(min(budget, len(self.receipts))):

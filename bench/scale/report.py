@@ -12,7 +12,18 @@ from typing import Any
 
 from bench.prices import PRICES
 from bench.scale import aws
-from bench.scale.model import AWS, LOCAL, RECORD_BASE, Backend, Design, Model, Outcome, Workload
+from bench.scale.model import (
+    AWS,
+    LOCAL,
+    RECORD_BASE,
+    RETIRE_SECONDS,
+    SWEEP_INDEX_ITEM,
+    Backend,
+    Design,
+    Model,
+    Outcome,
+    Workload,
+)
 
 MANY_ITEMS = ("job", "presence")
 """Table meter keys that sum many items (each its own partition key), not one."""
@@ -132,7 +143,7 @@ def calibrate(seeds: int = 5) -> list[Check]:
                 )
     checks.extend(cost_checks())
     # The watcher's steady sweep read 516 records for 70 read units (benchmark 6).
-    scan = sweep_figures(1.0, shipped)
+    scan = sweep_figures(1.0, shipped.but(sweep_indexed=False))
     checks.append(
         Check(
             "watcher Scan read units per record",
@@ -150,8 +161,10 @@ def cost_checks() -> list[Check]:
     jobs, every = 10, 4.0
     seconds = jobs * every
     paced = Workload(rate=1 / every, shape="paced", processing_seconds=0.002, clients=1)
-    busy = Model(1, paced, Design.shipped(), LOCAL, 1, seconds + 2).run()
-    idle = Model(1, replace(paced, rate=0), Design.shipped(), LOCAL, 1, seconds + 2).run()
+    # Benchmark 6 measured client-index projecting every attribute, and the Scan.
+    as_measured = Design.shipped().but(client_index_narrow=False, sweep_indexed=False)
+    busy = Model(1, paced, as_measured, LOCAL, 1, seconds + 2).run()
+    idle = Model(1, replace(paced, rate=0), as_measured, LOCAL, 1, seconds + 2).run()
     checks: list[Check] = []
     n = busy.completed
     for name, measured in COST_REQUESTS.items():
@@ -178,7 +191,9 @@ class Peak:
         return self.used / self.limit.value if self.limit.value else 0.0
 
 
-def peaks(o: Outcome, design: Design, rate: float, since: float = WARM_UP) -> list[Peak]:
+def peaks(
+    o: Outcome, design: Design, rate: float, since: float = WARM_UP, processing: float = 5.0
+) -> list[Peak]:
     """The busiest second of every resource the limits cover, from ``since`` on."""
     found: list[Peak] = []
     totals: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
@@ -214,24 +229,47 @@ def peaks(o: Outcome, design: Design, rate: float, since: float = WARM_UP) -> li
             found.append(Peak(aws.STREAM_RECORDS, "each stream shard", per_read))
     found.append(Peak(aws.STREAM_READERS, "each stream shard", float(design.stream_readers)))
     found.append(Peak(aws.ITEM_BYTES, "largest job record", o.meter.largest_item))
-    sweep = sweep_figures(rate, design)
+    sweep = sweep_figures(rate, design, processing)
     found.append(
         Peak(replace(aws.SWEEP_TIME, value=design.sweep_seconds), "watcher", sweep["seconds"])
     )
     return sorted(found, key=lambda p: -p.ratio)
 
 
-def sweep_figures(rate: float, design: Design) -> dict[str, float]:
-    """The watcher's Scan at steady state: every record kept ``retention`` after it ends."""
-    records = rate * design.retention_seconds
-    nbytes = records * (RECORD_BASE + 200)
-    pages = nbytes / aws.PAGE_BYTES.value
-    units = nbytes / aws.READ_BLOCK.value / 2
+def sweep_figures(rate: float, design: Design, processing_seconds: float = 5.0) -> dict[str, float]:
+    """The watcher's reads of the jobs at steady state.
+
+    Before: a Scan of every record, kept ``retention`` after it ends, each sweep.
+    Indexed: the ids in the queue index and ``sweep-index`` (jobs from their claim
+    until ``RETIRE_SECONDS`` after they end, about half a sweep more) and a
+    BatchGetItem of each, plus a Scan every ``full_sweep_seconds``. (The writes
+    the index costs, at the claim and the retirement, are the run's: ``Model``.)
+    """
+    kept = rate * design.retention_seconds
+    record = RECORD_BASE + 200
+    scan_units = kept * record / aws.READ_BLOCK.value / 2
+    scan_seconds = kept * record / aws.PAGE_BYTES.value * aws.SCAN_PAGE_SECONDS.value
+    per_hour = 3600 / max(design.sweep_seconds, 1e-9)
+    if not design.sweep_indexed:
+        return {
+            "records": kept,
+            "read_units": scan_units,
+            "seconds": scan_seconds,
+            "full_seconds": scan_seconds,
+            "dollars_per_hour": scan_units * PRICES.read_unit * per_hour,
+        }
+    listed = rate * (processing_seconds + 0.3 + RETIRE_SECONDS + design.sweep_seconds / 2)
+    index_units = max(1.0, listed * SWEEP_INDEX_ITEM / aws.READ_BLOCK.value / 2)
+    units = index_units + listed * 0.5  # each record under 4 KiB, eventually consistent
+    batches = math.ceil(listed / 100)
+    seconds = (batches + 4) * aws.DDB_LATENCY.value + listed * record / 85e6
+    full_per_hour = 3600 / design.full_sweep_seconds if design.full_sweep_seconds > 0 else 0.0
     return {
-        "records": records,
+        "records": listed,
         "read_units": units,
-        "seconds": pages * aws.SCAN_PAGE_SECONDS.value,
-        "dollars_per_hour": units * PRICES.read_unit * 3600 / max(design.sweep_seconds, 1e-9),
+        "seconds": seconds,
+        "full_seconds": scan_seconds,
+        "dollars_per_hour": (units * per_hour + scan_units * full_per_hour) * PRICES.read_unit,
     }
 
 
@@ -295,7 +333,7 @@ def measure(
     done = max(1, o.completed)
     requests = sum(v for k, v in o.meter.requests.items() if k != "stream record")
     gpu = fetchers * o.seconds / 3600 * PRICES.gpu_hour
-    sweep = sweep_figures(workload.rate, design)
+    sweep = sweep_figures(workload.rate, design, workload.processing_seconds)
     sweep_per_job = sweep["dollars_per_hour"] / 3600 / max(workload.rate, 1e-9)
     lat = sorted(o.latencies)
     return Row(
@@ -312,7 +350,7 @@ def measure(
         gpu_dollars_per_1000=gpu / done * 1000,
         sweep_dollars_per_1000=sweep_per_job * 1000,
         latency_p50=lat[len(lat) // 2] if lat else float("nan"),
-        top=peaks(o, design, workload.rate, min(WARM_UP, seconds / 2)),
+        top=peaks(o, design, workload.rate, min(WARM_UP, seconds / 2), workload.processing_seconds),
         conserved=o.conserved,
     )
 
@@ -336,13 +374,21 @@ def capacity(fetchers: int, workload: Workload) -> float:
 def designs() -> list[Design]:
     """The shipped design, each change alone, and all the code changes together."""
     shipped = Design.shipped()
-    before = shipped.but(claim_spread=4, stale_limit=0, idle_backoff=1.0, name="before")
+    before = shipped.but(
+        claim_spread=4,
+        stale_limit=0,
+        idle_backoff=1.0,
+        client_index_narrow=False,
+        sweep_indexed=False,
+        name="before",
+    )
     return [
         before,
         before.but(claim_spread=0, name="spread scaled with the fleet"),
         before.but(claim_spread=0, stale_limit=8, name="spread scaled + give up after 8 taken"),
         before.but(idle_backoff=4.0, name="idle backoff to 4 x poll"),
-        before.but(client_index_narrow=True, name="narrow client-index (recommended)"),
+        before.but(client_index_narrow=True, name="narrow client-index"),
+        before.but(sweep_indexed=True, name="watcher reads the indexes"),
         shipped.but(name="after (shipped now)"),
     ]
 
@@ -380,3 +426,25 @@ def figures_of(row: Row) -> dict[str, Any]:
         "crossed": [f"{p.limit.name} ({p.where}) x{p.ratio:.2f}" for p in row.crossed],
         "conserved": row.conserved,
     }
+
+
+# -- reading off a fleet for a load ---------------------------------------------------
+
+HEADROOM = 0.8
+"""The share of a fleet's nominal capacity it is sized to run at."""
+OPERATOR_RATES = (1.0, 10.0, 50.0, 100.0, 150.0)
+
+
+def fleet_for(rate: float, workload: Workload) -> int:
+    """Fetchers for ``rate`` jobs/s: nominal capacity with a fifth in hand."""
+    return max(1, math.ceil(rate * (workload.processing_seconds + 0.3) / HEADROOM))
+
+
+def operator_rows(workload: Workload, seconds: float = 30.0) -> list[tuple[int, float, Row]]:
+    """The shipped design run at each of ``OPERATOR_RATES`` with the fleet ``fleet_for``
+    gives: what an operator reads the fleet size and settings off."""
+    rows = []
+    for rate in OPERATOR_RATES:
+        n = fleet_for(rate, workload)
+        rows.append((n, rate, measure(n, replace(workload, rate=rate), Design.shipped(), seconds)))
+    return rows

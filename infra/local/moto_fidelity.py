@@ -7,7 +7,7 @@ template; none makes it more permissive than AWS:
 1. DynamoDB and DynamoDB Streams requests are authorized against resource
    ``"*"`` in moto, so a policy scoped to a table ARN (least privilege) never
    matches and everything is denied. We name the resource as AWS does: the
-   table, the table's index, or the stream.
+   table, the table's index, or the stream (a batch on one table: the table).
 2. A trust policy naming the account root (``arn:aws:iam::<account>:root``)
    delegates to the account's own IAM policies in AWS; moto compares the
    caller's ARN to the root ARN literally and refuses. A service principal
@@ -84,7 +84,11 @@ def _dynamodb_resource(self: Any) -> str:
     params = _params(self)
     table = params.get("TableName")
     if not table:
-        return "*"  # ListTables, batch calls: AWS checks each table, moto cannot
+        # A batch call on one table is authorized against that table, as in AWS.
+        tables = list(params.get("RequestItems") or {})
+        if len(tables) != 1:
+            return "*"  # ListTables, batches over tables: AWS checks each, moto cannot
+        table = tables[0]
     arn = f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
     index = params.get("IndexName")
     return f"{arn}/index/{index}" if index else arn

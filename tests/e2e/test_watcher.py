@@ -28,13 +28,14 @@ from infra.local.up import System
 from shared import receipts, transitions
 from shared.aws import Aws
 from shared.config import Settings
-from shared.record import Status, chunk_prefix, iso, utc_now
-from shared.table import JobTable
+from shared.record import SWEEP, Job, Status, chunk_key, chunk_prefix, iso, sweep_shards, utc_now
+from shared.table import SWEEP_INDEX, JobTable
 from tests import samples
 from tests.helpers import run_fpw, scaled, wait_for
 from tests.jobs import create_job, upload_chunks
 from tests.loopback import Loopback, Quiet
 from watcher.alerts import ALERT_PREFIX
+from watcher.decisions import RETIRE_AFTER
 from watcher.ops import collect
 from watcher.sweep import MIN_RECEIPTS, Sweeper
 
@@ -214,6 +215,64 @@ def test_a_finished_jobs_leftover_chunks_go_and_a_sweep_lists_the_bucket_not_eac
     # One pass over the bucket (a page per 1,000 objects) and one over the
     # receipts, however many finished records the table holds.
     assert len(lists) <= 4 < finished, lists
+
+
+def in_sweep_index(stack: LocalStack, file_id: str) -> bool:
+    table = jobs(stack)
+    return any(file_id in table.listed(SWEEP_INDEX, SWEEP, shard) for shard in sweep_shards())
+
+
+def test_sweeps_after_the_first_read_the_indexes_and_still_do_every_part_of_the_job(
+    stack: LocalStack, engine: Engine, tmp_path: Path
+) -> None:
+    """The first sweep reads the whole table; later ones read only the queue and
+    sweep indexes (no Scan), whose size follows the jobs in flight, and still
+    requeue a stalled job, delete a finished job's leftovers (also once it has
+    left the index), leave live chunks alone and retire what is done with."""
+    table = jobs(stack)
+    fetcher = Aws(stack.role_settings("fetcher"), "test-fetcher")
+    fetcher_table = JobTable(fetcher.dynamodb, fetcher.settings.table)
+    one = sweeper(stack, stall_seconds=1.0)
+    assert one.sweep(utc_now()).full
+    scans: list[object] = []
+    one.aws.dynamodb.meta.events.register(
+        "before-call.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+
+    def made(name: str) -> Job:
+        path = tmp_path / f"{name}.txt"
+        samples.make_text(path, f"a job that is {name}\n" * 20)
+        hand = create_job(engine.aws, engine.key, path, tmp_path / "spool")
+        upload_chunks(engine.aws, hand)
+        return hand.job
+
+    waiting, stalled, ended = made("waiting"), made("stalled"), made("ended")
+    fetcher_table.apply(stalled.file, transitions.claim("processor-dead", iso(utc_now())))
+    table.apply(
+        ended.file, transitions.fail_queued(ended.created, iso(utc_now()), "given up", 2**31)
+    )
+
+    second = one.sweep(utc_now() + dt.timedelta(seconds=5))
+    assert not second.full and not scans and not second.errors, second.errors
+    assert second.requeued == [stalled.file]
+    assert not keys(stack, chunk_prefix(ended.client, ended.file))
+    assert second.cleaned_objects == ended.chunks and second.orphans == 0
+    assert len(keys(stack, chunk_prefix(waiting.client, waiting.file))) == waiting.chunks
+    assert in_sweep_index(stack, ended.file), "kept while its error counts as recent"
+
+    later = utc_now() + RETIRE_AFTER + dt.timedelta(minutes=1)
+    third = one.sweep(later)
+    assert third.retired == 1 and not in_sweep_index(stack, ended.file)
+    assert in_sweep_index(stack, stalled.file), "requeued, not finished: still swept"
+
+    # A leftover of a job no index lists any more: read, judged, deleted as a leftover.
+    aws = admin(stack)
+    late = chunk_key(ended.client, ended.file, 0)
+    aws.s3.put_object(Bucket=aws.settings.bucket, Key=late, Body=b"a late retry")
+    fourth = one.sweep(later)
+    assert not keys(stack, late) and fourth.cleaned_objects == 1 and fourth.orphans == 0
+    assert not scans and not fourth.errors, fourth.errors
+    assert len(keys(stack, chunk_prefix(waiting.client, waiting.file))) == waiting.chunks
 
 
 def test_a_backlog_of_receipts_is_worked_off_over_several_sweeps_of_bounded_length(

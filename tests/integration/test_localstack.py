@@ -16,8 +16,13 @@ def test_the_template_deploys_the_table_with_its_stream_indexes_and_ttl(stack: L
     table = admin.dynamodb.describe_table(TableName=stack.outputs["JobsTable"])["Table"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"queue-index", "client-index"}
+    assert set(indexes) == {"queue-index", "client-index", "sweep-index"}
     assert [k["AttributeName"] for k in indexes["queue-index"]["KeySchema"]] == ["queue", "rank"]
+    # What desktops poll, not every write of a record (docs/scale.md).
+    narrow = indexes["client-index"]["Projection"]
+    assert narrow["ProjectionType"] == "INCLUDE"
+    assert set(narrow["NonKeyAttributes"]) == {"status", "progress"}
+    assert indexes["sweep-index"]["Projection"]["ProjectionType"] == "KEYS_ONLY"
     assert stack.outputs["JobsStreamArn"] == table["LatestStreamArn"]
     # moto's CloudFormation does not apply the bucket's public access block or
     # lifecycle rules; cfn-lint checks those parts of the template instead.

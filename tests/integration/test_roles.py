@@ -154,6 +154,16 @@ def get_job(aws: Aws, w: World) -> Any:
     return aws.dynamodb.get_item(TableName=w.table, Key={"file": {"S": w.job}})
 
 
+def batch_get_job(aws: Aws, w: World) -> Any:
+    return aws.dynamodb.batch_get_item(RequestItems={w.table: {"Keys": [{"file": {"S": w.job}}]}})
+
+
+def batch_get_registry(aws: Aws, w: World) -> Any:
+    return aws.dynamodb.batch_get_item(
+        RequestItems={w.clients: {"Keys": [{"client": {"S": w.client_id}}]}}
+    )
+
+
 def update_job(aws: Aws, w: World) -> Any:
     return aws.dynamodb.update_item(
         TableName=w.table,
@@ -484,6 +494,14 @@ RULES: list[Rule] = [
     # The watcher: sweep, requeue, delete finished data, read receipts, metrics and alerts.
     may("watcher", "dynamodb:Scan", "scan the jobs table", scan_jobs),
     may("watcher", "dynamodb:GetItem", "read a job", get_job),
+    may("watcher", "dynamodb:BatchGetItem", "read jobs a hundred at a time", batch_get_job),
+    may_not(
+        "watcher",
+        "dynamodb:BatchGetItem",
+        "read the client registry in a batch",
+        batch_get_registry,
+    ),
+    may_not("fetcher", "dynamodb:BatchGetItem", "read jobs in a batch", batch_get_job),
     may(
         "watcher",
         "dynamodb:Query",

@@ -4,13 +4,16 @@ local stack's measurements within the tolerances it states."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
+from bench.prices import dynamodb_units
+from bench.proxy import Call
 from bench.scale import aws
 from bench.scale.model import AWS, LOCAL, Design, Model, Workload
-from bench.scale.report import MANY_ITEMS, calibrate, measure, peaks
+from bench.scale.report import MANY_ITEMS, calibrate, measure, peaks, sweep_figures
 
 SHAPES = [
     Workload(rate=3.0),
@@ -93,3 +96,42 @@ def test_the_local_stack_backend_serves_one_request_at_a_time() -> None:
     o = Model(4, backlog, Design.shipped(), LOCAL, seed=1, seconds=120).run()
     assert o.completed == 100
     assert o.seconds >= 100 * 7 * LOCAL.dynamodb_seconds
+
+
+def test_the_indexed_sweep_reads_the_jobs_in_flight_and_the_scan_the_whole_week() -> None:
+    """What the watcher reads each sweep: before, every record kept for the retention;
+    with the indexes, the jobs from their claim to their retirement, whatever the
+    retention."""
+    indexed = Design.shipped()
+    scan = indexed.but(sweep_indexed=False)
+    week, month = indexed, indexed.but(retention_seconds=30 * 86400.0)
+    assert sweep_figures(10.0, week)["records"] == sweep_figures(10.0, month)["records"]
+    assert sweep_figures(10.0, scan)["records"] == 10.0 * scan.retention_seconds
+    for rate in (0.1, 1.0, 100.0):
+        assert (
+            sweep_figures(rate, indexed)["read_units"]
+            < sweep_figures(rate, scan)["read_units"] / 100
+        )
+        assert sweep_figures(rate, indexed)["seconds"] < indexed.sweep_seconds
+
+
+def test_only_writes_that_change_status_or_progress_copy_a_record_into_client_index() -> None:
+    record = {
+        "file": {"S": "file-1"},
+        "client": {"S": "client-1"},
+        "created": {"S": "2026-11-22T11:00:00.000Z"},
+        "status": {"S": "PROCESSING"},
+        "params": {"S": "x" * 3000},
+    }
+
+    def units(names: dict[str, str], expression: str) -> float:
+        request = {"ExpressionAttributeNames": names, "UpdateExpression": expression}
+        call = Call(
+            "fetcher", "dynamodb", "UpdateItem", True, 0, 0, 0.0,
+            bodies=(json.dumps(request).encode(), json.dumps({"Attributes": record}).encode()),
+        )  # fmt: skip
+        return dynamodb_units(call, 1024).write_units
+
+    beat = units({"#heartbeat": "heartbeat"}, "SET #heartbeat = :now")
+    assert beat == 4  # the record's 3.1 KiB, nothing in the index
+    assert units({"#status": "status"}, "SET #status = :s") == beat + 1  # a small copy

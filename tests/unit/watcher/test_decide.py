@@ -6,7 +6,7 @@ import datetime as dt
 
 from shared.config import Settings
 from shared.record import Job, Status
-from watcher.sweep import Action, decide
+from watcher.sweep import Action, decide, retirable
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -65,3 +65,19 @@ def test_a_finished_result_past_its_retention_expires_once() -> None:
     assert decide(gone, NOW, Settings()) is Action.NOTHING
     kept = job(status=Status.COMPLETED, results=b"sealed", expires=past + 3600)
     assert decide(kept, NOW, Settings()) is Action.NOTHING
+
+
+def test_a_finished_job_leaves_the_sweep_index_once_its_result_is_gone_and_its_window_over() -> (
+    None
+):
+    """Retired too early, a job would drop out of the error counts and the expiry
+    of its result; never retired, the index would grow like the table."""
+    long_ago, just_now = "2026-11-22T11:50:00.000Z", "2026-11-22T11:59:00.000Z"
+    done = job(status=Status.COMPLETED, processed=long_ago, delivered=long_ago)
+    assert retirable(done, NOW)
+    assert not retirable(job(status=Status.COMPLETED, processed=just_now), NOW)
+    assert not retirable(job(status=Status.COMPLETED, processed=long_ago, results=b"x"), NOW)
+    assert not retirable(job(status=Status.ERROR, processed=long_ago, results_ref="s3://b/k"), NOW)
+    assert retirable(job(status=Status.ERROR, processed=long_ago), NOW)
+    for unfinished in (Status.QUEUED, Status.PROCESSING):
+        assert not retirable(job(status=unfinished, processed=long_ago), NOW)
