@@ -112,6 +112,8 @@ class StreamReader:
         self.checkpoints = checkpoints or Checkpoints()
         self._iterators: dict[str, str] = {}
         self.fresh_start = fresh_start
+        self.records = 0
+        """Records read so far (hints or not): a stream with records is busy."""
         fresh = not self.checkpoints.position and not self.checkpoints.finished
         self._start_late: set[str] | None = None if fresh else set()
 
@@ -190,6 +192,7 @@ class StreamReader:
                 else:
                     raise
             records = answer.get("Records", [])
+            self.records += len(records)
             hints.extend(hints_from(records))
             if records:
                 self.checkpoints.position[shard.id] = records[-1]["dynamodb"]["SequenceNumber"]
