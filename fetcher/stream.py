@@ -56,6 +56,8 @@ class Hint:
 
     file: str
     version: str
+    size: int | None = None
+    """The file's size as the record had it: room is checked without reading it again."""
 
 
 def readable(shards: Iterable[Shard], checkpoints: Checkpoints) -> list[Shard]:
@@ -86,7 +88,11 @@ def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:
             continue
         file_id = image.get("file", {}).get("S", "")
         if file_id.startswith("file-"):
-            hints.append(Hint(file_id, image.get("version", {}).get("S", "")))
+            try:
+                size: int | None = int(image["size"]["N"])
+            except (KeyError, TypeError, ValueError):
+                size = None
+            hints.append(Hint(file_id, image.get("version", {}).get("S", ""), size))
     return hints
 
 

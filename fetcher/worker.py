@@ -249,7 +249,8 @@ class Fetcher:
             return None
         if not satisfies(hint.version, self.fs.supported_versions):
             return None
-        claim = self.claimer.claim(hint.file)
+        size = None if self.fs.peek_hinted_jobs else hint.size
+        claim = self.claimer.claim(hint.file, size)
         if claim is not None and place is None:
             self.handle(claim)
             return None

@@ -197,6 +197,10 @@ class FetcherSettings:
     ``stream_busy_seconds``); 0 turns this off (every pause ``stream_poll_seconds``)."""
     stream_busy_seconds: float = 10.0
     """How long after its last record the stream counts as busy."""
+    peek_hinted_jobs: bool = False
+    """Read a job announced by the stream before claiming it, as one found in the queue
+    index is; false: the size the stream record carries is enough to check room (one
+    round trip less between a hint and its claim)."""
     shutdown_grace_seconds: float = 60.0
     """On SIGTERM, time to finish the job at hand before giving it back to the queue."""
     processor_shared_dir: Path | None = None

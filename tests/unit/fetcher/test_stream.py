@@ -214,3 +214,16 @@ def test_a_first_reader_starts_at_the_newest_record_and_a_later_child_at_its_old
     )
     seen = [h.file for _ in range(3) for h in reader.poll()]
     assert seen == ["file-5", "file-6"]
+
+
+def test_a_hint_carries_the_size_its_record_has() -> None:
+    sized = record(1, "file-1")
+    sized["dynamodb"]["NewImage"]["size"] = {"N": "102400"}
+    unsized, odd = record(2, "file-2"), record(3, "file-3")
+    odd["dynamodb"]["NewImage"]["size"] = {"S": "big"}
+    hints = hints_from([sized, unsized, odd])
+    assert [(h.file, h.size) for h in hints] == [
+        ("file-1", 102400),
+        ("file-2", None),
+        ("file-3", None),
+    ]
