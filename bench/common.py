@@ -299,12 +299,17 @@ class Timeline:
 
 
 def start_agent(
-    client_stack: LocalStack, admin_stack: LocalStack, home: Path, label: str
+    client_stack: LocalStack,
+    admin_stack: LocalStack,
+    home: Path,
+    label: str,
+    client: Mapping[str, object] | None = None,
 ) -> tuple[Agent, Timeline]:
     """A registered desktop agent in-process, watching ``home/inbox``, its events timed.
 
     ``client_stack`` is the stack as the client sees it (through a counting
-    proxy, say); ``admin_stack`` registers the client's key.
+    proxy, say); ``admin_stack`` registers the client's key; ``client`` sets
+    client settings other than the shipped defaults.
     """
     from client.agent import Agent
     from infra.admin import register_client
@@ -317,6 +322,10 @@ def start_agent(
     settings.client.inbox = home / "inbox"
     settings.client.state_dir = home / "state"
     settings.client.fleet_keys = local_pins(admin_stack)
+    for name, value in (client or {}).items():
+        if not hasattr(settings.client, name):
+            raise SystemExit(f"no client setting {name!r}")
+        setattr(settings.client, name, value)
     agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
     register_client(admin_stack.admin_settings(), agent.client_id, label)
     timeline = Timeline()
