@@ -72,6 +72,7 @@ BEFORE_FETCHER: dict[str, object] = {
     "stream_fast_poll_seconds": 0.0,
     "chunk_retry_seconds": 0.2,
     "peek_hinted_jobs": True,
+    "stream_describe_seconds": 0.0,
 }
 BEFORE = Mode("before", True, BEFORE_CLIENT, BEFORE_FETCHER)
 AFTER = Mode("after", True, {}, {})
@@ -271,6 +272,7 @@ def summarize(samples: list[Sample], mode: Mode, settings: Settings) -> Outcome:
             "fetcher.stream_busy_seconds": fs.stream_busy_seconds,
             "fetcher.chunk_retry_seconds": fs.chunk_retry_seconds,
             "fetcher.peek_hinted_jobs": fs.peek_hinted_jobs,
+            "fetcher.stream_describe_seconds": fs.stream_describe_seconds,
         },
     }
     headline = f"{len(samples)} × 100 KB: p50 {p50:.2f} s, p95 {p95:.2f} s"

@@ -79,6 +79,7 @@ class StreamHints:
         poll_seconds: float,
         fast_poll_seconds: float = 0.0,
         busy_seconds: float = 0.0,
+        describe_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lease = lease
@@ -87,6 +88,7 @@ class StreamHints:
         self.poll_seconds = poll_seconds
         self.fast_poll_seconds = fast_poll_seconds
         self.busy_seconds = busy_seconds
+        self.describe_seconds = describe_seconds
         self.clock = clock
         self.last_records = float("-inf")
         """When (by ``clock``) a read last found records."""
@@ -124,7 +126,11 @@ class StreamHints:
                     # saving any) reads from the oldest record, so nothing is lost.
                     start = "LATEST" if self.lease.first_holder else "TRIM_HORIZON"
                     reader = StreamReader(
-                        self.streams, self.stream_arn, self.lease.checkpoints, fresh_start=start
+                        self.streams,
+                        self.stream_arn,
+                        self.lease.checkpoints,
+                        fresh_start=start,
+                        describe_seconds=self.describe_seconds,
                     )
                     renew_at = self.clock() + self.lease.seconds / 3
                 assert reader is not None
@@ -202,6 +208,7 @@ def start_hints(
         poll_seconds=fs.stream_poll_seconds,
         fast_poll_seconds=fs.stream_fast_poll_seconds,
         busy_seconds=fs.stream_busy_seconds,
+        describe_seconds=fs.stream_describe_seconds,
         clock=clock,
     )
     hints.start()

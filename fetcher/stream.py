@@ -12,6 +12,7 @@ record costs latency only: the queue index is what fetchers trust.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,10 @@ class StreamReader:
     ``LATEST``: records older than that describe jobs the queue index already
     shows, and replaying up to 24 hours of them would only delay new hints.
     Shards that appear later (children of a split) are read from their start.
+
+    The list of shards is reused for ``describe_seconds`` (0: listed at every
+    pass), except that a pass which reads a shard to its end lists them again
+    at the next: a shard closes when its children start, so they are found at once.
     """
 
     def __init__(
@@ -112,12 +117,18 @@ class StreamReader:
         stream_arn: str,
         checkpoints: Checkpoints | None = None,
         fresh_start: str = "LATEST",
+        describe_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.checkpoints = checkpoints or Checkpoints()
         self._iterators: dict[str, str] = {}
         self.fresh_start = fresh_start
+        self.describe_seconds = describe_seconds
+        self.clock = clock
+        self._listed: list[Shard] | None = None
+        self._listed_at = float("-inf")
         self.records = 0
         """Records read so far (hints or not): a stream with records is busy."""
         fresh = not self.checkpoints.position and not self.checkpoints.finished
@@ -163,6 +174,7 @@ class StreamReader:
                 return self._iterator(shard, from_start=True)
             if code == "ResourceNotFoundException":
                 self.checkpoints.finished.add(shard.id)  # the shard aged out
+                self._listed = None
                 return None
             raise
 
@@ -173,7 +185,7 @@ class StreamReader:
         about to end stops at once.
         """
         hints: list[Hint] = []
-        shards = self.shards()
+        shards = self._shards()
         if self._start_late is None:
             self._start_late = {shard.id for shard in shards}
         for shard in readable(shards, self.checkpoints):
@@ -209,4 +221,13 @@ class StreamReader:
                 # No next iterator: a closed shard read to its end.
                 self._iterators.pop(shard.id, None)
                 self.checkpoints.finished.add(shard.id)
+                self._listed = None  # its children: list the shards again next pass
         return hints
+
+    def _shards(self) -> list[Shard]:
+        """The shards, listed again once ``describe_seconds`` old or after a shard ended."""
+        now = self.clock()
+        if self._listed is None or now - self._listed_at >= self.describe_seconds:
+            self._listed = self.shards()
+            self._listed_at = now
+        return self._listed

@@ -190,13 +190,18 @@ class FetcherSettings:
     lease_seconds: float = 30.0
     """Life of a stream-reader lease; the holder renews it at a third of that."""
     stream_poll_seconds: float = 0.5
-    """Pause between reads of the stream while holding a lease (each read: one
-    DescribeStream and one GetRecords per shard); half of it is the mean wait for a hint."""
+    """Pause between reads of the stream while holding a lease (each read: one GetRecords
+    per shard, and a DescribeStream when the shard list is renewed, see
+    ``stream_describe_seconds``); half of it is the mean wait for a hint."""
     stream_fast_poll_seconds: float = 0.1
     """The pause instead while the stream is busy (it had records in the last
     ``stream_busy_seconds``); 0 turns this off (every pause ``stream_poll_seconds``)."""
     stream_busy_seconds: float = 10.0
     """How long after its last record the stream counts as busy."""
+    stream_describe_seconds: float = 60.0
+    """How long the stream's list of shards is reused between reads (a shard read to its
+    end has it listed again at once, so its children are read without delay); 0 lists
+    the shards at every read (one more round trip before each hint)."""
     peek_hinted_jobs: bool = False
     """Read a job announced by the stream before claiming it, as one found in the queue
     index is; false: the size the stream record carries is enough to check room (one
