@@ -208,6 +208,7 @@ class StreamReader:
                         continue
                     answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
                 else:
+                    self._listed = None  # a shard gone, say: the next pass lists them again
                     raise
             records = answer.get("Records", [])
             self.records += len(records)
