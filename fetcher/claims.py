@@ -162,7 +162,9 @@ class Claimer:
 
         ``size``, when known (a stream hint carries it), spares the read of the record
         before the claim: a hint is of a job just queued, and the claim's own condition
-        turns down one taken meanwhile."""
+        turns down one taken meanwhile. Never pass it for a job this holder holds: the
+        refusal of that claim reads as the lost answer of our own (the read, by finding
+        it no longer queued, is what tells the two apart)."""
         self.last_file = file_id
         if size is not None and size >= 0:
             if not self.room(file_id, size):
