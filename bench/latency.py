@@ -13,7 +13,7 @@ appender closes between bursts), so a few such files are timed too.
 The same run measures the same drops under the settings of before the
 adaptive waits (``BEFORE``: fixed result poll and stream read intervals,
 the longer settle of a moved file and first wait for a chunk) and under the
-shipped defaults, one after the other, each with its own parts.
+shipped defaults, in turn (before, after, before), each with its own parts.
 
 The phases come from three clocks on the same machine: the agent's events
 (taken, staged, uploaded, result seen, result saved), the job record's
@@ -138,14 +138,24 @@ def fetcher_durations(log: str) -> dict[str, dict[str, float]]:
 
 
 def run(ctx: Context) -> Outcome:
-    """Before and after in the same run, then a few files written in place."""
-    count = ctx.pick(10, 100)
-    results: dict[str, Outcome] = {}
-    for mode, files in ((BEFORE, count), (AFTER, count), (IN_PLACE, ctx.pick(5, 20))):
+    """Before and after in the same run, in the order before, after, after, before (the
+    halves of each), so that a load that drifts during the run weighs on both alike;
+    then a few files written in place."""
+    half = ctx.pick(5, 50)
+    schedule = ((BEFORE, half), (AFTER, 2 * half), (BEFORE, half), (IN_PLACE, ctx.pick(5, 20)))
+    samples: dict[str, list[Sample]] = {}
+    loads: dict[str, list[float]] = {}
+    used: dict[str, tuple[Mode, Settings]] = {}
+    for mode, files in schedule:
         load = os.getloadavg()[0]
-        samples, settings = measure(ctx, mode, files)
-        results[mode.label] = summarize(samples, mode, settings)
-        results[mode.label].figures["load_1min"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+        found, settings = measure(ctx, mode, files)
+        samples.setdefault(mode.label, []).extend(found)
+        loads.setdefault(mode.label, []).extend([round(load, 2), round(os.getloadavg()[0], 2)])
+        used[mode.label] = (mode, settings)
+    results = {}
+    for label, (mode, settings) in used.items():
+        results[label] = summarize(samples[label], mode, settings)
+        results[label].figures["load_1min"] = loads[label]
     return compare(results)
 
 
