@@ -25,7 +25,7 @@ from bench.fleets import CHOICES, check, labelled, runs
 BENCHMARKS = {
     "prep": "client preparation (chunk, compress, hash) vs zstd + sha256sum",
     "upload": "client upload vs boto3 upload_file to the local stack",
-    "latency": "drop-to-result latency with an instant processor, by phase",
+    "latency": "drop-to-result latency with an instant processor, by phase; before vs after",
     "throughput": "jobs per minute with 1, 2 and 4 fetchers; claim conflicts",
     "memory": "fetcher and client peak memory against file size; idle client",
     "cost": "AWS requests per job, measured; dollars per 1,000 jobs; idle fleets",

@@ -302,12 +302,17 @@ class Timeline:
 
 
 def start_agent(
-    client_stack: LocalStack, admin_stack: LocalStack, home: Path, label: str
+    client_stack: LocalStack,
+    admin_stack: LocalStack,
+    home: Path,
+    label: str,
+    client: Mapping[str, object] | None = None,
 ) -> tuple[Agent, Timeline]:
     """A registered desktop agent in-process, watching ``home/inbox``, its events timed.
 
     ``client_stack`` is the stack as the client sees it (through a counting
-    proxy, say); ``admin_stack`` registers the client's key.
+    proxy, say); ``admin_stack`` registers the client's key; ``client`` sets
+    client settings other than the shipped defaults.
     """
     from infra.fleetkey import local_pins
     from shared.config import Settings
@@ -315,20 +320,28 @@ def start_agent(
     settings = Settings()
     settings.aws = client_stack.role_settings("client")
     settings.client.fleet_keys = local_pins(admin_stack)
-    return start_agent_with(settings, admin_stack.admin_settings(), home, label)
+    return start_agent_with(settings, admin_stack.admin_settings(), home, label, client)
 
 
 def start_agent_with(
-    settings: Settings, admin: AwsSettings, home: Path, label: str
+    settings: Settings,
+    admin: AwsSettings,
+    home: Path,
+    label: str,
+    client: Mapping[str, object] | None = None,
 ) -> tuple[Agent, Timeline]:
     """``start_agent`` for any stack: ``settings`` give the client's AWS access and
-    fleet pins (the rest as shipped); ``admin`` registers the client's key."""
+    fleet pins (the rest as shipped, but ``client``); ``admin`` registers the client's key."""
     from client.agent import Agent
     from infra.admin import register_client
     from shared.keys import load_or_create_key
 
     settings.client.inbox = home / "inbox"
     settings.client.state_dir = home / "state"
+    for name, value in (client or {}).items():
+        if not hasattr(settings.client, name):
+            raise SystemExit(f"no client setting {name!r}")
+        setattr(settings.client, name, value)
     agent = Agent(settings, key=load_or_create_key(settings.client.state_dir))
     register_client(admin, agent.client_id, label)
     timeline = Timeline()

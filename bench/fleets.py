@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,14 +93,15 @@ class Fleet:
     stop: Callable[[], None]
 
 
-def start_fleet(ctx: Context, home: Path) -> Fleet:
-    """The fleet ``ctx.fleet`` names, started, its fetcher not yet necessarily reading."""
+def start_fleet(ctx: Context, home: Path, fetcher: Mapping[str, object] | None = None) -> Fleet:
+    """The fleet ``ctx.fleet`` names, started, its fetcher not yet necessarily reading;
+    ``fetcher``: fetcher settings other than the shipped defaults."""
     if ctx.fleet == "containers":
-        return _containers(ctx, home)
-    return _processes(ctx, home)
+        return _containers(ctx, home, dict(fetcher or {}))
+    return _processes(ctx, home, dict(fetcher or {}))
 
 
-def _processes(ctx: Context, home: Path) -> Fleet:
+def _processes(ctx: Context, home: Path, settings: dict[str, object]) -> Fleet:
     from bench.common import start_fetcher, start_instant_processor
     from infra.fleetkey import local_pins
     from infra.local.up import System
@@ -113,7 +114,7 @@ def _processes(ctx: Context, home: Path) -> Fleet:
         fetcher = start_fetcher(
             system,
             "fetcher-1",
-            {"processor_url": system.processor_url, "work_dir": str(home / "work")},
+            {"processor_url": system.processor_url, "work_dir": str(home / "work"), **settings},
         )
     except BaseException:
         system.stop()
@@ -126,7 +127,7 @@ def _processes(ctx: Context, home: Path) -> Fleet:
     )
 
 
-def _containers(ctx: Context, home: Path) -> Fleet:
+def _containers(ctx: Context, home: Path, settings: dict[str, object]) -> Fleet:
     from infra.local.containers import ContainerFleet, ensure_images
     from shared.config import load_settings
 
@@ -137,7 +138,7 @@ def _containers(ctx: Context, home: Path) -> Fleet:
         engine,
         home / "containers",
         name=f"fpw-bench-{secrets.token_hex(3)}",
-        fetcher_settings={},
+        fetcher_settings=settings,
         watcher_settings={},
     )
     fetcher = fleet.container("fetcher-1")

@@ -115,11 +115,17 @@ class Agent:
             self.engine.set_paused(True)  # drops wait until the request is approved
             self._spawn(self.joiner.run, "fpw-join")
         if watch:
-            stable = self.settings.client.stable_seconds
+            cs = self.settings.client
             places = self.engine.places
             for folder, params in self.folders:
                 own = places.own(folder)
-                watcher = InboxWatcher(folder, self._submitter(params), stable, excluded=own)
+                watcher = InboxWatcher(
+                    folder,
+                    self._submitter(params),
+                    cs.stable_seconds,
+                    excluded=own,
+                    moved_settle_seconds=cs.moved_settle_seconds,
+                )
                 watcher.start()
                 self._watchers.append(watcher)
                 self._spawn(watcher.loop, f"fpw-watch-{folder.name}")

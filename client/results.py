@@ -8,7 +8,7 @@ rest (what its failure means is the engine's rules, ``client.outcomes``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from client.collect import Collector, Receipts
 from client.drops import Drops
@@ -28,6 +28,9 @@ UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 POLL_RECORDS_PER_SECOND = 200
 # A job whose record disappeared is sent again at most this many times.
 MAX_RESENDS = 3
+# A fetcher downloads, checks and merges at least this much a second: a larger job's
+# result is expected that much later (the fast-poll window grows with the file).
+FAST_POLL_BYTES_PER_SECOND = 10 * 1024 * 1024
 
 
 def poll_interval(waiting: int, base: float) -> float:
@@ -39,6 +42,26 @@ def poll_interval(waiting: int, base: float) -> float:
     second costs the table's capacity and the desktop's CPU.
     """
     return max(base, waiting / POLL_RECORDS_PER_SECOND)
+
+
+def expected_by(uploaded: float, size: int, window: float) -> float:
+    """Until when a job whose upload ended at ``uploaded`` is expected to finish soon:
+    ``window`` seconds, plus the time a fetcher takes to download and merge ``size``
+    bytes (``FAST_POLL_BYTES_PER_SECOND``)."""
+    return uploaded + window + size / FAST_POLL_BYTES_PER_SECOND
+
+
+def base_interval(now: float, expected: Iterable[float], slow: float, fast: float) -> float:
+    """The result poll's interval before any backlog spacing: ``fast`` while a waiting
+    job is expected to finish soon (``now`` before one of ``expected``), ``slow`` otherwise.
+
+    Most of a small job's wait for its result is the poll's own spacing; checking five
+    times as often only in the seconds after an upload costs a few dozen queries a job
+    and nothing while no job is that recent. ``fast`` 0 (or not below ``slow``) is off.
+    """
+    if fast <= 0 or fast >= slow:
+        return slow
+    return fast if any(now < until for until in expected) else slow
 
 
 class Results:

@@ -4,9 +4,10 @@ The watchdog handler only filters and queues paths; a single loop decides
 when a file is complete and hands it to the engine: same size and mtime for
 ``stable_seconds`` (a writer closing the file between bursts does not end the
 wait), or, where the system reports it (inotify on Linux), for
-``CLOSED_SETTLE_SECONDS`` after it was moved in whole (a rename: its content
-is final). Files already in the folder at start are treated as just dropped.
-The loop sleeps until an event while nothing is pending.
+``moved_settle_seconds`` (``CLOSED_SETTLE_SECONDS`` by default) after it was
+moved in whole (a rename: its content is final). Files already in the folder
+at start are treated as just dropped. The loop sleeps until an event while
+nothing is pending.
 
 Folders inside the watched folder are watched too (their files become jobs),
 except the agent's own ``done/``, ``failed/`` and results folders. Only
@@ -59,8 +60,9 @@ IGNORED = (
     "desktop.ini",
 )
 # A file moved in whole is complete unless it changes again: this pause only
-# absorbs a tool that renames it and touches it at once.
-CLOSED_SETTLE_SECONDS = 0.2
+# absorbs a tool that renames it and touches it at once (one that touches it
+# later gets a second job for the final content, the first being superseded).
+CLOSED_SETTLE_SECONDS = 0.1
 # Events that say nothing about content (the engine's own reads among them).
 READ_EVENTS = (EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE)
 # Only a rename says the content is final: an appender closes the file between
@@ -155,13 +157,14 @@ class InboxWatcher:
         stable_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         excluded: Iterable[Path] = (),
+        moved_settle_seconds: float = CLOSED_SETTLE_SECONDS,
     ) -> None:
         self.inbox = inbox
         self.submit = submit
         self.clock = clock
         self.excluded = [Path(p) for p in excluded]
         """Folders inside the watched one that are the agent's own (done, failed, results)."""
-        self.stable = StableFiles(stable_seconds)
+        self.stable = StableFiles(stable_seconds, moved_settle_seconds)
         self._skipped: set[Path] = set()
         self._refused: dict[Path, str] = {}
         """The last reason each file was not taken for (said once)."""

@@ -183,10 +183,19 @@ class Claimer:
         self._backlog_read = self.clock()
         self.index_reads += 1
 
-    def claim(self, file_id: str) -> Claim | None:
-        """Claim one job; None when it is not to be had (taken, ended, too big for this disk)."""
+    def claim(self, file_id: str, size: int | None = None) -> Claim | None:
+        """Claim one job; None when it is not to be had (taken, ended, too big for this disk).
+
+        ``size``, when known (a stream hint carries it), spares the read of the record
+        before the claim: a hint is of a job just queued, and the claim's own condition
+        turns down one taken meanwhile. Never pass it for a job this holder holds: the
+        refusal of that claim reads as the lost answer of our own (the read, by finding
+        it no longer queued, is what tells the two apart)."""
         self.last_file = file_id
-        if not self.fits(file_id):
+        if size is not None and size >= 0:
+            if not self.room(file_id, size):
+                return None
+        elif not self.fits(file_id):
             return None
         update = transitions.claim(self.holder, iso(utc_now()))
         try:
@@ -230,7 +239,11 @@ class Claimer:
             return False  # taken or ended since the index was read
         if peek.size is None:
             return True  # a record the claim will find unreadable, and end
-        needed = peek.size + ROOM_MARGIN_BYTES
+        return self.room(file_id, peek.size)
+
+    def room(self, file_id: str, size: int) -> bool:
+        """Whether a job of ``size`` bytes fits in ``merge_dir`` now (said now and then if not)."""
+        needed = size + ROOM_MARGIN_BYTES
         if needed <= free_bytes(self.merge_dir):
             self._no_room.pop(file_id, None)
             return True

@@ -1,5 +1,6 @@
 """Stream hints: while this process holds a reader lease, new jobs arrive within
-``fetcher.stream_poll_seconds`` (and the read's own time).
+``fetcher.stream_poll_seconds`` (and the read's own time), or within
+``fetcher.stream_fast_poll_seconds`` while the stream is busy.
 
 Hints are bounded (a small queue; overflow is dropped) and never trusted: the
 fetcher still claims with the usual condition, and the queue index remains
@@ -33,6 +34,20 @@ log = logging.getLogger(__name__)
 HINT_CAPACITY = 1000
 
 
+def stream_pause(now: float, last_records: float, slow: float, fast: float, busy: float) -> float:
+    """Seconds to the next stream read: ``fast`` while the stream had records in the last
+    ``busy`` seconds (at ``last_records``), ``slow`` otherwise (pure).
+
+    A job's life writes several records (created, claimed, finished, heartbeats), so
+    the stream is busy exactly while the fleet is in use, when a hint's delay is
+    the user's wait; an idle stream is read at the slow pace, at the old cost.
+    ``fast`` 0 (or not below ``slow``) is off.
+    """
+    if fast <= 0 or fast >= slow:
+        return slow
+    return fast if now - last_records < busy else slow
+
+
 def lease_bound_streams(aws: Aws, lease_seconds: float) -> Any:
     """A Streams client whose every call ends within the lease's safety margin.
 
@@ -62,13 +77,21 @@ class StreamHints:
         stream_arn: str,
         *,
         poll_seconds: float,
+        fast_poll_seconds: float = 0.0,
+        busy_seconds: float = 0.0,
+        describe_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lease = lease
         self.streams = streams
         self.stream_arn = stream_arn
         self.poll_seconds = poll_seconds
+        self.fast_poll_seconds = fast_poll_seconds
+        self.busy_seconds = busy_seconds
+        self.describe_seconds = describe_seconds
         self.clock = clock
+        self.last_records = float("-inf")
+        """When (by ``clock``) a read last found records."""
         self.hints: queue.Queue[Hint] = queue.Queue(maxsize=HINT_CAPACITY)
         self.reads: collections.deque[tuple[float, float]] = collections.deque(maxlen=10_000)
         """(start, end) of each stream read, by ``clock``: evidence of reader counts."""
@@ -103,7 +126,11 @@ class StreamHints:
                     # saving any) reads from the oldest record, so nothing is lost.
                     start = "LATEST" if self.lease.first_holder else "TRIM_HORIZON"
                     reader = StreamReader(
-                        self.streams, self.stream_arn, self.lease.checkpoints, fresh_start=start
+                        self.streams,
+                        self.stream_arn,
+                        self.lease.checkpoints,
+                        fresh_start=start,
+                        describe_seconds=self.describe_seconds,
                     )
                     renew_at = self.clock() + self.lease.seconds / 3
                 assert reader is not None
@@ -113,17 +140,30 @@ class StreamHints:
                     renew_at = self.clock() + self.lease.seconds / 3
                     continue  # re-check validity after renewing
                 self._read(reader)
-                self.stopping.wait(self.poll_seconds)
+                self.stopping.wait(self.pause())
         finally:
             if self._release_lease:
                 if reader is not None:
                     self.lease.checkpoints = reader.checkpoints
                 self.lease.give_back()
 
+    def pause(self) -> float:
+        """Seconds until the next read (see ``stream_pause``)."""
+        return stream_pause(
+            self.clock(),
+            self.last_records,
+            self.poll_seconds,
+            self.fast_poll_seconds,
+            self.busy_seconds,
+        )
+
     def _read(self, reader: StreamReader) -> None:
         started = self.clock()
+        records = reader.records
         try:
             found = reader.poll(still_valid=self.lease.valid)
+            if reader.records > records:
+                self.last_records = self.clock()
         except (BotoCoreError, ClientError) as exc:
             log.warning("cannot read the job stream, relying on the queue index: %s", exc)
             self.stopping.wait(self.poll_seconds * 5)
@@ -166,6 +206,9 @@ def start_hints(
         lease_bound_streams(aws, fs.lease_seconds),
         arn,
         poll_seconds=fs.stream_poll_seconds,
+        fast_poll_seconds=fs.stream_fast_poll_seconds,
+        busy_seconds=fs.stream_busy_seconds,
+        describe_seconds=fs.stream_describe_seconds,
         clock=clock,
     )
     hints.start()

@@ -199,6 +199,7 @@ class Pipeline:
                 job,
                 merged,
                 wait_seconds=self.fs.chunk_wait_seconds,
+                retry_seconds=self.fs.chunk_retry_seconds,
                 concurrency=self.fs.download_concurrency,
                 cancelled=claim.lost,
             )

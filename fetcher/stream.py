@@ -12,6 +12,7 @@ record costs latency only: the queue index is what fetchers trust.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,8 @@ class Hint:
 
     file: str
     version: str
+    size: int | None = None
+    """The file's size as the record had it: room is checked without reading it again."""
 
 
 def readable(shards: Iterable[Shard], checkpoints: Checkpoints) -> list[Shard]:
@@ -86,7 +89,11 @@ def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:
             continue
         file_id = image.get("file", {}).get("S", "")
         if file_id.startswith("file-"):
-            hints.append(Hint(file_id, image.get("version", {}).get("S", "")))
+            try:
+                size: int | None = int(image["size"]["N"])
+            except (KeyError, TypeError, ValueError):
+                size = None
+            hints.append(Hint(file_id, image.get("version", {}).get("S", ""), size))
     return hints
 
 
@@ -98,6 +105,10 @@ class StreamReader:
     ``LATEST``: records older than that describe jobs the queue index already
     shows, and replaying up to 24 hours of them would only delay new hints.
     Shards that appear later (children of a split) are read from their start.
+
+    The list of shards is reused for ``describe_seconds`` (0: listed at every
+    pass), except that a pass which reads a shard to its end lists them again
+    at the next: a shard closes when its children start, so they are found at once.
     """
 
     def __init__(
@@ -106,12 +117,20 @@ class StreamReader:
         stream_arn: str,
         checkpoints: Checkpoints | None = None,
         fresh_start: str = "LATEST",
+        describe_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.checkpoints = checkpoints or Checkpoints()
         self._iterators: dict[str, str] = {}
         self.fresh_start = fresh_start
+        self.describe_seconds = describe_seconds
+        self.clock = clock
+        self._listed: list[Shard] | None = None
+        self._listed_at = float("-inf")
+        self.records = 0
+        """Records read so far (hints or not): a stream with records is busy."""
         fresh = not self.checkpoints.position and not self.checkpoints.finished
         self._start_late: set[str] | None = None if fresh else set()
 
@@ -155,6 +174,7 @@ class StreamReader:
                 return self._iterator(shard, from_start=True)
             if code == "ResourceNotFoundException":
                 self.checkpoints.finished.add(shard.id)  # the shard aged out
+                self._listed = None
                 return None
             raise
 
@@ -165,7 +185,7 @@ class StreamReader:
         about to end stops at once.
         """
         hints: list[Hint] = []
-        shards = self.shards()
+        shards = self._shards()
         if self._start_late is None:
             self._start_late = {shard.id for shard in shards}
         for shard in readable(shards, self.checkpoints):
@@ -188,8 +208,10 @@ class StreamReader:
                         continue
                     answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
                 else:
+                    self._listed = None  # a shard gone, say: the next pass lists them again
                     raise
             records = answer.get("Records", [])
+            self.records += len(records)
             hints.extend(hints_from(records))
             if records:
                 self.checkpoints.position[shard.id] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -200,4 +222,13 @@ class StreamReader:
                 # No next iterator: a closed shard read to its end.
                 self._iterators.pop(shard.id, None)
                 self.checkpoints.finished.add(shard.id)
+                self._listed = None  # its children: list the shards again next pass
         return hints
+
+    def _shards(self) -> list[Shard]:
+        """The shards, listed again once ``describe_seconds`` old or after a shard ended."""
+        now = self.clock()
+        if self._listed is None or now - self._listed_at >= self.describe_seconds:
+            self._listed = self.shards()
+            self._listed_at = now
+        return self._listed

@@ -52,10 +52,12 @@ def fetch_chunk(
     wait_seconds: float,
     cancelled: threading.Event,
     clock: Callable[[], float] = time.monotonic,
+    retry_seconds: float = 0.2,
 ) -> bytes:
-    """The stored bytes of chunk n, waiting up to ``wait_seconds`` for it to appear."""
+    """The stored bytes of chunk n, waiting up to ``wait_seconds`` for it to appear
+    (looking again after ``retry_seconds``, then twice as long each time, up to 2 s)."""
     deadline = clock() + wait_seconds
-    waits = Backoff(first=0.2, cap=2.0)
+    waits = Backoff(first=max(0.01, retry_seconds), cap=2.0)
     store = Store(s3)
     while True:
         try:
@@ -83,6 +85,7 @@ def merge(
     wait_seconds: float,
     concurrency: int,
     cancelled: threading.Event,
+    retry_seconds: float = 0.2,
 ) -> None:
     """Fill ``target`` with the job's original bytes, verified chunk by chunk and as a whole.
 
@@ -96,7 +99,9 @@ def merge(
         # At most ``window`` stored chunks are in memory at once, whatever the file size.
         window = max(1, concurrency) * 2
         pending = {
-            n: pool.submit(fetch_chunk, s3, job, n, wait_seconds, cancelled)
+            n: pool.submit(
+                fetch_chunk, s3, job, n, wait_seconds, cancelled, retry_seconds=retry_seconds
+            )
             for n in range(min(window, job.chunks))
         }
         try:
@@ -105,7 +110,13 @@ def merge(
                 ahead = n + window
                 if ahead < job.chunks:
                     pending[ahead] = pool.submit(
-                        fetch_chunk, s3, job, ahead, wait_seconds, cancelled
+                        fetch_chunk,
+                        s3,
+                        job,
+                        ahead,
+                        wait_seconds,
+                        cancelled,
+                        retry_seconds=retry_seconds,
                     )
                 if sha256_hex(stored) != job.chunk_sha256[n]:
                     raise IntegrityError(

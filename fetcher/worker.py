@@ -256,7 +256,13 @@ class Fetcher:
             return None
         if not satisfies(hint.version, self.fs.supported_versions):
             return None
-        claim = self.claimer.claim(hint.file)
+        with self._held_lock:
+            if hint.file in self.held:
+                # Claimed from the index before its record was read from the stream.
+                # Claimed again, the claim's refusal would read as our own lost answer.
+                return None
+        size = None if self.fs.peek_hinted_jobs else hint.size
+        claim = self.claimer.claim(hint.file, size)
         if claim is not None and place is None:
             self.handle(claim)
             return None

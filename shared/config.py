@@ -84,10 +84,20 @@ class ClientSettings:
     stable_seconds: float = 1.0
     """A file must keep its size and mtime this long before it is taken (a writer closing it
     between bursts does not end the wait); where the system reports it (inotify on Linux),
-    a file moved in whole (renamed into the folder) is taken once unchanged for 0.2 s."""
+    a file moved in whole (renamed into the folder) is taken sooner (``moved_settle_seconds``)."""
+    moved_settle_seconds: float = 0.1
+    """A file moved in whole (renamed into the folder: its content is final) is taken once
+    unchanged this long, where the system reports moves (inotify on Linux); a change
+    after it was taken sends the final content as a new job."""
     poll_seconds: float = 0.5
     """How often pending jobs are checked for results (one query per check, made only
     while jobs are pending)."""
+    fast_poll_seconds: float = 0.1
+    """How often they are checked instead while one is expected to finish soon (see
+    ``fast_poll_window_seconds``); 0 turns this off (every check at ``poll_seconds``)."""
+    fast_poll_window_seconds: float = 3.0
+    """A job counts as expected to finish soon from the end of its upload until this long
+    after it, plus a second per 10 MiB of the file (the fetcher's download and merge)."""
     max_result_bytes: int = 1024 * 1024 * 1024
     """Largest sealed result this desktop downloads; a bigger one fails its job unread
     (a result is held in memory once while it is decrypted)."""
@@ -135,6 +145,9 @@ class FetcherSettings:
     """How often the holder refreshes ``heartbeat``."""
     chunk_wait_seconds: float = 300.0
     """How long to wait for a chunk that the client has not uploaded yet."""
+    chunk_retry_seconds: float = 0.05
+    """First pause before looking again for a chunk not uploaded yet; each next pause
+    doubles, up to 2 s (a job may be claimed while its client still uploads)."""
     processor_timeout_seconds: float = 600.0
     """Time limit of one processor call: upload, analysis and answer together (the
     connection is closed at the limit, however slowly the answer arrives)."""
@@ -177,8 +190,22 @@ class FetcherSettings:
     lease_seconds: float = 30.0
     """Life of a stream-reader lease; the holder renews it at a third of that."""
     stream_poll_seconds: float = 0.5
-    """Pause between reads of the stream while holding a lease (each read: one
-    DescribeStream and one GetRecords per shard); half of it is the mean wait for a hint."""
+    """Pause between reads of the stream while holding a lease (each read: one GetRecords
+    per shard, and a DescribeStream when the shard list is renewed, see
+    ``stream_describe_seconds``); half of it is the mean wait for a hint."""
+    stream_fast_poll_seconds: float = 0.1
+    """The pause instead while the stream is busy (it had records in the last
+    ``stream_busy_seconds``); 0 turns this off (every pause ``stream_poll_seconds``)."""
+    stream_busy_seconds: float = 10.0
+    """How long after its last record the stream counts as busy."""
+    stream_describe_seconds: float = 60.0
+    """How long the stream's list of shards is reused between reads (a shard read to its
+    end has it listed again at once, so its children are read without delay); 0 lists
+    the shards at every read (one more round trip before each hint)."""
+    peek_hinted_jobs: bool = False
+    """Read a job announced by the stream before claiming it, as one found in the queue
+    index is; false: the size the stream record carries is enough to check room (one
+    round trip less between a hint and its claim)."""
     shutdown_grace_seconds: float = 60.0
     """On SIGTERM, time to finish the job at hand before giving it back to the queue."""
     processor_shared_dir: Path | None = None

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,14 @@ from client.engine import Engine
 from client.state import Phase
 from fetcher.hints import StreamHints, lease_bound_streams
 from fetcher.lease import StreamLease, slot_key
+from fetcher.stream import Hint
+from fetcher.worker import Fetcher
+from infra.fleetkey import local_key_file
 from infra.local.stack import LocalStack
 from infra.local.up import System
 from shared import hpke
 from shared.aws import Aws
+from shared.config import Settings
 from shared.presence import PRESENCE_PREFIX
 from shared.record import Status
 from shared.table import JobTable
@@ -315,3 +320,35 @@ def test_a_fetcher_hands_a_file_over_by_path_on_a_shared_volume(
         wait_for(lambda: not list(shared.glob("*.data")), timeout=10, what="the merged file gone")
     finally:
         processor.close()
+
+
+def test_a_hint_for_a_job_this_fetcher_already_holds_is_not_claimed_again(
+    stack: LocalStack, engine: Engine, tmp_path: Path
+) -> None:
+    """A job claimed from the index is often announced by the stream just after. Claimed
+    again without reading it first, the claim's refusal would read as the lost answer of
+    our own claim, and the job would run twice at once."""
+    settings = Settings()
+    settings.aws = stack.role_settings("fetcher")
+    settings.fetcher.work_dir = tmp_path / "work"
+    settings.fetcher.fleet_key_file = local_key_file(stack, tmp_path)
+    aws = Aws(settings.aws, "test-held-hint")
+    fetcher = Fetcher(settings, aws, holder=f"processor-held-{uuid.uuid4()}")
+    path = tmp_path / "held.txt"
+    samples.make_text(path, "claimed from the index, then announced\n")
+    job = create_job(engine.aws, engine.key, path, tmp_path / "spool").job
+    claim = fetcher.claimer.claim(job.file)  # as from the index
+    assert claim is not None, "another fetcher took the job"
+    fetcher.held[job.file] = claim
+    try:
+        lease = StreamLease(fetcher.table, fetcher.holder, slots=1, seconds=30.0)
+        fetcher.hints = StreamHints(lease, None, "unused", poll_seconds=0.5)
+        fetcher.hints.hints.put(Hint(job.file, job.version, job.size))
+        place = fetcher.feed.place(timeout=1.0)
+        assert place is not None
+        assert fetcher._idle(5.0, place) is None
+        assert fetcher.hints.hints.empty()
+        record = jobs(stack).get(job.file)
+        assert record is not None and record.attempts == 1
+    finally:
+        fetcher.fences.release(claim, "the test is over")

@@ -214,3 +214,66 @@ def test_a_first_reader_starts_at_the_newest_record_and_a_later_child_at_its_old
     )
     seen = [h.file for _ in range(3) for h in reader.poll()]
     assert seen == ["file-5", "file-6"]
+
+
+def test_a_hint_carries_the_size_its_record_has() -> None:
+    sized = record(1, "file-1")
+    sized["dynamodb"]["NewImage"]["size"] = {"N": "102400"}
+    unsized, odd = record(2, "file-2"), record(3, "file-3")
+    odd["dynamodb"]["NewImage"]["size"] = {"S": "big"}
+    hints = hints_from([sized, unsized, odd])
+    assert [(h.file, h.size) for h in hints] == [
+        ("file-1", 102400),
+        ("file-2", None),
+        ("file-3", None),
+    ]
+
+
+def test_the_shard_list_is_reused_until_a_shard_ends_and_its_child_is_read_at_once(
+    streams: tuple[Any, Stubber],
+) -> None:
+    client, stub = streams
+    reader = StreamReader(
+        client, ARN, fresh_start="TRIM_HORIZON", describe_seconds=60.0, clock=lambda: 0.0
+    )
+    # Pass 1: one open shard.
+    stub.add_response("describe_stream", describe(shard(A)), {"StreamArn": ARN})
+    stub.add_response(
+        "get_shard_iterator",
+        {"ShardIterator": "it-a1"},
+        {"StreamArn": ARN, "ShardId": A, "ShardIteratorType": "TRIM_HORIZON"},
+    )
+    stub.add_response(
+        "get_records",
+        {"Records": [record(100, "file-1")], "NextShardIterator": "it-a2"},
+        {"ShardIterator": "it-a1", "Limit": 100},
+    )
+    # Pass 2: no listing; the shard is read to its end (it closed: no next iterator).
+    stub.add_response(
+        "get_records",
+        {"Records": [record(101, "file-2")]},
+        {"ShardIterator": "it-a2", "Limit": 100},
+    )
+    # Pass 3: listed again at once, so the child is read from its start.
+    parent, child = shard(A, closed=True), shard(B, parent=A)
+    stub.add_response("describe_stream", describe(parent, child), {"StreamArn": ARN})
+    stub.add_response(
+        "get_shard_iterator",
+        {"ShardIterator": "it-b1"},
+        {"StreamArn": ARN, "ShardId": B, "ShardIteratorType": "TRIM_HORIZON"},
+    )
+    stub.add_response(
+        "get_records",
+        {"Records": [record(200, "file-3")], "NextShardIterator": "it-b2"},
+        {"ShardIterator": "it-b1", "Limit": 100},
+    )
+    # Pass 4: the new list is reused.
+    stub.add_response(
+        "get_records",
+        {"Records": [], "NextShardIterator": "it-b3"},
+        {"ShardIterator": "it-b2", "Limit": 100},
+    )
+
+    seen = [h.file for _ in range(4) for h in reader.poll()]
+    assert seen == ["file-1", "file-2", "file-3"]
+    assert reader.records == 3
