@@ -31,7 +31,7 @@ from client.drops import Drops, reason_note
 from client.events import Listener, Listeners
 from client.outcomes import NETWORK_ERRORS, SENDING, ErrorPolicy
 from client.places import Places
-from client.results import UNFINISHED, Results, base_interval, expected_by, poll_interval
+from client.results import UNFINISHED, Expected, Results, poll_interval
 from client.staging import fingerprint, stage_in
 from client.state import Drop, Phase, State
 from client.upload import Uploader
@@ -118,10 +118,8 @@ class Engine:
         self._in_hand: set[str] = set()
         # Drops the last full poll found waiting for their results.
         self._waiting = 0
-        # Until when each recently uploaded job is expected to finish soon (by ``clock``):
-        # results are polled fast until then (``client.fast_poll_seconds``).
-        self._expected: dict[str, float] = {}
-        self._expected_lock = threading.Lock()
+        # Recently uploaded jobs: results are polled fast until they are expected done.
+        self.expected = Expected(self.clock, settings.client)
 
     @property
     def results_dir(self) -> Path:
@@ -250,10 +248,7 @@ class Engine:
         self.uploader.discard(job.file)
         if not waiting:
             return  # superseded meanwhile: its result will not be collected
-        with self._expected_lock:
-            self._expected[job.file] = expected_by(
-                self.clock(), job.size, self.settings.client.fast_poll_window_seconds
-            )
+        self.expected.uploaded(job.file, job.size)
         self.drops.tell(drop, Phase.WAITING)
         log.info("%s uploaded (%d chunks); waiting for the result", drop.name, job.chunks)
 
@@ -279,29 +274,8 @@ class Engine:
         statuses = self.results.statuses(waiting)
         self.errors.offline = False
         finished = self.results.collect(waiting, statuses)
-        ended = [f for f, status in statuses.items() if status not in UNFINISHED]
-        self._forget_expected(ended)
+        self.expected.forget(f for f, status in statuses.items() if status not in UNFINISHED)
         return finished
-
-    def _forget_expected(self, ended: list[str]) -> None:
-        """Jobs no longer expected soon: ended (``ended``), or past their window."""
-        now = self.clock()
-        with self._expected_lock:
-            for file_id in ended:
-                self._expected.pop(file_id, None)
-            for file_id, until in list(self._expected.items()):
-                if until <= now:
-                    del self._expected[file_id]
-
-    def _base_interval(self, only: str | None = None) -> float:
-        """The result poll's interval: fast while a job (or ``only``) is expected soon."""
-        cs = self.settings.client
-        with self._expected_lock:
-            if only is None:
-                expected = list(self._expected.values())
-            else:
-                expected = [self._expected.get(only, 0.0)]
-        return base_interval(self.clock(), expected, cs.poll_seconds, cs.fast_poll_seconds)
 
     def resume(self) -> None:
         """Pick up drops a previous run left unfinished."""
@@ -334,7 +308,7 @@ class Engine:
             if self.clock() >= retry_at:
                 self.resume()
                 retry_at = self.clock() + 10.0
-            base = self._base_interval()
+            base = self.expected.interval()
             spacing = poll_interval(self._waiting, base)
             self._wake.wait(spacing)
             self._wake.clear()
@@ -363,7 +337,7 @@ class Engine:
             if drop.phase is not Phase.WAITING:
                 self._schedule(file_id)  # retries an upload a network error interrupted
             self.poll_results(only=file_id)
-            time.sleep(min(self._base_interval(only=file_id), 0.5))
+            time.sleep(min(self.expected.interval(only=file_id), 0.5))
 
     def wait_uploaded(self, file_id: str, timeout: float) -> Drop:
         """Block until the drop no longer needs this process (uploaded or failed)."""

@@ -8,6 +8,7 @@ rest (what its failure means is the engine's rules, ``client.outcomes``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 from client.collect import Collector, Receipts
@@ -15,6 +16,7 @@ from client.drops import Drops
 from client.outcomes import COLLECTING, ErrorPolicy
 from client.staging import regular
 from client.state import Drop, Phase
+from shared.config import ClientSettings
 from shared.errors import IntegrityError
 from shared.reasons import clean_reason
 from shared.record import Status
@@ -62,6 +64,39 @@ def base_interval(now: float, expected: Iterable[float], slow: float, fast: floa
     if fast <= 0 or fast >= slow:
         return slow
     return fast if any(now < until for until in expected) else slow
+
+
+class Expected:
+    """The jobs expected to finish soon (until when, by the engine's clock), which set the
+    result poll's pace; shared by the engine's threads."""
+
+    def __init__(self, clock: Callable[[], float], settings: ClientSettings) -> None:
+        self.clock = clock
+        self.settings = settings  # read at each use: a running engine may be retuned
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def uploaded(self, file_id: str, size: int) -> None:
+        with self._lock:
+            window = self.settings.fast_poll_window_seconds
+            self._until[file_id] = expected_by(self.clock(), size, window)
+
+    def forget(self, ended: Iterable[str]) -> None:
+        """Jobs no longer expected soon: ``ended``, or past their window."""
+        now = self.clock()
+        with self._lock:
+            for file_id in ended:
+                self._until.pop(file_id, None)
+            for file_id, until in list(self._until.items()):
+                if until <= now:
+                    del self._until[file_id]
+
+    def interval(self, only: str | None = None) -> float:
+        """The result poll's interval: fast while a job (or ``only``) is expected soon."""
+        with self._lock:
+            found = list(self._until.values()) if only is None else [self._until.get(only, 0.0)]
+        cs = self.settings
+        return base_interval(self.clock(), found, cs.poll_seconds, cs.fast_poll_seconds)
 
 
 class Results:

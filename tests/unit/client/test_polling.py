@@ -6,10 +6,12 @@ from __future__ import annotations
 from client.results import (
     FAST_POLL_BYTES_PER_SECOND,
     POLL_RECORDS_PER_SECOND,
+    Expected,
     base_interval,
     expected_by,
     poll_interval,
 )
+from shared.config import ClientSettings
 
 
 def test_a_few_waiting_jobs_are_polled_at_the_configured_interval() -> None:
@@ -53,3 +55,24 @@ def test_a_large_backlog_keeps_its_bounded_rate_even_when_fast() -> None:
     fast = base_interval(0.0, [10.0], slow=0.5, fast=0.1)
     assert poll_interval(1_000, fast) == 5.0
     assert poll_interval(10, fast) == 0.1
+
+
+def test_the_engines_pace_follows_its_uploads_and_their_ends() -> None:
+    now = [100.0]
+    settings = ClientSettings()
+    settings.poll_seconds, settings.fast_poll_seconds = 0.5, 0.1
+    settings.fast_poll_window_seconds = 3.0
+    expected = Expected(lambda: now[0], settings)
+    assert expected.interval() == 0.5
+    expected.uploaded("file-a", 1000)
+    expected.uploaded("file-b", 1000)
+    assert expected.interval() == 0.1
+    assert expected.interval(only="file-c") == 0.5
+    expected.forget(["file-a"])
+    assert expected.interval(only="file-a") == 0.5 and expected.interval() == 0.1
+    now[0] += 10  # past file-b's window: forgotten at the next look
+    expected.forget([])
+    assert expected.interval() == 0.5
+    settings.fast_poll_seconds = 0.0  # retuned while running: off
+    expected.uploaded("file-d", 1000)
+    assert expected.interval() == 0.5
