@@ -214,8 +214,9 @@ def test_health_turns_unhealthy_without_processor_or_aws(
 ) -> None:
     fetcher = fleet.container("fetcher-1")
     watcher = fleet.container("watcher")
+    # Each part's health check answers once the part runs: the fleet may have just started.
     wait_for(lambda: fleet.healthy(fetcher), timeout=60, interval=2, what="a healthy fetcher")
-    assert fleet.healthy(watcher)
+    wait_for(lambda: fleet.healthy(watcher), timeout=60, interval=2, what="a healthy watcher")
     engine.run("network", "disconnect", fleet.processor_network, fetcher)
     try:
         assert not fleet.healthy(fetcher)
