@@ -38,6 +38,10 @@ ERROR_BODY_BYTES = 1024 * 1024
 PROGRESS_BODY_BYTES = 4096
 PROGRESS_SECONDS = 5.0
 CONNECT_SECONDS = 10.0
+SEND_BLOCK = 1 << 20
+"""Bytes per write of the file into the container: http.client's 8 KiB default
+costs a Python call per 8 KiB, 0.1 to 0.3 s of a slot for a 100 MiB file on a
+loaded two-core machine, against 0.04 s with 1 MiB writes."""
 DEFAULT_RETRY_AFTER = 5.0
 MAX_RETRY_AFTER = 60.0
 
@@ -91,7 +95,7 @@ def _connection(base_url: str, timeout: float) -> tuple[http.client.HTTPConnecti
     if url.scheme not in ("http", "https") or not url.hostname:
         raise PermanentError(f"the processor URL {base_url!r} is not an http(s) URL")
     cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    return cls(url.hostname, url.port, timeout=timeout), url.path.rstrip("/")
+    return cls(url.hostname, url.port, timeout=timeout, blocksize=SEND_BLOCK), url.path.rstrip("/")
 
 
 @contextlib.contextmanager
