@@ -22,6 +22,7 @@ accelerator's dollars per 1,000 jobs follow from jobs per hour
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -106,6 +107,14 @@ def timeline(steps: list[Steps], capacity: int) -> dict[str, float]:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A fetcher closes its connection without reading an answer it does not
+        # need (a 404 for ``GET /profiles``), or is stopped at the end of a run.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class TimedContainer:
     """An analysis container on loopback: ``seconds`` per file, ``capacity`` at once."""
 
@@ -168,7 +177,7 @@ class TimedContainer:
                     slots.release()
                 self._answer(200, {"kind": "timed", "seconds": outer.seconds})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
