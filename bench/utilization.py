@@ -22,17 +22,17 @@ accelerator's dollars per 1,000 jobs follow from jobs per hour
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from bench.common import Context, Outcome, say, start_fetcher, verdict
 from bench.prices import GPU_HOUR, GPU_INSTANCE, gpu_dollars_per_1000_jobs
 from bench.throughput import make_backlog
+from processor.server import HangUpServer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -107,14 +107,6 @@ def timeline(steps: list[Steps], capacity: int) -> dict[str, float]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A fetcher closes its connection without reading an answer it does not
-        # need (a 404 for ``GET /profiles``), or is stopped at the end of a run.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 class TimedContainer:
     """An analysis container on loopback: ``seconds`` per file, ``capacity`` at once."""
 
@@ -177,7 +169,7 @@ class TimedContainer:
                     slots.release()
                 self._answer(200, {"kind": "timed", "seconds": outer.seconds})
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = HangUpServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

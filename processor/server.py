@@ -430,7 +430,18 @@ class Handler(BaseHTTPRequestHandler):
         return path
 
 
-class ProcessorServer(ThreadingHTTPServer):
+class HangUpServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that hung up (a health probe that gave up, a fetcher that was
+        stopped or did not read an answer it had no use for) is not a failure of
+        ours: no traceback for it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("%s hung up before the answer", client_address)
+            return
+        super().handle_error(request, client_address)
+
+
+class ProcessorServer(HangUpServer):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -456,14 +467,6 @@ class ProcessorServer(ThreadingHTTPServer):
 
         # Reported by GET /health: which ONNX Runtime provider OCR runs on.
         self.ocr_provider = ocr.provider()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A caller that hung up (a health probe that gave up, a fetcher that was
-        stopped) is not a failure of ours: no traceback for it."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("%s hung up before the answer", client_address)
-            return
-        super().handle_error(request, client_address)
 
     @property
     def port(self) -> int:
