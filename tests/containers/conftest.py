@@ -24,11 +24,14 @@ FLEET_FETCHER = {"poll_seconds": 0.5, "heartbeat_seconds": 1.0, "shutdown_grace_
 FLEET_WATCHER = {"interval_seconds": 3.0, "stall_seconds": 10.0}
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.containers)
+            # About 15 minutes with the images' layers cached: the full run's.
+            item.add_marker(pytest.mark.slow)
             # Building an image (once per session) is counted in a test's time.
             item.add_marker(pytest.mark.timeout(2400))
 

@@ -3,7 +3,7 @@ tests run again on Qt's ``xcb`` platform, and each result kind's rendered
 viewer is grabbed as a picture (the ones in ``docs/img`` come from here:
 ``DOCS_SCREENSHOTS=docs/img``).
 
-Skipped where Xvfb is not installed (``apt-get install xvfb``; ``.ci/run``
+Skipped where Xvfb is not installed (``apt-get install xvfb``; ``.ci/full``
 installs it)."""
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ def local_registry(tmp_path: Path) -> Iterator[str]:
     if program is None or shutil.which("podman") is None:
         missing = "needs podman and docker-registry (apt-get install podman docker-registry)"
         if os.environ.get("CI"):
-            pytest.fail(f"CI {missing}: .ci/run installs them")
+            pytest.fail(f"CI {missing}: .ci/setup installs them")
         pytest.skip(missing)
     port = _free_port()
     config = tmp_path / "registry.yml"
