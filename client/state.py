@@ -73,6 +73,9 @@ COLUMNS = (
     "file_id, path, name, fingerprint, source, params, phase, job, recorded, error,"
     " result_path, created, updated, result_type"
 )
+FIELDS = COLUMNS.split(", ")
+# The columns ``State.update`` may set: not what the drop is (``updated`` is set by each).
+UPDATABLE = set(FIELDS) - {"file_id", "name", "source", "params", "created", "updated"}
 
 
 class StateError(FpwError):
@@ -186,24 +189,9 @@ class State:
                 if clash:
                     self._db.execute("ROLLBACK")
                     return False
+                values = tuple(_stored(name, getattr(drop, name)) for name in FIELDS)
                 self._db.execute(
-                    f"INSERT INTO drops ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        drop.file_id,
-                        str(drop.path),
-                        drop.name,
-                        drop.fingerprint,
-                        drop.source,
-                        json.dumps(drop.params),
-                        drop.phase.value,
-                        job_json(drop.job) if drop.job is not None else None,
-                        "created" if drop.recorded else None,
-                        drop.error,
-                        str(drop.result_path) if drop.result_path else None,
-                        drop.created,
-                        drop.updated,
-                        drop.result_type,
-                    ),
+                    f"INSERT INTO drops ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -217,30 +205,12 @@ class State:
     ) -> bool:
         """Set ``fields``; with ``expect``, only while the drop is in that phase (a drop
         superseded meanwhile keeps its phase). True when the row changed."""
-        allowed = {
-            "phase",
-            "job",
-            "recorded",
-            "error",
-            "result_path",
-            "result_type",
-            "path",
-            "fingerprint",
-        }
         sets, args = [], []
         for name, value in fields.items():
-            if name not in allowed:
+            if name not in UPDATABLE:
                 raise ValueError(name)
-            if isinstance(value, Phase):
-                value = value.value
-            elif isinstance(value, Job):
-                value = job_json(value)
-            elif name == "recorded":
-                value = "created" if value else None
-            elif isinstance(value, Path):
-                value = str(value)
             sets.append(f"{name} = ?")
-            args.append(value)
+            args.append(_stored(name, value))
         sets.append("updated = ?")
         args.append(now)
         where = "file_id = ?"
@@ -264,17 +234,11 @@ class State:
 
     def backlog_before(self, drop: Drop) -> int:
         """Unfinished drops taken before ``drop``: its place in this client's queue."""
+        unfinished = [p.value for p in Phase if not p.finished]
         rows = self._rows(
             "SELECT COUNT(*) FROM drops WHERE phase IN (?, ?, ?)"
             " AND (created < ? OR (created = ? AND file_id < ?))",
-            (
-                Phase.STAGING.value,
-                Phase.UPLOADING.value,
-                Phase.WAITING.value,
-                drop.created,
-                drop.created,
-                drop.file_id,
-            ),
+            (*unfinished, drop.created, drop.created, drop.file_id),
         )
         return int(rows[0][0])
 
@@ -322,6 +286,21 @@ class State:
     def forget_chunks(self, file_id: str) -> None:
         """Once a drop's chunks are all up (or it failed), their rows are not needed."""
         self._run("DELETE FROM uploaded WHERE file_id = ?", (file_id,))
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A ``Drop`` field as its column holds it."""
+    if isinstance(value, Phase):
+        return value.value
+    if isinstance(value, Job):
+        return job_json(value)
+    if name == "recorded":
+        return "created" if value else None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return value
 
 
 def job_json(job: Job) -> str:
