@@ -68,10 +68,6 @@ class Engine:
         clock: Callable[[], float] = time.time,
         key: ec.EllipticCurvePrivateKey | None = None,
         places: Places | None = None,
-        state: State | None = None,
-        uploader: Uploader | None = None,
-        collector: Collector | None = None,
-        receipts: Receipts | None = None,
     ) -> None:
         """Each part not passed in is made from ``settings``; the default ``places``
         watch the inbox alone."""
@@ -83,19 +79,17 @@ class Engine:
         self.client_id = signing.client_id(self.key.public_key())
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
-        self.state = state or State(state_dir / "state.db")
+        self.state = State(state_dir / "state.db")
         self.places = places or Places.of(settings)
         store = Store(aws.s3)
-        self.uploader = uploader or Uploader(
+        self.uploader = Uploader(
             self.table, store, self.state, state_dir / "spool", cs.upload_concurrency
         )
-        if collector is None:
-            pinned = fleet.pins(cs.fleet_keys)
-            if not pinned:
-                log.warning("no fleet key is pinned (client.fleet_keys): every result is refused")
-            collector = Collector(store, self.key, pinned, cs.max_result_bytes)
-        self.collector = collector
-        self.receipts = receipts or Receipts(store, self.client_id, self.key)
+        pinned = fleet.pins(cs.fleet_keys)
+        if not pinned:
+            log.warning("no fleet key is pinned (client.fleet_keys): every result is refused")
+        self.collector = Collector(store, self.key, pinned, cs.max_result_bytes)
+        self.receipts = Receipts(store, self.client_id, self.key)
         self.clock = clock
         self.listeners = Listeners()
         self.drops = Drops(self.state, self.places, self.uploader, self.listeners, clock)
@@ -317,12 +311,16 @@ class Engine:
             if spacing > base:
                 self._stop.wait(polled + spacing - time.monotonic())
 
+    def _known(self, file_id: str) -> Drop:
+        drop = self.state.get(file_id)
+        if drop is None:
+            raise FpwError(f"unknown job {file_id}")
+        return drop
+
     def wait(self, file_id: str, timeout: float | None = None) -> Drop:
         deadline = None if timeout is None else self.clock() + timeout
         while True:
-            drop = self.state.get(file_id)
-            if drop is None:
-                raise FpwError(f"unknown job {file_id}")
+            drop = self._known(file_id)
             if drop.phase is Phase.SUPERSEDED:
                 successor = self.state.successor(file_id)
                 if successor is not None:
@@ -343,9 +341,7 @@ class Engine:
         """Block until the drop no longer needs this process (uploaded or failed)."""
         deadline = self.clock() + timeout
         while True:
-            drop = self.state.get(file_id)
-            if drop is None:
-                raise FpwError(f"unknown job {file_id}")
+            drop = self._known(file_id)
             if drop.phase in (Phase.WAITING, Phase.DONE, Phase.FAILED):
                 return drop
             if self.clock() > deadline:
