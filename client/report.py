@@ -20,22 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from client import sections
 from client.markup import as_dict, as_list, esc, facts_table, generic, preformatted, text_of
-from client.picture import Picture, find_picture, ocr_lines
 
-__all__ = [
-    "CSP",
-    "MAX_TEXT_CHARS",
-    "Picture",
-    "body",
-    "find_picture",
-    "load",
-    "ocr_lines",
-    "originals",
-    "render",
-    "report_path",
-    "write_report",
-    "write_reports",
-]
+# Re-exported: the viewer draws pictures and boxes with what the page is built from.
+from client.picture import Picture as Picture
+from client.picture import find_picture as find_picture
+from client.picture import ocr_lines as ocr_lines
 
 if TYPE_CHECKING:
     from client.agent import Agent
@@ -187,14 +176,27 @@ def _sections(
     ]
 
 
-def body(
-    result: Any,
-    *,
-    name: str,
-    picture: Picture | None = None,
-    standalone: bool = True,
-    max_text: int = MAX_TEXT_CHARS,
+def render(
+    result: Any, *, name: str, picture: Picture | None = None, standalone: bool = True
 ) -> str:
+    """A whole HTML page: self-contained and printable when ``standalone``.
+
+    Without ``standalone`` (the tray app's viewer, whose widget shows a subset
+    of HTML) the picture is left to the viewer's own Picture tab.
+    """
+    inner = _body(result, name, picture, standalone)
+    head = f"<title>{esc(name)}</title><style>{STYLE}</style>"
+    if standalone:
+        head = (
+            '<meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">' + head
+        )
+        return f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>{inner}</body></html>\n'
+    return f"<html><head>{head}</head><body>{inner}</body></html>"
+
+
+def _body(result: Any, name: str, picture: Picture | None, standalone: bool) -> str:
     """The page's body (title, sections); one broken section never hides the others."""
     top = as_dict(result)
     out = [f"<h1>{esc(name)}</h1>"]
@@ -211,7 +213,7 @@ def body(
         return "".join(out)
     if not isinstance(result, dict):
         return "".join(out) + "<h2>Result</h2>" + generic(result)
-    for section in _sections(result, picture, standalone, max_text):
+    for section in _sections(result, picture, standalone, MAX_TEXT_CHARS):
         try:
             out.append(section())
         except Exception:  # an odd shape must not hide the rest of the result
@@ -220,31 +222,6 @@ def body(
                 '<p class="warn">A part of this result could not be shown; see the raw result.</p>'
             )
     return "".join(out)
-
-
-def render(
-    result: Any,
-    *,
-    name: str,
-    picture: Picture | None = None,
-    standalone: bool = True,
-    max_text: int = MAX_TEXT_CHARS,
-) -> str:
-    """A whole HTML page: self-contained and printable when ``standalone``.
-
-    Without ``standalone`` (the tray app's viewer, whose widget shows a subset
-    of HTML) the picture is left to the viewer's own Picture tab.
-    """
-    inner = body(result, name=name, picture=picture, standalone=standalone, max_text=max_text)
-    head = f"<title>{esc(name)}</title><style>{STYLE}</style>"
-    if standalone:
-        head = (
-            '<meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">' + head
-        )
-        return f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>{inner}</body></html>\n'
-    return f"<html><head>{head}</head><body>{inner}</body></html>"
 
 
 def report_path(result_path: Path) -> Path:
@@ -283,9 +260,8 @@ def write_reports(agent: Agent) -> None:
 
     def on_view(view: JobView) -> None:
         path = view.result_path
-        if view.phase is not Phase.DONE or view.stage != "done" or path is None:
-            return
-        if path.suffix.lower() != ".json":
+        done = view.phase is Phase.DONE and view.stage == "done"
+        if not done or path is None or path.suffix.lower() != ".json":
             return
         try:
             target = write_report(path, originals(agent, view))
