@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -24,36 +24,19 @@ from tuf.api import exceptions as tuf
 from tuf.api.exceptions import DownloadHTTPError
 from tufup.client import AuthRequestsFetcher, Client
 
-from client.installation import (
-    HANDED_OFF,
-    ROOT_FILE,
-    VERSION_FILE,
-    Installation,
-    Installed,
-    UpdateError,
-    UpdateRefused,
-    bundle_file,
-    install_root,
-)
+# Re-exported: the faces and the release tooling know installations as updates.
+from client.installation import HANDED_OFF as HANDED_OFF
+from client.installation import ROOT_FILE as ROOT_FILE
+from client.installation import VERSION_FILE as VERSION_FILE
+from client.installation import Installation as Installation
+from client.installation import Installed as Installed
+from client.installation import UpdateError as UpdateError
+from client.installation import UpdateRefused as UpdateRefused
+from client.installation import bundle_file
+from client.installation import install_root as install_root
 from shared import __version__
 from shared.errors import FpwError, TransientError
 from shared.store import Store
-
-__all__ = [
-    "HANDED_OFF",
-    "ROOT_FILE",
-    "VERSION_FILE",
-    "Installation",
-    "Installed",
-    "UpdateError",
-    "UpdateInfo",
-    "UpdateRefused",
-    "Updater",
-    "check",
-    "install",
-    "install_root",
-    "updater",
-]
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -113,30 +96,24 @@ def _base_urls(source: str) -> tuple[str, str]:
     return base + "metadata/", base + "targets/"
 
 
+# Which verification failed, in words; the first class that matches says it.
+REFUSALS = (
+    (tuf.ExpiredMetadataError, "the release metadata has expired"),
+    (tuf.BadVersionNumberError, "the release repository was rolled back to older metadata"),
+    (tuf.UnsignedMetadataError, "the release metadata is not signed by trusted keys"),
+    (tuf.LengthOrHashMismatchError, "a downloaded file does not match its signed size or hash"),
+    (tuf.RepositoryError, "the release metadata did not verify"),
+)
+
+
 def _refusal(exc: Exception) -> UpdateError:
     """Say in words which check failed."""
-    hint = "the version you run stays as it is; tell your administrator"
-    if isinstance(exc, tuf.ExpiredMetadataError):
-        return UpdateRefused(f"update refused: the release metadata has expired ({exc})", hint=hint)
-    if isinstance(exc, tuf.BadVersionNumberError):
-        return UpdateRefused(
-            f"update refused: the release repository was rolled back to older metadata ({exc})",
-            hint=hint,
-        )
-    if isinstance(exc, tuf.UnsignedMetadataError):
-        return UpdateRefused(
-            f"update refused: the release metadata is not signed by trusted keys ({exc})",
-            hint=hint,
-        )
-    if isinstance(exc, tuf.LengthOrHashMismatchError):
-        return UpdateRefused(
-            f"update refused: a downloaded file does not match its signed size or hash ({exc})",
-            hint=hint,
-        )
-    if isinstance(exc, tuf.RepositoryError):
-        return UpdateRefused(
-            f"update refused: the release metadata did not verify ({exc})", hint=hint
-        )
+    for kind, what in REFUSALS:
+        if isinstance(exc, kind):
+            return UpdateRefused(
+                f"update refused: {what} ({exc})",
+                hint="the version you run stays as it is; tell your administrator",
+            )
     if isinstance(exc, tuf.DownloadError):
         return UpdateError(f"cannot reach the update source ({exc})", hint="try again later")
     return UpdateError(f"update failed: {exc}")
@@ -153,23 +130,16 @@ class OnceClient(Client):  # type: ignore[misc]
             self.refreshed = True
 
 
+@dataclass
 class Updater:
     """Checks and installs releases of one installation from one source."""
 
-    def __init__(
-        self,
-        source: str,
-        installation: Installation,
-        *,
-        current: str = __version__,
-        trusted_root: Path | None = None,
-        s3: Any | None = None,
-    ) -> None:
-        self.source = source
-        self.installation = installation
-        self.current = current
-        self.trusted_root = trusted_root
-        self.s3 = s3
+    source: str
+    installation: Installation
+    _: KW_ONLY
+    current: str = __version__
+    trusted_root: Path | None = None
+    s3: Any | None = None
 
     def _client(self) -> Any:
         metadata_url, targets_url = _base_urls(self.source)
