@@ -53,13 +53,13 @@ class Result:
         return json.loads(self.data)
 
 
+@dataclass(eq=False)
 class Submission:
     """A file sent for processing, as the Python API follows it."""
 
-    def __init__(self, client: Client, file_id: str, name: str) -> None:
-        self.client = client
-        self.id = file_id
-        self.name = name
+    client: Client
+    id: str
+    name: str
 
     def __repr__(self) -> str:
         return f"Submission({self.id!r}, {self.name!r}, {self.phase.value})"

@@ -43,21 +43,15 @@ class Opened:
     sealed: bytes | bytearray
 
 
+@dataclass
 class Collector:
     """Reads, verifies and decrypts results sealed to ``key``, and writes them."""
 
-    def __init__(
-        self,
-        store: Store,
-        key: ec.EllipticCurvePrivateKey,
-        fleet_keys: frozenset[str],
-        max_result_bytes: int,
-    ) -> None:
-        self.store = store
-        self.key = key
-        self.fleet_keys = fleet_keys
-        """Fleet keys whose signed results this desktop accepts (``shared.fleet``)."""
-        self.max_result_bytes = max_result_bytes
+    store: Store
+    key: ec.EllipticCurvePrivateKey
+    fleet_keys: frozenset[str]
+    """Fleet keys whose signed results this desktop accepts (``shared.fleet``)."""
+    max_result_bytes: int
 
     def sealed_result(self, job: Job) -> bytes | bytearray:
         """The sealed result, from the record or from the job's own result object.
@@ -118,13 +112,13 @@ class Collector:
         return target
 
 
+@dataclass
 class Receipts:
     """Writes signed receipts for this desktop's results (create-only)."""
 
-    def __init__(self, store: Store, client_id: str, key: ec.EllipticCurvePrivateKey) -> None:
-        self.store = store
-        self.client_id = client_id
-        self.key = key
+    store: Store
+    client_id: str
+    key: ec.EllipticCurvePrivateKey
 
     def confirm(self, job: Job, sealed: bytes | bytearray) -> None:
         """Say that the result ``sealed`` of ``job`` is saved here; failures are logged."""

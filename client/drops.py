@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from client.events import Event, Listeners
@@ -29,22 +30,15 @@ def reason_note(original: Path) -> Path:
     return original.with_name(safe_name(original.name, ".reason.txt", (), NAME_MAX_BYTES))
 
 
+@dataclass
 class Drops:
     """Ends drops: DONE, FAILED or SUPERSEDED, and tells the faces of every step."""
 
-    def __init__(
-        self,
-        state: State,
-        places: Places,
-        uploader: Uploader,
-        listeners: Listeners,
-        clock: Callable[[], float],
-    ) -> None:
-        self.state = state
-        self.places = places
-        self.uploader = uploader
-        self.listeners = listeners
-        self.clock = clock
+    state: State
+    places: Places
+    uploader: Uploader
+    listeners: Listeners
+    clock: Callable[[], float]
 
     def tell(
         self,

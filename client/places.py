@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,23 +97,16 @@ def read_all(stream: Any, size: int, cap: int, file_id: str) -> bytes | bytearra
     return buffer
 
 
+@dataclass
 class Places:
     """The watched folders and the folders the agent writes to."""
 
-    def __init__(
-        self,
-        folders: list[Path],
-        results: Path,
-        done: Path,
-        done_configured: bool,
-        failed_name: str = "failed",
-    ) -> None:
-        self.folders = folders
-        self.results = results
-        self.done = done
-        self.done_configured = done_configured
-        """A configured ``client.done`` holds every folder's originals."""
-        self.failed_name = failed_name
+    folders: list[Path]
+    results: Path
+    done: Path
+    done_configured: bool
+    """A configured ``client.done`` holds every folder's originals."""
+    failed_name: str = "failed"
 
     @classmethod
     def of(cls, settings: Settings, folders: list[Path] | None = None) -> Places:
