@@ -10,11 +10,11 @@ what happens through ``add_listener`` (called from those threads, with a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,9 +98,6 @@ class Agent:
         if known is None or known.size is None:
             drop = self.engine.state.get(event.file_id)
         view = self.tracker.apply(event, self.clock(), drop)
-        if view.size is None and drop is not None and drop.job is not None:
-            view = dataclasses.replace(view, size=drop.job.size)
-            self.tracker.apply_view(view)
         for listener in list(self._listeners):
             try:
                 listener(view)
@@ -116,14 +113,12 @@ class Agent:
             self._spawn(self.joiner.run, "fpw-join")
         if watch:
             cs = self.settings.client
-            places = self.engine.places
             for folder, params in self.folders:
-                own = places.own(folder)
                 watcher = InboxWatcher(
                     folder,
-                    self._submitter(params),
+                    partial(self.engine.submit, params=params, source="watch"),
                     cs.stable_seconds,
-                    excluded=own,
+                    excluded=self.engine.places.own(folder),
                     moved_settle_seconds=cs.moved_settle_seconds,
                 )
                 watcher.start()
@@ -131,12 +126,6 @@ class Agent:
                 self._spawn(watcher.loop, f"fpw-watch-{folder.name}")
                 log.info("watching %s", folder)
         self._spawn(lambda: self.engine.run(until=self._stop.is_set), "fpw-engine")
-
-    def _submitter(self, params: dict[str, Any]) -> Callable[[Path], object]:
-        def submit(path: Path) -> object:
-            return self.engine.submit(path, params, source="watch")
-
-        return submit
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -47,10 +47,6 @@ class JobView:
     """(step, when it began) as this run of the agent saw them: upload, queue,
     processing, download; empty for a job finished before it started."""
 
-    @property
-    def active(self) -> bool:
-        return not self.phase.finished
-
 
 def overall(phase: Phase, status: str | None, step: float | None, before: float) -> float:
     """The bar's position; it never moves back within one job."""
@@ -92,11 +88,8 @@ def stage_text(phase: Phase, status: str | None, step: float | None) -> str:
     return "done" if phase is Phase.DONE else "failed"
 
 
-STEPS = ("upload", "queue", "processing", "download")
-
-
 def step_of(phase: Phase, status: str | None) -> str | None:
-    """Which of ``STEPS`` a job is in (None once finished)."""
+    """Which step a job is in: upload, queue, processing, download (None once finished)."""
     if phase in (Phase.STAGING, Phase.UPLOADING):
         return "upload"
     if phase is Phase.WAITING:
@@ -151,7 +144,6 @@ def from_drop(drop: Drop) -> JobView:
         finished=drop.updated if drop.phase.finished else None,
         error=drop.error,
         result_path=drop.result_path,
-        seen=True,
     )
 
 
@@ -264,17 +256,16 @@ class Tracker:
                 self._views.setdefault(drop.file_id, from_drop(drop))
 
     def apply(self, event: Event, now: float, drop: Drop | None = None) -> JobView:
+        """The row after ``event``; ``drop``, when given, supplies what the row lacks."""
         with self._lock:
             before = self._views.get(event.file_id)
             if before is None and drop is not None:
-                before = dataclasses.replace(from_drop(drop), created=drop.created)
+                before = from_drop(drop)
             view = apply(before, event, now)
+            if view.size is None and drop is not None and drop.job is not None:
+                view = dataclasses.replace(view, size=drop.job.size)
             self._views[event.file_id] = view
             return view
-
-    def apply_view(self, view: JobView) -> None:
-        with self._lock:
-            self._views[view.file_id] = view
 
     def get(self, file_id: str) -> JobView | None:
         with self._lock:

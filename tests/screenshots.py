@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = tray_app.jobs.model.rows
             _wait(
                 app,
-                lambda: len(rows) == 4 and all(not r.active for r in rows),
+                lambda: len(rows) == 4 and all(r.phase.finished for r in rows),
                 120,
                 "four finished jobs",
             )
