@@ -55,17 +55,13 @@ def _params(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _engine(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    from client.engine import Engine
-    from client.keystore import load_client_key
-    from shared.aws import Aws
+def _settings(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The settings in force, once logging is set up for the terminal."""
     from shared.config import load_settings
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
-    settings = load_settings(args.config, overrides=overrides)
-    key = load_client_key(settings.client.state_dir.expanduser())
-    return Engine(settings, Aws(settings.aws, "fpw-client"), key=key)
+    return load_settings(args.config, overrides=overrides)
 
 
 def run_client(args: argparse.Namespace) -> int:
@@ -79,11 +75,8 @@ def run_client(args: argparse.Namespace) -> int:
         return _run_tray(args, overrides)
     from client.agent import Agent
     from client.keystore import load_client_key
-    from shared.config import load_settings
-    from shared.logs import setup
 
-    setup(json_lines=False, verbose=args.verbose)
-    settings = load_settings(args.config, overrides=overrides)
+    settings = _settings(args, overrides)
     if args.show_id:
         from shared.signing import client_id
 
@@ -106,7 +99,7 @@ def run_client(args: argparse.Namespace) -> int:
     for folder, params in agent.folders:
         suffix = f" with params {json.dumps(params)}" if params else ""
         print(f"watching {folder}{suffix}", flush=True)
-    print(f"results in {agent.engine.results_dir}", flush=True)
+    print(f"results in {agent.engine.places.results}", flush=True)
     print(f"client id: {agent.client_id[:24]}…", flush=True)
     try:
         while not stop.wait(1.0):
@@ -128,9 +121,14 @@ def _run_tray(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    from client.engine import Engine
+    from client.keystore import load_client_key
     from client.state import Phase
+    from shared.aws import Aws
 
-    engine = _engine(args, {"client.state_dir": args.state_dir})
+    settings = _settings(args, {"client.state_dir": args.state_dir})
+    key = load_client_key(settings.client.state_dir.expanduser())
+    engine = Engine(settings, Aws(settings.aws, "fpw-client"), key=key)
     try:
         file_id = engine.submit(args.file, _params(args.params), source="submit")
         if file_id is None:

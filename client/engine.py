@@ -116,10 +116,6 @@ class Engine:
         self.expected = Expected(self.clock, settings.client)
 
     @property
-    def results_dir(self) -> Path:
-        return self.places.results
-
-    @property
     def offline(self) -> bool:
         """The last call to AWS failed for want of a network."""
         return self.errors.offline

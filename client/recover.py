@@ -42,7 +42,7 @@ def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
 
 def recover(engine: Engine, folder: Path | None = None) -> list[Path]:
     """Save every completed result this profile has not saved yet; returns the new files."""
-    target = folder or engine.results_dir / "recovered"
+    target = folder or engine.places.results / "recovered"
     saved: list[Path] = []
     for listed in engine.table.summaries(engine.client_id):
         if listed.status != Status.COMPLETED.value:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
 
 from client.collect import Collector, Receipts
 from client.drops import Drops
@@ -99,32 +100,22 @@ class Expected:
         return base_interval(self.clock(), found, cs.poll_seconds, cs.fast_poll_seconds)
 
 
+@dataclass
 class Results:
     """Polls this client's waiting jobs and collects their results."""
 
-    def __init__(
-        self,
-        table: JobTable,
-        client_id: str,
-        drops: Drops,
-        collector: Collector,
-        receipts: Receipts,
-        errors: ErrorPolicy,
-        *,
-        resend: Callable[[Drop, int], str | None],
-    ) -> None:
-        """``resend`` sends the file of a drop again (the how-manieth time), as a new job."""
-        self.table = table
-        self.client_id = client_id
-        self.state = drops.state
-        self.drops = drops
-        self.collector = collector
-        self.receipts = receipts
-        self.resend = resend
-        self.errors = errors
-        # Last seen (status, progress) of each waiting job's record, and the last told.
-        self._seen: dict[str, tuple[str, int | None]] = {}
-        self._told: dict[str, tuple[str, int | None]] = {}
+    table: JobTable
+    client_id: str
+    drops: Drops
+    collector: Collector
+    receipts: Receipts
+    errors: ErrorPolicy
+    _: KW_ONLY
+    resend: Callable[[Drop, int], str | None]
+    """Sends the file of a drop again (the how-manieth time), as a new job."""
+    # Last seen (status, progress) of each waiting job's record, and the last told.
+    _seen: dict[str, tuple[str, int | None]] = field(default_factory=dict, init=False)
+    _told: dict[str, tuple[str, int | None]] = field(default_factory=dict, init=False)
 
     def statuses(self, waiting: list[Drop]) -> dict[str, str]:
         """The status of every job of ``waiting``: one query, not a read per job."""
@@ -165,7 +156,7 @@ class Results:
 
     def _lost(self, drop: Drop, why: str) -> None:
         """Send the file of a drop whose job was lost again, as a new job (bounded)."""
-        resends = self.state.resends(drop.file_id)
+        resends = self.drops.state.resends(drop.file_id)
         if resends >= MAX_RESENDS:
             self.drops.fail(
                 drop.file_id, f"{why}, after being sent {resends + 1} times; not sent again"

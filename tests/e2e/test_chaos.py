@@ -159,7 +159,7 @@ def test_killed_fetchers_and_watchers_lose_no_job_and_do_none_twice(
     attempts = {f: j.attempts for f, j in jobs.items() if j is not None}
     written = completions(stack, digests)
     delivered = Counter(
-        path.name.split(".result.")[0] for path in (engine.results_dir).glob("*.result.*")
+        path.name.split(".result.")[0] for path in engine.places.results.glob("*.result.*")
     )
     for file_id, digest in digests.items():
         drop = drops[file_id]

@@ -116,7 +116,7 @@ def submit(engine: Engine, folder: Path, label: str) -> str:
 
 
 def results_of(engine: Engine, label: str) -> list[str]:
-    return sorted(p.name for p in engine.results_dir.glob(f"{label}*"))
+    return sorted(p.name for p in engine.places.results.glob(f"{label}*"))
 
 
 def test_forged_results_written_with_the_site_key_are_refused_and_honest_jobs_complete(

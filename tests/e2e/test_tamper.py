@@ -329,7 +329,7 @@ def test_a_tampered_result_is_refused_and_leaves_no_file_and_no_receipt(
 
     for label, file_id in ids.items():
         drop = engine.wait(file_id, timeout=scaled(60))
-        written = sorted(p.name for p in engine.results_dir.glob(f"{label.replace(' ', '-')}*"))
+        written = sorted(p.name for p in engine.places.results.glob(f"{label.replace(' ', '-')}*"))
         receipt = attacker.exists(bucket, receipt_key(engine.client_id, file_id))
         if label in tamper:
             assert drop.phase is Phase.FAILED, (label, drop.phase)
