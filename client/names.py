@@ -33,15 +33,10 @@ _TRAILING = re.compile(r"[. ]+$")
 
 def _clean(text: str) -> str:
     """``text`` with control, forbidden and unpaired-surrogate characters replaced."""
-    text = unicodedata.normalize("NFC", text)
-    out = []
-    for char in text:
-        code = ord(char)
-        if code < 32 or code == 127 or char in FORBIDDEN or 0xD800 <= code <= 0xDFFF:
-            out.append("_")
-        else:
-            out.append(char)
-    return "".join(out)
+    return "".join(
+        "_" if ord(c) < 32 or ord(c) == 127 or c in FORBIDDEN or 0xD800 <= ord(c) <= 0xDFFF else c
+        for c in unicodedata.normalize("NFC", text)
+    )
 
 
 def _cut(text: str, limit: int) -> str:

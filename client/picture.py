@@ -109,16 +109,11 @@ def _box_points(box: Any) -> list[tuple[float, float]] | None:
 def ocr_lines(result: Any) -> list[tuple[str, float | None, list[tuple[float, float]] | None]]:
     """(text, confidence, box) of each recognised line of an image result."""
     ocr = as_dict(as_dict(as_dict(result).get("analysis")).get("ocr"))
-    lines = []
-    for line in (as_dict(x) for x in as_list(ocr.get("lines"))):
-        lines.append(
-            (
-                text_of(line.get("text")) or "",
-                finite(line.get("confidence")),
-                _box_points(line.get("box")),
-            )
-        )
-    return lines
+    lines = [as_dict(x) for x in as_list(ocr.get("lines"))]
+    return [
+        (text_of(n.get("text")) or "", finite(n.get("confidence")), _box_points(n.get("box")))
+        for n in lines
+    ]
 
 
 def figure(result: Any, picture: Picture | None) -> str:
