@@ -187,21 +187,15 @@ def csv(a: dict[str, Any]) -> str:
         out.append(f'<p class="sub">Separated by {esc(shown)}.</p>')
     columns = [as_dict(c) for c in as_list(table.get("columns"))]
     if columns:
-        out.append("<h3>Columns</h3>")
-        out.append(
-            grid(
-                ["column", "holds", "filled rows"],
-                [
-                    [
-                        text_of(c.get("name")) or "",
-                        "numbers" if c.get("numeric") is True else "text",
-                        whole(c.get("filled")) or "",
-                    ]
-                    for c in columns
-                ],
-                {2},
-            )
-        )
+        rows = [
+            [
+                text_of(c.get("name")) or "",
+                "numbers" if c.get("numeric") is True else "text",
+                whole(c.get("filled")) or "",
+            ]
+            for c in columns
+        ]
+        out += ["<h3>Columns</h3>", grid(["column", "holds", "filled rows"], rows, {2})]
     sample = [
         [text_of(cell) or "" for cell in as_list(r)] for r in as_list(table.get("sample_rows"))
     ]
@@ -225,7 +219,8 @@ def colours(a: dict[str, Any]) -> str:
             else ""
         )
         cell = f"{swatch}{esc(hexa)}"
-        rows.append(f'<tr><td>{cell}</td><td class="num">{_share(share)}</td></tr>')
+        shown = "" if share is None else f"{share * 100:.1f} %"
+        rows.append(f'<tr><td>{cell}</td><td class="num">{shown}</td></tr>')
     if not rows:
         return ""
     return (
@@ -233,10 +228,6 @@ def colours(a: dict[str, Any]) -> str:
         + "".join(rows)
         + "</table>"
     )
-
-
-def _share(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.1f} %"
 
 
 def _ocr_state(ocr: dict[str, Any]) -> str:
@@ -306,21 +297,15 @@ def pdf(a: dict[str, Any], limit: int) -> str:
         )
     parts = [as_dict(p) for p in as_list(a.get("parts"))]
     if parts:
-        out.append("<h2>Parts</h2>")
-        out.append(
-            grid(
-                ["range", "pages", "size"],
-                [
-                    [
-                        text_of(p.get("range")) or "",
-                        len(as_list(p.get("pages"))),
-                        human_size(p.get("size")) or "",
-                    ]
-                    for p in parts
-                ],
-                {1, 2},
-            )
-        )
+        rows = [
+            [
+                text_of(p.get("range")) or "",
+                len(as_list(p.get("pages"))),
+                human_size(p.get("size")) or "",
+            ]
+            for p in parts
+        ]
+        out += ["<h2>Parts</h2>", grid(["range", "pages", "size"], rows, {1, 2})]
     pages = [as_dict(p) for p in as_list(a.get("text_pages"))]
     if pages:
         out.append("<h2>Pages</h2>")
