@@ -67,15 +67,15 @@ def base_interval(now: float, expected: Iterable[float], slow: float, fast: floa
     return fast if any(now < until for until in expected) else slow
 
 
+@dataclass
 class Expected:
     """The jobs expected to finish soon (until when, by the engine's clock), which set the
     result poll's pace; shared by the engine's threads."""
 
-    def __init__(self, clock: Callable[[], float], settings: ClientSettings) -> None:
-        self.clock = clock
-        self.settings = settings  # read at each use: a running engine may be retuned
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
+    clock: Callable[[], float]
+    settings: ClientSettings  # read at each use: a running engine may be retuned
+    _until: dict[str, float] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def uploaded(self, file_id: str, size: int) -> None:
         with self._lock:
