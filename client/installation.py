@@ -61,13 +61,6 @@ class Installed:
 # -- where things are ---------------------------------------------------------
 
 
-def bundle_dir() -> Path | None:
-    """The folder of the running PyInstaller bundle, or None when run from source."""
-    if getattr(sys, "frozen", False):
-        return Path(sys.executable).resolve().parent
-    return None
-
-
 def bundle_file(name: str) -> Path | None:
     """A data file shipped inside the running bundle."""
     base = getattr(sys, "_MEIPASS", None)
@@ -81,8 +74,8 @@ def install_root(settings: Settings) -> Path:
     """``client.install_dir``, else the root above the running bundle, else under the state."""
     if settings.client.install_dir is not None:
         return settings.client.install_dir.expanduser()
-    here = bundle_dir()
-    if here is not None and here.parent.name == "versions":
+    here = Path(sys.executable).resolve().parent  # a PyInstaller bundle's folder, when frozen
+    if getattr(sys, "frozen", False) and here.parent.name == "versions":
         return here.parent.parent
     return settings.client.state_dir.expanduser() / "app"
 

@@ -12,7 +12,7 @@ import mimetypes
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +64,10 @@ class Staged:
             created=created,
             bucket=bucket,
             chunks=len(self.chunk_sha256),
-            size=self.size,
-            sha256=self.sha256,
-            chunk_sha256=self.chunk_sha256,
-            compression=self.compression,
-            content_type=self.content_type,
             params=params,
             queue=queue_shard(file_id, queue_shards),
             rank=queue_rank(backlog, created),
+            **asdict(self),  # size, hashes, compression, content type: by the same names
         )
 
 

@@ -236,12 +236,8 @@ def updater(settings: Settings) -> Updater | None:
         from shared.aws import Aws
 
         s3 = Aws(settings.aws, "fpw-client").client("s3")
-    return Updater(
-        source,
-        Installation(install_root(settings)),
-        trusted_root=bundle_file(ROOT_FILE),
-        s3=s3,
-    )
+    home = Installation(install_root(settings))
+    return Updater(source, home, trusted_root=bundle_file(ROOT_FILE), s3=s3)
 
 
 def check(settings: Settings) -> UpdateInfo:
