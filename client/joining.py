@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,19 +107,17 @@ class Joiner:
         from shared.aws import BOTO_CONFIG, base_session
 
         aws = self.settings.aws
-        base = base_session(aws)
+        connect = partial(
+            base_session(aws).client, endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
+        )
         pause = min(max(4 * self.settings.client.poll_seconds, POLL_SECONDS[0]), POLL_SECONDS[1])
         table: JoinTable | None = None
         site = ""
         while not self._stop.is_set():
             try:
                 if table is None:
-                    sts = base.client("sts", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG)
-                    site = sts.get_caller_identity()["UserId"]
-                    dynamodb = base.client(
-                        "dynamodb", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG
-                    )
-                    table = JoinTable(dynamodb, aws.joins_table)
+                    site = connect("sts").get_caller_identity()["UserId"]
+                    table = JoinTable(connect("dynamodb"), aws.joins_table)
                     self._file_unless_filed(table, site)
                     log.info("%s", self.message())
                 found = table.get(site, self.client)
