@@ -9,7 +9,7 @@ instead of retrying in a loop.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -95,16 +95,16 @@ class NoRoom:
     at: float
 
 
+@dataclass
 class ErrorPolicy:
     """Does what the rules say for a step of one drop that raised."""
 
-    def __init__(self, drops: Drops) -> None:
-        self.drops = drops
-        self.offline = False
-        """The last call to AWS failed for want of a network."""
-        # Unexpected failures of each drop's current step, counted up to STEP_TRIES.
-        self._troubles: dict[str, int] = {}
-        self._no_room: dict[str, NoRoom] = {}
+    drops: Drops
+    offline: bool = False
+    """The last call to AWS failed for want of a network."""
+    # Unexpected failures of each drop's current step, counted up to STEP_TRIES.
+    _troubles: dict[str, int] = field(default_factory=dict, init=False)
+    _no_room: dict[str, NoRoom] = field(default_factory=dict, init=False)
 
     def handle(self, file_id: str, step: str, exc: Exception, rules: Rules) -> None:
         then = outcome(exc, rules)
