@@ -63,13 +63,12 @@ class Agent:
 
         self.settings = settings
         self.clock = clock
-        state_dir = settings.client.state_dir.expanduser()
         self.folders = watched_folders(settings)
         self.engine = Engine(
             settings,
             aws or Aws(settings.aws, "fpw-client"),
             clock=clock,
-            key=key or load_client_key(state_dir),
+            key=key or load_client_key(settings.client.state_dir.expanduser()),
             places=Places.of(settings, [folder for folder, _ in self.folders]),
         )
         self.tracker = Tracker()

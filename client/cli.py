@@ -121,14 +121,10 @@ def _run_tray(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from client.engine import Engine
-    from client.keystore import load_client_key
+    from client.api import Client
     from client.state import Phase
-    from shared.aws import Aws
 
-    settings = _settings(args, {"client.state_dir": args.state_dir})
-    key = load_client_key(settings.client.state_dir.expanduser())
-    engine = Engine(settings, Aws(settings.aws, "fpw-client"), key=key)
+    engine = Client(_settings(args, {"client.state_dir": args.state_dir})).engine
     try:
         file_id = engine.submit(args.file, _params(args.params), source="submit")
         if file_id is None:
