@@ -72,11 +72,8 @@ class Staged:
 
 
 def content_type_of(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    if suffix in EXTRA_TYPES:
-        return EXTRA_TYPES[suffix]
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
+    extra = EXTRA_TYPES.get(Path(name).suffix.lower())
+    return extra or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def fingerprint(path: Path) -> str:

@@ -57,12 +57,8 @@ def overall(phase: Phase, status: str | None, step: float | None, before: float)
     elif phase is Phase.WAITING:
         if status == "PROCESSING":
             value = PROCESSING[0] + (PROCESSING[1] - PROCESSING[0]) * (step or 0.0) / 100.0
-        elif status == "COMPLETED":
-            value = DOWNLOADING
-        elif status == "QUEUED":
-            value = QUEUED
         else:
-            value = UPLOAD[1]
+            value = {"COMPLETED": DOWNLOADING, "QUEUED": QUEUED}.get(status or "", UPLOAD[1])
     elif phase is Phase.DONE:
         value = 100.0
     else:
@@ -78,11 +74,8 @@ def stage_text(phase: Phase, status: str | None, step: float | None) -> str:
     if phase is Phase.WAITING:
         if status == "PROCESSING":
             return f"processing {step:.0f} %" if step is not None else "processing"
-        if status == "COMPLETED":
-            return "downloading the result"
-        if status == "QUEUED":
-            return "queued"
-        return "waiting for processing"
+        words = {"COMPLETED": "downloading the result", "QUEUED": "queued"}
+        return words.get(status or "", "waiting for processing")
     if phase is Phase.SUPERSEDED:
         return "replaced by a newer job"
     return "done" if phase is Phase.DONE else "failed"
