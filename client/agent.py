@@ -156,7 +156,7 @@ class Agent:
         if self.joiner is not None and self.held:
             waiting = self.joiner.waiting
             return (TrayState.PAUSED if waiting else TrayState.ERROR), self.joiner.message()
-        return summary(self.tracker.views(), self.engine.paused, self.engine.offline)
+        return summary(self.tracker.views(), self.engine.paused, self.engine.errors.offline)
 
     def set_paused(self, paused: bool) -> None:
         self._user_paused = paused

@@ -115,11 +115,6 @@ class Engine:
         # Recently uploaded jobs: results are polled fast until they are expected done.
         self.expected = Expected(self.clock, settings.client)
 
-    @property
-    def offline(self) -> bool:
-        """The last call to AWS failed for want of a network."""
-        return self.errors.offline
-
     def submit(
         self,
         path: Path,
