@@ -97,12 +97,8 @@ class Client:
         from shared.aws import Aws
 
         self.settings = settings or load_settings(config)
-        state_dir = self.settings.client.state_dir.expanduser()
-        self.engine = Engine(
-            self.settings,
-            Aws(self.settings.aws, "fpw-client"),
-            key=load_client_key(state_dir),
-        )
+        key = load_client_key(self.settings.client.state_dir.expanduser())
+        self.engine = Engine(self.settings, Aws(self.settings.aws, "fpw-client"), key=key)
 
     @property
     def client_id(self) -> str:

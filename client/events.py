@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from client.state import Phase
 
@@ -28,11 +28,11 @@ class Event:
 Listener = Callable[[Event], None]
 
 
+@dataclass
 class Listeners:
     """The faces listening; each is called from the engine's threads."""
 
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+    _listeners: list[Listener] = field(default_factory=list)
 
     def add(self, listener: Listener) -> None:
         self._listeners.append(listener)
