@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Collection
 from typing import Any
 
 MAX_ITEMS = 200
@@ -86,9 +87,8 @@ def facts_table(rows: list[tuple[str, str | None]]) -> str:
     return f'<table class="facts">{body}</table>'
 
 
-def grid(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+def grid(header: list[str], rows: list[list[Any]], numeric: Collection[int] = ()) -> str:
     """A table with a header; columns in ``numeric`` are right-aligned."""
-    numeric = numeric or set()
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for row in rows[:MAX_ITEMS]:
@@ -97,8 +97,7 @@ def grid(header: list[str], rows: list[list[Any]], numeric: set[int] | None = No
             for i, c in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
-    more = more_note(len(rows))
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more_note(len(rows))}"
 
 
 def more_note(total: int, shown: int = MAX_ITEMS, what: str = "more") -> str:

@@ -128,12 +128,8 @@ def headings(a: dict[str, Any]) -> str:
         items.append(f"<li>{indent}{esc(text)}</li>")
     if not items:
         return ""
-    return (
-        "<h2>Outline</h2><ul>"
-        + "".join(items)
-        + "</ul>"
-        + more_note(len(as_list(a.get("headings"))))
-    )
+    more = more_note(len(as_list(a.get("headings"))))
+    return f"<h2>Outline</h2><ul>{''.join(items)}</ul>{more}"
 
 
 # Document properties as PDF and Word name them, in words.
@@ -223,11 +219,8 @@ def colours(a: dict[str, Any]) -> str:
         rows.append(f'<tr><td>{cell}</td><td class="num">{shown}</td></tr>')
     if not rows:
         return ""
-    return (
-        "<h3>Main colours</h3><table><tr><th>colour</th><th>share</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    head = "<h3>Main colours</h3><table><tr><th>colour</th><th>share</th></tr>"
+    return f"{head}{''.join(rows)}</table>"
 
 
 def _ocr_state(ocr: dict[str, Any]) -> str:
@@ -249,8 +242,7 @@ def image(result: Any, picture: Picture | None, standalone: bool) -> str:
     ocr = as_dict(a.get("ocr"))
     lines = ocr_lines(result)
     if ocr or lines:
-        out.append("<h2>Text in the image</h2>")
-        out.append(_ocr_state(ocr))
+        out += ["<h2>Text in the image</h2>", _ocr_state(ocr)]
         if standalone:
             out.append(figure(result, picture))
         elif lines:
