@@ -87,8 +87,8 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.tray.quit.connect(self.quit)
         self.jobs.open_result.connect(self.open_result)
         self.jobs.show_in_folder.connect(lambda v: self.show_in_folder(v.result_path))
-        self.jobs.retry.connect(self.retry)
-        self.jobs.remove.connect(self.remove)
+        self.jobs.retry.connect(lambda file_id: self.off_the_list(file_id, Agent.retry))
+        self.jobs.remove.connect(lambda file_id: self.off_the_list(file_id, Agent.remove))
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(1000)
@@ -107,7 +107,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
     def start(self) -> None:
         """The walk-through on first run, else the agent."""
-        self.tray.show()
+        self.tray.icon.show()
         if not self.config.exists():
             self.first_run()
         else:
@@ -122,7 +122,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
     def _make_agent(self) -> Agent:
         settings = self.settings()
         agent = Agent(settings)
-        agent.add_listener(self.bridge.on_view)
+        agent.add_listener(self.bridge.job_changed.emit)
         if settings.client.html_reports:
             report.write_reports(agent)
         agent.start()
@@ -157,7 +157,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
     def quit(self) -> None:
         self.quitting = True
         self.timer.stop()
-        self.tray.hide()
+        self.tray.icon.hide()
         agent, self.agent = self.agent, None
         self.bridge.call(lambda: agent.stop() if agent else None, lambda _: self._quit())
 
@@ -217,19 +217,11 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
     # -- jobs window actions ----------------------------------------------
 
-    def retry(self, file_id: str) -> None:
+    def off_the_list(self, file_id: str, act: Callable[[Agent, str], object]) -> None:
+        """``act`` on the job (off the GUI thread), then take its row off the list."""
         agent = self.agent
         if agent is not None:
-            self.bridge.call(
-                lambda: agent.retry(file_id), lambda _: self.jobs.model.remove(file_id)
-            )
-
-    def remove(self, file_id: str) -> None:
-        agent = self.agent
-        if agent is not None:
-            self.bridge.call(
-                lambda: agent.remove(file_id), lambda _: self.jobs.model.remove(file_id)
-            )
+            self.bridge.call(lambda: act(agent, file_id), lambda _: self.jobs.model.remove(file_id))
 
     def open_result(self, view: JobView) -> None:
         path = view.result_path

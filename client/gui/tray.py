@@ -90,13 +90,9 @@ class Tray(QObject):
         self.ready: list[str] = []
         self.failed: list[tuple[str, str]] = []
         """Results and failures not announced yet (``announce`` gathers them)."""
-        self._quiet = QTimer(self)
-        self._quiet.setSingleShot(True)
-        self._quiet.setInterval(QUIET_MS)
+        self._quiet = QTimer(self, singleShot=True, interval=QUIET_MS)
         self._quiet.timeout.connect(self.flush)
-        self._hold = QTimer(self)
-        self._hold.setSingleShot(True)
-        self._hold.setInterval(HOLD_MS)
+        self._hold = QTimer(self, singleShot=True, interval=HOLD_MS)
         self._hold.timeout.connect(self.flush)
         self.set_state(TrayState.IDLE, "starting…")
 
@@ -112,12 +108,6 @@ class Tray(QObject):
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
             self.show_jobs.emit()
-
-    def show(self) -> None:
-        self.icon.show()
-
-    def hide(self) -> None:
-        self.icon.hide()
 
     def set_state(self, state: TrayState, text: str, counts: str = "") -> None:
         """The icon and tooltip: the state in words, then ``counts`` (sending, waiting, failed)."""
@@ -135,11 +125,8 @@ class Tray(QObject):
         self.pause_action.setText("Resume sending" if paused else "Pause sending")
 
     def notify(self, title: str, text: str, error: bool = False) -> None:
-        kind = (
-            QSystemTrayIcon.MessageIcon.Critical
-            if error
-            else QSystemTrayIcon.MessageIcon.Information
-        )
+        icons = QSystemTrayIcon.MessageIcon
+        kind = icons.Critical if error else icons.Information
         self.messages = [*self.messages[-19:], (title, text)]
         self.icon.showMessage(title, text, kind, 8000)
 
