@@ -142,17 +142,12 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         log.warning("the agent cannot start (%s); trying again shortly", text)
         QTimer.singleShot(RETRY_START_MS, self.start_agent)
 
-    def restart_agent(self, between: Callable[[], object] | None = None) -> None:
-        """Stop the agent, run ``between`` (off the GUI thread), start it anew."""
+    def restart_agent(self) -> None:
+        """Stop the agent (off the GUI thread), then start it anew."""
         agent, self.agent = self.agent, None
-
-        def work() -> None:
-            if agent is not None:
-                agent.stop()
-            if between is not None:
-                between()
-
-        self.bridge.call(work, lambda _: self.start_agent(), self._warn)
+        self.bridge.call(
+            lambda: agent.stop() if agent else None, lambda _: self.start_agent(), self._warn
+        )
 
     def quit(self) -> None:
         self.quitting = True
@@ -237,9 +232,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
         self.bridge.call(read, lambda found: self._show_viewer(path, *found), self._warn)
 
-    def _show_viewer(
-        self, path: Path, data: bytes, picture: report.Picture | None = None
-    ) -> ResultViewer:
+    def _show_viewer(self, path: Path, data: bytes, picture: report.Picture | None) -> None:
         viewer = ResultViewer(path, data, picture=picture)
         viewer.open_file.connect(self.opener)
         viewer.show_in_folder.connect(self.show_in_folder)
@@ -247,7 +240,6 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         viewer.finished.connect(lambda _code: self.viewers.remove(viewer))
         self.viewers.append(viewer)
         viewer.show()
-        return viewer
 
     def save_report(self, target: Path, page: str) -> None:
         """Write a viewer's report beside its result (off the GUI thread), then open it."""

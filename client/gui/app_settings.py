@@ -6,7 +6,6 @@ walk-through: what the app does with them (the widgets are in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ class SettingsActions:
 
         def settings(self) -> Settings: ...
         def start_agent(self) -> None: ...
-        def restart_agent(self, between: Callable[[], object] | None = None) -> None: ...
+        def restart_agent(self) -> None: ...
         def quit(self) -> None: ...
 
     def keystore(self) -> KeyStore:
@@ -127,16 +126,14 @@ class SettingsActions:
 
     def first_run(self) -> FirstRunWizard:
         prefs = Preferences.from_settings(self.settings())
-        prefs.folders = (
-            [(str(Path.home() / "fpw-inbox"), {})] if not self.overrides else prefs.folders
-        )
+        if not self.overrides:
+            prefs.folders = [(str(Path.home() / "fpw-inbox"), {})]
 
         def create_key() -> tuple[str, str]:
             # The settings chosen so far decide where the key lives.
             from shared.signing import client_id
 
-            state_dir = self.settings().client.state_dir
-            store = KeyStore(state_dir)
+            store = self.keystore()
             return client_id(store.load_or_create().public_key()), store.where
 
         wizard = FirstRunWizard(prefs, create_key, self.import_key)
