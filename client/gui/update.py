@@ -46,11 +46,7 @@ class UpdateDialog(QMessageBox):
         self.later_button: QPushButton = self.addButton("Later", QMessageBox.ButtonRole.RejectRole)
         self.setDefaultButton(self.later_button)
         self.setModal(False)
-        self.buttonClicked.connect(self._clicked)
-
-    def _clicked(self, button: object) -> None:
-        if button is self.install_button:
-            self.install.emit()
+        self.install_button.clicked.connect(self.install.emit)
 
 
 class UpdateActions:
