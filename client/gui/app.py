@@ -25,9 +25,8 @@ from client.agent import Agent, watched_folders
 from client.gui.app_settings import SettingsActions
 from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
-from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.gui.tray import Tray
-from client.gui.update import UpdateActions, UpdateDialog
+from client.gui.update import UpdateActions
 from client.gui.viewer import ResultViewer
 from client.state import Phase
 from client.tracker import JobView, TrayState, counts
@@ -62,12 +61,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.autostart_dir = autostart_dir
         self.agent: Agent | None = None
         self.quitting = False
-        self.last_error = ""
         self.relaunch = relaunch or self._relaunch_after_quit
-        self.restart_into: list[str] | None = None
-        """The program (and arguments) to run once this one has quit: a new version."""
-        self.update_dialog: UpdateDialog | None = None
-        self.update_seen: str | None = None
         self.join_seen: JoinState | None = None
         """The request to join's state last shown (a decision is notified once)."""
         self.bridge = AgentBridge(self)
@@ -76,8 +70,6 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.tray = Tray(self)
         self.jobs = JobsWindow()
         self.viewers: list[ResultViewer] = []
-        self.dialog: SettingsDialog | None = None
-        self.wizard: FirstRunWizard | None = None
         self.tray.open_folder.connect(self.open_folder)
         self.tray.open_results.connect(self.open_results)
         self.tray.show_jobs.connect(self.show_jobs)

@@ -29,6 +29,11 @@ log = logging.getLogger("client.gui.app")
 class SettingsActions:
     """Mixed into ``TrayApp``."""
 
+    dialog: SettingsDialog | None = None
+    wizard: FirstRunWizard | None = None
+    last_error = ""
+    """The text of the last error shown in a message box."""
+
     if TYPE_CHECKING:
         # Provided by the app (``client.gui.app.TrayApp``).
         config: Path
@@ -37,9 +42,6 @@ class SettingsActions:
         agent: Agent | None
         bridge: AgentBridge
         tray: Tray
-        dialog: SettingsDialog | None
-        wizard: FirstRunWizard | None
-        last_error: str
         _error_box: QMessageBox
 
         def settings(self) -> Settings: ...

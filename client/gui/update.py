@@ -52,13 +52,16 @@ class UpdateDialog(QMessageBox):
 class UpdateActions:
     """Checking for and installing updates; mixed into ``TrayApp``."""
 
+    update_dialog: UpdateDialog | None = None
+    update_seen: str | None = None
+    """The newest version a timed check has told of (each is told once)."""
+    restart_into: list[str] | None = None
+    """The program (and arguments) to run once this one has quit: a new version."""
+
     if TYPE_CHECKING:
         # Provided by the app (``client.gui.app.TrayApp``).
         bridge: AgentBridge
         tray: Tray
-        update_dialog: UpdateDialog | None
-        update_seen: str | None
-        restart_into: list[str] | None
         relaunch: Callable[[list[str]], None]
 
         def settings(self) -> Settings: ...
