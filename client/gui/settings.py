@@ -80,7 +80,7 @@ class SettingsForm(QWidget):
         add = QPushButton("Add folder…")
         remove = QPushButton("Remove folder")
         add.clicked.connect(self._pick_folder)
-        remove.clicked.connect(self._remove_folder)
+        remove.clicked.connect(lambda: self.folders.removeRow(self.folders.currentRow()))
         self.results = QLineEdit(placeholderText="<first watched folder>/results")
         self.done = QLineEdit(placeholderText="done/ inside each watched folder")
         self.profile = QLineEdit(placeholderText="default credentials")
@@ -145,11 +145,6 @@ class SettingsForm(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder to watch")
         if folder:
             self.add_folder(folder)
-
-    def _remove_folder(self) -> None:
-        row = self.folders.currentRow()
-        if row >= 0:
-            self.folders.removeRow(row)
 
     def load(self, prefs: Preferences, autostart: bool) -> None:
         self.folders.setRowCount(0)

@@ -71,7 +71,7 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(state_icon(TrayState.IDLE), self)
         self.menu = QMenu()
         self.menu.setToolTipsVisible(True)
-        self.status_action = self._add("fpw: starting…", None)
+        self.status_action = self.menu.addAction("fpw: starting…")
         self.status_action.setEnabled(False)
         self.menu.addSeparator()
         self.open_folder_action = self._add("Open watched folder", self.open_folder)
@@ -96,17 +96,14 @@ class Tray(QObject):
         self._hold.timeout.connect(self.flush)
         self.set_state(TrayState.IDLE, "starting…")
 
-    def _add(self, text: str, signal: SignalInstance | None) -> QAction:
+    def _add(self, text: str, signal: SignalInstance) -> QAction:
         action = self.menu.addAction(text)
-        if signal is not None:
-            action.triggered.connect(signal.emit)
+        action.triggered.connect(signal.emit)
         return action
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (
-            QSystemTrayIcon.ActivationReason.Trigger,
-            QSystemTrayIcon.ActivationReason.DoubleClick,
-        ):
+        reasons = QSystemTrayIcon.ActivationReason
+        if reason in (reasons.Trigger, reasons.DoubleClick):
             self.show_jobs.emit()
 
     def set_state(self, state: TrayState, text: str, counts: str = "") -> None:
