@@ -115,10 +115,7 @@ class JobsModel(QAbstractTableModel):
         return None
 
     def row_of(self, file_id: str) -> int:
-        for row, view in enumerate(self.rows):
-            if view.file_id == file_id:
-                return row
-        return -1
+        return next((row for row, view in enumerate(self.rows) if view.file_id == file_id), -1)
 
     def update(self, view: JobView) -> None:
         """Insert (newest first) or refresh the row of ``view``."""
@@ -166,8 +163,7 @@ class ProgressDelegate(QStyledItemDelegate):
             palette.setColor(QPalette.ColorRole.Highlight, FAILED_BAR)
             palette.setColor(QPalette.ColorRole.HighlightedText, QColor("white"))
             bar.palette = palette
-        style = QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
 class JobsWindow(QWidget):
@@ -190,12 +186,11 @@ class JobsWindow(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        modes = QHeaderView.ResizeMode
+        header.setSectionResizeMode(0, modes.Stretch)
+        header.setSectionResizeMode(len(COLUMNS) - 1, modes.Stretch)
         # A done row's status names each step's time: show it whole.
-        header.setSectionResizeMode(
-            COLUMNS.index("Status"), QHeaderView.ResizeMode.ResizeToContents
-        )
+        header.setSectionResizeMode(COLUMNS.index("Status"), modes.ResizeToContents)
         self.table.setColumnWidth(PROGRESS, 140)
         self.table.doubleClicked.connect(self._double_clicked)
         self.status = QLabel("")
