@@ -97,9 +97,7 @@ def boxes_pixmap(result: Any, picture: report.Picture | None) -> tuple[QPixmap |
         pixmap.fill(QColor("#eeeeee"))
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(QColor("#e53935"))
-    pen.setWidthF(max(1.0, pixmap.width() / 400))
-    painter.setPen(pen)
+    painter.setPen(QPen(QColor("#e53935"), max(1.0, pixmap.width() / 400)))
     painter.setBrush(QBrush(QColor(255, 235, 59, 64)))
     font = QFont()
     font.setPixelSize(max(10, pixmap.width() // 60))
@@ -121,9 +119,8 @@ class FitPicture(QLabel):
     """A picture scaled down to the room it has (never up); ``full`` keeps every pixel."""
 
     def __init__(self, full: QPixmap, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, alignment=Qt.AlignmentFlag.AlignCenter)
         self.full = full
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumSize(1, 1)
         self._fit()
