@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtWidgets import QMessageBox
 
 from client import autostart
-from client.gui.settings import FirstRunWizard, SettingsDialog, SettingsForm
+from client.gui.params import ParamsEditor
+from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.keystore import KeyStore
 from client.userconfig import Preferences, write
 from shared import profiles
@@ -66,23 +67,23 @@ class SettingsActions:
             self.bridge.call(
                 lambda: store.where, lambda where: dialog.keys.show_key(agent.client_id, where)
             )
-            self.load_profiles(agent, dialog.form)
+            self.load_profiles(agent, dialog.form.params)
         dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
         self.dialog = dialog
         dialog.open()
         return dialog
 
-    def load_profiles(self, agent: Agent, form: SettingsForm) -> None:
-        """Read the profiles the fleet publishes (off the GUI thread) into the form."""
+    def load_profiles(self, agent: Agent, editor: ParamsEditor) -> None:
+        """Read the profiles the fleet publishes (off the GUI thread) into the params editor."""
         bucket = agent.settings.aws.bucket
 
         def failed(text: str) -> None:
-            form.set_catalog(
+            editor.set_catalog(
                 None, f"The fleet's profiles cannot be read ({text}): params are JSON."
             )
 
         self.bridge.call(
-            lambda: profiles.read(agent.engine.aws.s3, bucket), form.set_catalog, failed
+            lambda: profiles.read(agent.engine.aws.s3, bucket), editor.set_catalog, failed
         )
 
     def save_settings(self, prefs: Preferences | None, form_owner: Any) -> None:

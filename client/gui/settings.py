@@ -42,7 +42,6 @@ from client.gui.keypanel import KeyAction, KeyPanel
 from client.gui.params import ParamsEditor
 from client.userconfig import Preferences
 from shared.errors import ConfigError
-from shared.profiles import Catalog
 
 
 def _browse_row(edit: QLineEdit, parent: QWidget) -> QWidget:
@@ -106,10 +105,6 @@ class SettingsForm(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.params_box)
         layout.addLayout(form)
-
-    def set_catalog(self, catalog: Catalog | None, note: str = "") -> None:
-        """The profiles the fleet offers (read off the GUI thread by the app)."""
-        self.params.set_catalog(catalog, note)
 
     def add_folder(self, folder: str, params: dict[str, Any] | None = None) -> None:
         row = self.folders.rowCount()

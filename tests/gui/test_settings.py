@@ -25,7 +25,7 @@ CATALOG = profiles.parse(reference_catalog(llm=True))
 def _form(qtbot: QtBot, params: dict[str, object] | None = None) -> SettingsForm:
     form = SettingsForm()
     qtbot.addWidget(form)
-    form.set_catalog(CATALOG)
+    form.params.set_catalog(CATALOG)
     form.add_folder("/data/scans", params or {})
     return form
 
