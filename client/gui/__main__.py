@@ -53,7 +53,6 @@ def _update(config: str | None, install: bool) -> int:
     argv = [a for a in sys.argv[1:] if a != "--install-update"]
     os.environ[updates.HANDED_OFF] = "1"
     os.execv(installed.executable, [str(installed.executable), *argv])
-    return 0  # not reached
 
 
 def cli() -> int:

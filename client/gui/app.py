@@ -25,9 +25,8 @@ from client.agent import Agent, watched_folders
 from client.gui.app_settings import SettingsActions
 from client.gui.bridge import AgentBridge
 from client.gui.jobs import JobsWindow
-from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.gui.tray import Tray
-from client.gui.update import UpdateActions, UpdateDialog
+from client.gui.update import UpdateActions
 from client.gui.viewer import ResultViewer
 from client.state import Phase
 from client.tracker import JobView, TrayState, counts
@@ -62,12 +61,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.autostart_dir = autostart_dir
         self.agent: Agent | None = None
         self.quitting = False
-        self.last_error = ""
         self.relaunch = relaunch or self._relaunch_after_quit
-        self.restart_into: list[str] | None = None
-        """The program (and arguments) to run once this one has quit: a new version."""
-        self.update_dialog: UpdateDialog | None = None
-        self.update_seen: str | None = None
         self.join_seen: JoinState | None = None
         """The request to join's state last shown (a decision is notified once)."""
         self.bridge = AgentBridge(self)
@@ -76,8 +70,6 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.tray = Tray(self)
         self.jobs = JobsWindow()
         self.viewers: list[ResultViewer] = []
-        self.dialog: SettingsDialog | None = None
-        self.wizard: FirstRunWizard | None = None
         self.tray.open_folder.connect(self.open_folder)
         self.tray.open_results.connect(self.open_results)
         self.tray.show_jobs.connect(self.show_jobs)
@@ -87,8 +79,8 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         self.tray.quit.connect(self.quit)
         self.jobs.open_result.connect(self.open_result)
         self.jobs.show_in_folder.connect(lambda v: self.show_in_folder(v.result_path))
-        self.jobs.retry.connect(self.retry)
-        self.jobs.remove.connect(self.remove)
+        self.jobs.retry.connect(lambda file_id: self.off_the_list(file_id, Agent.retry))
+        self.jobs.remove.connect(lambda file_id: self.off_the_list(file_id, Agent.remove))
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(1000)
@@ -107,7 +99,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
     def start(self) -> None:
         """The walk-through on first run, else the agent."""
-        self.tray.show()
+        self.tray.icon.show()
         if not self.config.exists():
             self.first_run()
         else:
@@ -122,7 +114,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
     def _make_agent(self) -> Agent:
         settings = self.settings()
         agent = Agent(settings)
-        agent.add_listener(self.bridge.on_view)
+        agent.add_listener(self.bridge.job_changed.emit)
         if settings.client.html_reports:
             report.write_reports(agent)
         agent.start()
@@ -142,22 +134,17 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         log.warning("the agent cannot start (%s); trying again shortly", text)
         QTimer.singleShot(RETRY_START_MS, self.start_agent)
 
-    def restart_agent(self, between: Callable[[], object] | None = None) -> None:
-        """Stop the agent, run ``between`` (off the GUI thread), start it anew."""
+    def restart_agent(self) -> None:
+        """Stop the agent (off the GUI thread), then start it anew."""
         agent, self.agent = self.agent, None
-
-        def work() -> None:
-            if agent is not None:
-                agent.stop()
-            if between is not None:
-                between()
-
-        self.bridge.call(work, lambda _: self.start_agent(), self._warn)
+        self.bridge.call(
+            lambda: agent.stop() if agent else None, lambda _: self.start_agent(), self._warn
+        )
 
     def quit(self) -> None:
         self.quitting = True
         self.timer.stop()
-        self.tray.hide()
+        self.tray.icon.hide()
         agent, self.agent = self.agent, None
         self.bridge.call(lambda: agent.stop() if agent else None, lambda _: self._quit())
 
@@ -217,19 +204,11 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
     # -- jobs window actions ----------------------------------------------
 
-    def retry(self, file_id: str) -> None:
+    def off_the_list(self, file_id: str, act: Callable[[Agent, str], object]) -> None:
+        """``act`` on the job (off the GUI thread), then take its row off the list."""
         agent = self.agent
         if agent is not None:
-            self.bridge.call(
-                lambda: agent.retry(file_id), lambda _: self.jobs.model.remove(file_id)
-            )
-
-    def remove(self, file_id: str) -> None:
-        agent = self.agent
-        if agent is not None:
-            self.bridge.call(
-                lambda: agent.remove(file_id), lambda _: self.jobs.model.remove(file_id)
-            )
+            self.bridge.call(lambda: act(agent, file_id), lambda _: self.jobs.model.remove(file_id))
 
     def open_result(self, view: JobView) -> None:
         path = view.result_path
@@ -245,9 +224,7 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
 
         self.bridge.call(read, lambda found: self._show_viewer(path, *found), self._warn)
 
-    def _show_viewer(
-        self, path: Path, data: bytes, picture: report.Picture | None = None
-    ) -> ResultViewer:
+    def _show_viewer(self, path: Path, data: bytes, picture: report.Picture | None) -> None:
         viewer = ResultViewer(path, data, picture=picture)
         viewer.open_file.connect(self.opener)
         viewer.show_in_folder.connect(self.show_in_folder)
@@ -255,7 +232,6 @@ class TrayApp(SettingsActions, UpdateActions, QObject):
         viewer.finished.connect(lambda _code: self.viewers.remove(viewer))
         self.viewers.append(viewer)
         viewer.show()
-        return viewer
 
     def save_report(self, target: Path, page: str) -> None:
         """Write a viewer's report beside its result (off the GUI thread), then open it."""

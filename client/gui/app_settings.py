@@ -6,14 +6,14 @@ walk-through: what the app does with them (the widgets are in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QMessageBox
 
 from client import autostart
-from client.gui.settings import FirstRunWizard, SettingsDialog, SettingsForm
+from client.gui.params import ParamsEditor
+from client.gui.settings import FirstRunWizard, SettingsDialog
 from client.keystore import KeyStore
 from client.userconfig import Preferences, write
 from shared import profiles
@@ -30,6 +30,11 @@ log = logging.getLogger("client.gui.app")
 class SettingsActions:
     """Mixed into ``TrayApp``."""
 
+    dialog: SettingsDialog | None = None
+    wizard: FirstRunWizard | None = None
+    last_error = ""
+    """The text of the last error shown in a message box."""
+
     if TYPE_CHECKING:
         # Provided by the app (``client.gui.app.TrayApp``).
         config: Path
@@ -38,14 +43,11 @@ class SettingsActions:
         agent: Agent | None
         bridge: AgentBridge
         tray: Tray
-        dialog: SettingsDialog | None
-        wizard: FirstRunWizard | None
-        last_error: str
         _error_box: QMessageBox
 
         def settings(self) -> Settings: ...
         def start_agent(self) -> None: ...
-        def restart_agent(self, between: Callable[[], object] | None = None) -> None: ...
+        def restart_agent(self) -> None: ...
         def quit(self) -> None: ...
 
     def keystore(self) -> KeyStore:
@@ -65,23 +67,23 @@ class SettingsActions:
             self.bridge.call(
                 lambda: store.where, lambda where: dialog.keys.show_key(agent.client_id, where)
             )
-            self.load_profiles(agent, dialog.form)
+            self.load_profiles(agent, dialog.form.params)
         dialog.accepted.connect(lambda: self.save_settings(dialog.result_prefs, dialog))
         self.dialog = dialog
         dialog.open()
         return dialog
 
-    def load_profiles(self, agent: Agent, form: SettingsForm) -> None:
-        """Read the profiles the fleet publishes (off the GUI thread) into the form."""
+    def load_profiles(self, agent: Agent, editor: ParamsEditor) -> None:
+        """Read the profiles the fleet publishes (off the GUI thread) into the params editor."""
         bucket = agent.settings.aws.bucket
 
         def failed(text: str) -> None:
-            form.set_catalog(
+            editor.set_catalog(
                 None, f"The fleet's profiles cannot be read ({text}): params are JSON."
             )
 
         self.bridge.call(
-            lambda: profiles.read(agent.engine.aws.s3, bucket), form.set_catalog, failed
+            lambda: profiles.read(agent.engine.aws.s3, bucket), editor.set_catalog, failed
         )
 
     def save_settings(self, prefs: Preferences | None, form_owner: Any) -> None:
@@ -127,16 +129,14 @@ class SettingsActions:
 
     def first_run(self) -> FirstRunWizard:
         prefs = Preferences.from_settings(self.settings())
-        prefs.folders = (
-            [(str(Path.home() / "fpw-inbox"), {})] if not self.overrides else prefs.folders
-        )
+        if not self.overrides:
+            prefs.folders = [(str(Path.home() / "fpw-inbox"), {})]
 
         def create_key() -> tuple[str, str]:
             # The settings chosen so far decide where the key lives.
             from shared.signing import client_id
 
-            state_dir = self.settings().client.state_dir
-            store = KeyStore(state_dir)
+            store = self.keystore()
             return client_id(store.load_or_create().public_key()), store.where
 
         wizard = FirstRunWizard(prefs, create_key, self.import_key)

@@ -14,14 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from client.tracker import JobView
-
 log = logging.getLogger(__name__)
 
 
 class AgentBridge(QObject):
     job_changed = Signal(object)
-    """A ``JobView`` whose job moved (emitted from agent threads, delivered queued)."""
+    """A ``JobView`` whose job moved: ``job_changed.emit`` is the agent's listener (any
+    thread), delivered queued."""
     done = Signal(object, object)
     """(callback, outcome) of a background call, delivered in the GUI thread."""
     failed = Signal(str)
@@ -31,10 +30,6 @@ class AgentBridge(QObject):
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fpw-gui-call")
         self.done.connect(self._deliver)
-
-    def on_view(self, view: JobView) -> None:
-        """The agent's listener: any thread."""
-        self.job_changed.emit(view)
 
     def call(
         self,
@@ -49,10 +44,7 @@ class AgentBridge(QObject):
                 outcome = work()
             except Exception as exc:
                 log.warning("%s", exc)
-                if fail is not None:
-                    self.done.emit(fail, str(exc))
-                else:
-                    self.failed.emit(str(exc))
+                self.done.emit(fail or self.failed.emit, str(exc))
                 return
             if then is not None:
                 self.done.emit(then, outcome)

@@ -8,6 +8,7 @@ signals); it never reads the disk or the network itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -104,10 +105,8 @@ class JobsModel(QAbstractTableModel):
             )[column]
         if role == Qt.ItemDataRole.UserRole:
             return view
-        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 2, 6):
-            if column == 0:
-                return str(view.path or view.name)
-            return view.error if column == 6 else status_line(view)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {0: str(view.path or view.name), 2: status_line(view), 6: view.error}.get(column)
         if view.phase is Phase.FAILED:
             if role == Qt.ItemDataRole.ForegroundRole:
                 return FAILED_TEXT
@@ -116,10 +115,7 @@ class JobsModel(QAbstractTableModel):
         return None
 
     def row_of(self, file_id: str) -> int:
-        for row, view in enumerate(self.rows):
-            if view.file_id == file_id:
-                return row
-        return -1
+        return next((row for row, view in enumerate(self.rows) if view.file_id == file_id), -1)
 
     def update(self, view: JobView) -> None:
         """Insert (newest first) or refresh the row of ``view``."""
@@ -153,23 +149,21 @@ class ProgressDelegate(QStyledItemDelegate):
         if not isinstance(view, JobView):
             super().paint(painter, option, index)
             return
+        failed = view.phase is Phase.FAILED
         bar = QStyleOptionProgressBar()
         bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum = 0
         bar.maximum = 100
-        bar.progress = int(view.progress)
-        bar.text = f"{view.progress:.0f} %"
+        # A failure's bar is red and says so, never a blue bar stuck part-way.
+        bar.progress = 100 if failed else int(view.progress)
+        bar.text = index.data()  # the percentage, or "failed"
         bar.textVisible = True
-        if view.phase is Phase.FAILED:
-            # A failure's bar is red and says so, never a blue bar stuck part-way.
-            bar.progress = 100
-            bar.text = "failed"
+        if failed:
             palette = QPalette(option.palette)
             palette.setColor(QPalette.ColorRole.Highlight, FAILED_BAR)
             palette.setColor(QPalette.ColorRole.HighlightedText, QColor("white"))
             bar.palette = palette
-        style = QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
 class JobsWindow(QWidget):
@@ -192,36 +186,28 @@ class JobsWindow(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        modes = QHeaderView.ResizeMode
+        header.setSectionResizeMode(0, modes.Stretch)
+        header.setSectionResizeMode(len(COLUMNS) - 1, modes.Stretch)
         # A done row's status names each step's time: show it whole.
-        header.setSectionResizeMode(
-            COLUMNS.index("Status"), QHeaderView.ResizeMode.ResizeToContents
-        )
+        header.setSectionResizeMode(COLUMNS.index("Status"), modes.ResizeToContents)
         self.table.setColumnWidth(PROGRESS, 140)
         self.table.doubleClicked.connect(self._double_clicked)
         self.status = QLabel("")
-        self.open_button = QPushButton("Open result")
-        self.folder_button = QPushButton("Show in folder")
-        self.retry_button = QPushButton("Retry")
-        self.remove_button = QPushButton("Remove from list")
-        self.open_button.clicked.connect(lambda: self._with_selected(self.open_result.emit))
-        self.folder_button.clicked.connect(lambda: self._with_selected(self.show_in_folder.emit))
-        self.retry_button.clicked.connect(
-            lambda: self._with_selected(lambda v: self.retry.emit(v.file_id))
-        )
-        self.remove_button.clicked.connect(
-            lambda: self._with_selected(lambda v: self.remove.emit(v.file_id))
-        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
-        for button in (
-            self.open_button,
-            self.folder_button,
-            self.retry_button,
-            self.remove_button,
-        ):
-            buttons.addWidget(button)
+
+        def button(text: str, act: Callable[[JobView], object]) -> QPushButton:
+            """A button that does ``act`` to the selected row."""
+            made = QPushButton(text)
+            made.clicked.connect(lambda: self._with_selected(act))
+            buttons.addWidget(made)
+            return made
+
+        self.open_button = button("Open result", self.open_result.emit)
+        self.folder_button = button("Show in folder", self.show_in_folder.emit)
+        self.retry_button = button("Retry", lambda v: self.retry.emit(v.file_id))
+        self.remove_button = button("Remove from list", lambda v: self.remove.emit(v.file_id))
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
@@ -231,17 +217,14 @@ class JobsWindow(QWidget):
 
     def selected(self) -> JobView | None:
         rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        view = self.model.rows[rows[0].row()]
-        return view
+        return self.model.rows[rows[0].row()] if rows else None
 
     def select(self, file_id: str) -> None:
         row = self.model.row_of(file_id)
         if row >= 0:
             self.table.selectRow(row)
 
-    def _with_selected(self, act: Any) -> None:
+    def _with_selected(self, act: Callable[[JobView], object]) -> None:
         view = self.selected()
         if view is not None:
             act(view)

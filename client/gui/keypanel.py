@@ -35,22 +35,18 @@ class KeyPanel(QWidget):
         super().__init__(parent)
         self.on_export = on_export
         self.on_import = on_import
-        self.client_id = QLineEdit()
-        self.client_id.setReadOnly(True)
-        self.where = QLabel("")
-        self.where.setWordWrap(True)
+        self.client_id = QLineEdit(readOnly=True)
+        self.where = QLabel("", wordWrap=True)
         copy = QPushButton("Copy")
         copy.clicked.connect(self.copy_id)
-        export = QPushButton("Export key…")
-        export.clicked.connect(self._export)
-        import_ = QPushButton("Import key…")
-        import_.clicked.connect(self._import)
         id_row = QHBoxLayout()
         id_row.addWidget(self.client_id, 1)
         id_row.addWidget(copy)
         actions = QHBoxLayout()
-        actions.addWidget(export)
-        actions.addWidget(import_)
+        for text, act in (("Export key…", self._export), ("Import key…", self._import)):
+            button = QPushButton(text)
+            button.clicked.connect(act)
+            actions.addWidget(button)
         actions.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("This computer's client id (the administrator registers it):"))
@@ -59,9 +55,9 @@ class KeyPanel(QWidget):
         note = QLabel(
             "Results are encrypted to this computer's key. Export it (protected by a "
             "passphrase) and keep the file safe: importing it on a replacement computer "
-            "lets that computer read the results. Importing replaces the current key."
+            "lets that computer read the results. Importing replaces the current key.",
+            wordWrap=True,
         )
-        note.setWordWrap(True)
         layout.addWidget(note)
         layout.addLayout(actions)
         layout.addStretch(1)
@@ -77,15 +73,11 @@ class KeyPanel(QWidget):
         target, _ = QFileDialog.getSaveFileName(self, "Export key", "fpw-key.pem")
         if not target:
             return
-        first, ok = QInputDialog.getText(
-            self, "Export key", "Passphrase (8 characters or more):", QLineEdit.EchoMode.Password
-        )
-        if not ok:
+        first = self._passphrase("Export key", "Passphrase (8 characters or more):")
+        if first is None:
             return
-        second, ok = QInputDialog.getText(
-            self, "Export key", "The passphrase again:", QLineEdit.EchoMode.Password
-        )
-        if not ok:
+        second = self._passphrase("Export key", "The passphrase again:")
+        if second is None:
             return
         if first != second:
             QMessageBox.warning(self, "Export key", "The two passphrases differ.")
@@ -104,8 +96,11 @@ class KeyPanel(QWidget):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        passphrase, ok = QInputDialog.getText(
-            self, "Import key", "Passphrase of the key file:", QLineEdit.EchoMode.Password
-        )
-        if ok:
+        passphrase = self._passphrase("Import key", "Passphrase of the key file:")
+        if passphrase is not None:
             self.on_import(Path(source), passphrase)
+
+    def _passphrase(self, title: str, label: str) -> str | None:
+        """A passphrase typed unseen, or None when the user cancels."""
+        text, ok = QInputDialog.getText(self, title, label, QLineEdit.EchoMode.Password)
+        return text if ok else None

@@ -7,6 +7,7 @@ The widgets only collect values; ``shared.profiles`` decides what is valid.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -47,20 +48,15 @@ class ParamsEditor(QWidget):
         self.catalog: Catalog | None = None
         self.profile = QComboBox()
         self.profile.currentIndexChanged.connect(self._profile_chosen)
-        self.description = QLabel("")
-        self.description.setWordWrap(True)
-        self.description.setTextFormat(Qt.TextFormat.PlainText)  # fleet text, never markup
+        plain = Qt.TextFormat.PlainText  # fleet text, never markup
+        self.description = QLabel("", wordWrap=True, textFormat=plain)
         self.inputs: dict[str, QWidget] = {}
         self.json = QLineEdit("{}")
         self.json.setToolTip('The params as a JSON object, e.g. {"profile": "summary"}')
         self.json.textEdited.connect(self._json_typed)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message = QLabel("", wordWrap=True, textFormat=plain)
         self.message.setStyleSheet("color: #c62828;")
-        self.source = QLabel("")
-        self.source.setWordWrap(True)
-        self.source.setTextFormat(Qt.TextFormat.PlainText)
+        self.source = QLabel("", wordWrap=True, textFormat=plain)
         form = QFormLayout()
         form.addRow("Profile", self.profile)
         form.addRow("", self.description)
@@ -82,12 +78,9 @@ class ParamsEditor(QWidget):
         self.catalog = catalog
         self._filling = True
         self.profile.clear()
-        if catalog is not None:
-            for p in catalog.profiles:
-                self.profile.addItem(p.name, p.name)
-                self.profile.setItemData(
-                    self.profile.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole
-                )
+        for i, p in enumerate(catalog.profiles if catalog else ()):
+            self.profile.addItem(p.name, p.name)
+            self.profile.setItemData(i, p.description, Qt.ItemDataRole.ToolTipRole)
         self._filling = False
         self.profile.setEnabled(catalog is not None)
         if catalog is None:
@@ -140,14 +133,8 @@ class ParamsEditor(QWidget):
         self.inputs = {}
         self.description.setText(profile.description if profile else "")
         for param in profile.params if profile else ():
-            widget = _input(param, params.get(param.name))
+            widget = _input(param, params.get(param.name), self._form_edited)
             widget.setToolTip(param.description)
-            if isinstance(widget, QCheckBox):
-                widget.toggled.connect(self._form_edited)
-            elif isinstance(widget, QComboBox):
-                widget.currentIndexChanged.connect(self._form_edited)
-            elif isinstance(widget, QLineEdit):
-                widget.textEdited.connect(self._form_edited)
             label = QLabel(param.name)
             label.setToolTip(param.description)
             self.fields.insertRow(FIELDS_AT + len(self.inputs), label, widget)
@@ -229,12 +216,14 @@ class ParamsEditor(QWidget):
             widget.setStyleSheet(INVALID_STYLE)
 
 
-def _input(param: Param, value: Any) -> QWidget:
-    """The widget for one param, showing ``value`` (or the param's default)."""
+def _input(param: Param, value: Any, edited: Callable[[], None]) -> QWidget:
+    """The widget for one param, showing ``value`` (or the param's default); the
+    user's edits call ``edited``."""
     current = param.default if value is None else value
     if param.type == "boolean":
         box = QCheckBox()
         box.setChecked(bool(current))
+        box.toggled.connect(edited)
         return box
     if param.choices:
         combo = QComboBox()
@@ -242,8 +231,10 @@ def _input(param: Param, value: Any) -> QWidget:
         for choice in param.choices:
             combo.addItem(choice, choice)
         combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.currentIndexChanged.connect(edited)
         return combo
     edit = QLineEdit()
+    edit.textEdited.connect(edited)
     if param.type == "array":
         edit.setPlaceholderText("comma-separated, e.g. 1-2, 3-")
         if isinstance(value, list):

@@ -39,12 +39,9 @@ from PySide6.QtWidgets import (
 )
 
 from client.gui.keypanel import KeyAction, KeyPanel
-from client.gui.params import INVALID_STYLE, ParamsEditor
+from client.gui.params import ParamsEditor
 from client.userconfig import Preferences
 from shared.errors import ConfigError
-from shared.profiles import Catalog
-
-__all__ = ["INVALID_STYLE", "FirstRunWizard", "SettingsDialog", "SettingsForm"]
 
 
 def _browse_row(edit: QLineEdit, parent: QWidget) -> QWidget:
@@ -71,8 +68,7 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self.folders = QTableWidget(0, 2)
         self.folders.setHorizontalHeaderLabels(["Watched folder", "Processing params"])
-        self.folders.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.folders.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.folders.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.folders.verticalHeader().hide()
         self.folders.currentCellChanged.connect(self._folder_chosen)
         self.params = ParamsEditor()
@@ -83,18 +79,13 @@ class SettingsForm(QWidget):
         add = QPushButton("Add folder…")
         remove = QPushButton("Remove folder")
         add.clicked.connect(self._pick_folder)
-        remove.clicked.connect(self._remove_folder)
-        self.results = QLineEdit()
-        self.results.setPlaceholderText("<first watched folder>/results")
-        self.done = QLineEdit()
-        self.done.setPlaceholderText("done/ inside each watched folder")
-        self.profile = QLineEdit()
-        self.profile.setPlaceholderText("default credentials")
-        self.endpoint = QLineEdit()
-        self.endpoint.setPlaceholderText("AWS itself")
+        remove.clicked.connect(lambda: self.folders.removeRow(self.folders.currentRow()))
+        self.results = QLineEdit(placeholderText="<first watched folder>/results")
+        self.done = QLineEdit(placeholderText="done/ inside each watched folder")
+        self.profile = QLineEdit(placeholderText="default credentials")
+        self.endpoint = QLineEdit(placeholderText="AWS itself")
         self.region = QLineEdit()
-        self.concurrency = QSpinBox()
-        self.concurrency.setRange(1, 32)
+        self.concurrency = QSpinBox(minimum=1, maximum=32)
         self.autostart = QCheckBox("Start fpw when I log in")
         buttons = QHBoxLayout()
         buttons.addWidget(add)
@@ -115,10 +106,6 @@ class SettingsForm(QWidget):
         layout.addWidget(self.params_box)
         layout.addLayout(form)
 
-    def set_catalog(self, catalog: Catalog | None, note: str = "") -> None:
-        """The profiles the fleet offers (read off the GUI thread by the app)."""
-        self.params.set_catalog(catalog, note)
-
     def add_folder(self, folder: str, params: dict[str, Any] | None = None) -> None:
         row = self.folders.rowCount()
         self.folders.insertRow(row)
@@ -130,7 +117,7 @@ class SettingsForm(QWidget):
         self.folders.setCurrentCell(row, 0)
 
     def _folder_chosen(self, row: int, *_: int) -> None:
-        item = self.folders.item(row, 1) if row >= 0 else None
+        item = self.folders.item(row, 1)
         self.params_box.setEnabled(item is not None)
         if item is None:
             return
@@ -153,11 +140,6 @@ class SettingsForm(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder to watch")
         if folder:
             self.add_folder(folder)
-
-    def _remove_folder(self) -> None:
-        row = self.folders.currentRow()
-        if row >= 0:
-            self.folders.removeRow(row)
 
     def load(self, prefs: Preferences, autostart: bool) -> None:
         self.folders.setRowCount(0)
@@ -189,9 +171,8 @@ class SettingsForm(QWidget):
             folders.append((folder, params))
         if not folders:
             raise ConfigError("add at least one folder to watch")
-        row = self.folders.currentRow()
-        problem = self.params.problem() if row >= 0 else None
-        chosen = self.folders.item(row, 0) if row >= 0 else None
+        chosen = self.folders.item(self.folders.currentRow(), 0)  # None when none is
+        problem = self.params.problem()
         if problem and chosen is not None:
             raise ConfigError(f"the params of {chosen.text().strip()}: {problem}")
         return Preferences(
@@ -234,12 +215,9 @@ class SettingsDialog(QDialog):
         self.result_prefs: Preferences | None = None
 
     def _save(self) -> None:
-        try:
-            self.result_prefs = self.form.preferences()
-        except ConfigError as exc:
-            QMessageBox.warning(self, "Settings", str(exc))
-            return
-        self.accept()
+        self.result_prefs = _checked(self.form, self)
+        if self.result_prefs is not None:
+            self.accept()
 
 
 class FirstRunWizard(QWizard):
@@ -256,44 +234,44 @@ class FirstRunWizard(QWizard):
         self.setWindowTitle("Welcome to fpw")
         self.resize(720, 560)
         self.create_key = create_key
-        welcome = QWizardPage()
-        welcome.setTitle("Welcome")
-        text = QLabel(
+        welcome = QLabel(
             "fpw sends the files you drop into a watched folder for analysis and puts "
             "each result, readable only by this computer, into a results folder.\n\n"
-            "The next pages set the folders, the connection and this computer's key."
+            "The next pages set the folders, the connection and this computer's key.",
+            wordWrap=True,
         )
-        text.setWordWrap(True)
-        QVBoxLayout(welcome).addWidget(text)
         self.form = SettingsForm()
         self.form.load(prefs, autostart=False)
-        folders = QWizardPage()
-        folders.setTitle("Folders and connection")
-        QVBoxLayout(folders).addWidget(self.form)
         self.keys = KeyPanel(lambda _p, _s: None, on_import)
-        key_page = _KeyPage(self)
-        key_page.setTitle("This computer's key")
-        QVBoxLayout(key_page).addWidget(self.keys)
-        self.addPage(welcome)
-        self.addPage(folders)
-        self.addPage(key_page)
+        for title, widget in (
+            ("Welcome", welcome),
+            ("Folders and connection", self.form),
+            ("This computer's key", self.keys),
+        ):
+            page = QWizardPage()
+            page.setTitle(title)
+            QVBoxLayout(page).addWidget(widget)
+            self.addPage(page)
         self.result_prefs: Preferences | None = None
 
     def validateCurrentPage(self) -> bool:
-        if self.currentPage() is not None and self.currentId() == 1:
-            try:
-                self.result_prefs = self.form.preferences()
-            except ConfigError as exc:
-                QMessageBox.warning(self, "Settings", str(exc))
+        if self.currentId() == 1:
+            self.result_prefs = _checked(self.form, self)
+            if self.result_prefs is None:
                 return False
         return super().validateCurrentPage()
 
+    def initializePage(self, id: int) -> None:  # noqa: A002 (Qt's name)
+        """Entering the last page creates the key (or finds the one there is) and shows it."""
+        super().initializePage(id)
+        if id == 2:
+            self.keys.show_key(*self.create_key())
 
-class _KeyPage(QWizardPage):
-    def __init__(self, wizard: FirstRunWizard) -> None:
-        super().__init__()
-        self._wizard = wizard
 
-    def initializePage(self) -> None:
-        client_id, where = self._wizard.create_key()
-        self._wizard.keys.show_key(client_id, where)
+def _checked(form: SettingsForm, parent: QWidget) -> Preferences | None:
+    """The form's values, or None once a message has said what is wrong."""
+    try:
+        return form.preferences()
+    except ConfigError as exc:
+        QMessageBox.warning(parent, "Settings", str(exc))
+        return None

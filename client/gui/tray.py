@@ -71,7 +71,7 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(state_icon(TrayState.IDLE), self)
         self.menu = QMenu()
         self.menu.setToolTipsVisible(True)
-        self.status_action = self._add("fpw: starting…", None)
+        self.status_action = self.menu.addAction("fpw: starting…")
         self.status_action.setEnabled(False)
         self.menu.addSeparator()
         self.open_folder_action = self._add("Open watched folder", self.open_folder)
@@ -90,34 +90,21 @@ class Tray(QObject):
         self.ready: list[str] = []
         self.failed: list[tuple[str, str]] = []
         """Results and failures not announced yet (``announce`` gathers them)."""
-        self._quiet = QTimer(self)
-        self._quiet.setSingleShot(True)
-        self._quiet.setInterval(QUIET_MS)
+        self._quiet = QTimer(self, singleShot=True, interval=QUIET_MS)
         self._quiet.timeout.connect(self.flush)
-        self._hold = QTimer(self)
-        self._hold.setSingleShot(True)
-        self._hold.setInterval(HOLD_MS)
+        self._hold = QTimer(self, singleShot=True, interval=HOLD_MS)
         self._hold.timeout.connect(self.flush)
         self.set_state(TrayState.IDLE, "starting…")
 
-    def _add(self, text: str, signal: SignalInstance | None) -> QAction:
+    def _add(self, text: str, signal: SignalInstance) -> QAction:
         action = self.menu.addAction(text)
-        if signal is not None:
-            action.triggered.connect(signal.emit)
+        action.triggered.connect(signal.emit)
         return action
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (
-            QSystemTrayIcon.ActivationReason.Trigger,
-            QSystemTrayIcon.ActivationReason.DoubleClick,
-        ):
+        reasons = QSystemTrayIcon.ActivationReason
+        if reason in (reasons.Trigger, reasons.DoubleClick):
             self.show_jobs.emit()
-
-    def show(self) -> None:
-        self.icon.show()
-
-    def hide(self) -> None:
-        self.icon.hide()
 
     def set_state(self, state: TrayState, text: str, counts: str = "") -> None:
         """The icon and tooltip: the state in words, then ``counts`` (sending, waiting, failed)."""
@@ -135,11 +122,8 @@ class Tray(QObject):
         self.pause_action.setText("Resume sending" if paused else "Pause sending")
 
     def notify(self, title: str, text: str, error: bool = False) -> None:
-        kind = (
-            QSystemTrayIcon.MessageIcon.Critical
-            if error
-            else QSystemTrayIcon.MessageIcon.Information
-        )
+        icons = QSystemTrayIcon.MessageIcon
+        kind = icons.Critical if error else icons.Information
         self.messages = [*self.messages[-19:], (title, text)]
         self.icon.showMessage(title, text, kind, 8000)
 

@@ -46,23 +46,22 @@ class UpdateDialog(QMessageBox):
         self.later_button: QPushButton = self.addButton("Later", QMessageBox.ButtonRole.RejectRole)
         self.setDefaultButton(self.later_button)
         self.setModal(False)
-        self.buttonClicked.connect(self._clicked)
-
-    def _clicked(self, button: object) -> None:
-        if button is self.install_button:
-            self.install.emit()
+        self.install_button.clicked.connect(self.install.emit)
 
 
 class UpdateActions:
     """Checking for and installing updates; mixed into ``TrayApp``."""
 
+    update_dialog: UpdateDialog | None = None
+    update_seen: str | None = None
+    """The newest version a timed check has told of (each is told once)."""
+    restart_into: list[str] | None = None
+    """The program (and arguments) to run once this one has quit: a new version."""
+
     if TYPE_CHECKING:
         # Provided by the app (``client.gui.app.TrayApp``).
         bridge: AgentBridge
         tray: Tray
-        update_dialog: UpdateDialog | None
-        update_seen: str | None
-        restart_into: list[str] | None
         relaunch: Callable[[list[str]], None]
 
         def settings(self) -> Settings: ...

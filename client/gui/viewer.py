@@ -49,23 +49,16 @@ from PySide6.QtWidgets import (
 
 from client import markup, report
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
-TEXT_SUFFIXES = {".txt", ".md", ".csv", ".log"}
+KINDS = {
+    ".json": "json",
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"), "image"),
+    **dict.fromkeys((".txt", ".md", ".csv", ".log"), "text"),
+}
+"""What each file suffix is shown as (anything else: "binary", described)."""
 MAX_CANVAS_SIDE = 4096
 """A blank canvas for boxes without their picture is scaled to at most this."""
 
 Editor = QTextEdit | QPlainTextEdit
-
-
-def kind_of(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "json"
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    return "binary"
 
 
 def pretty(data: bytes) -> str:
@@ -81,9 +74,7 @@ class SafeBrowser(QTextBrowser):
     """A rich-text view that fetches nothing: no files, no network, no links followed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
+        super().__init__(parent, openLinks=False, openExternalLinks=False)
 
     def loadResource(self, type: int, name: QUrl | str) -> Any:  # noqa: A002 (Qt's name)
         return None
@@ -106,9 +97,7 @@ def boxes_pixmap(result: Any, picture: report.Picture | None) -> tuple[QPixmap |
         pixmap.fill(QColor("#eeeeee"))
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(QColor("#e53935"))
-    pen.setWidthF(max(1.0, pixmap.width() / 400))
-    painter.setPen(pen)
+    painter.setPen(QPen(QColor("#e53935"), max(1.0, pixmap.width() / 400)))
     painter.setBrush(QBrush(QColor(255, 235, 59, 64)))
     font = QFont()
     font.setPixelSize(max(10, pixmap.width() // 60))
@@ -130,9 +119,8 @@ class FitPicture(QLabel):
     """A picture scaled down to the room it has (never up); ``full`` keeps every pixel."""
 
     def __init__(self, full: QPixmap, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, alignment=Qt.AlignmentFlag.AlignCenter)
         self.full = full
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumSize(1, 1)
         self._fit()
@@ -171,7 +159,7 @@ class ResultViewer(QDialog):
         super().__init__(parent)
         self.path = path
         self.data = data
-        self.kind = kind_of(path)
+        self.kind = KINDS.get(path.suffix.lower(), "binary")
         self.picture = picture
         self.result: Any = None
         self.setWindowTitle(f"fpw: {path.name}")
@@ -189,17 +177,18 @@ class ResultViewer(QDialog):
         self.found = QLabel("")
         self.matches = 0
         if self.kind in ("json", "text"):
-            self.search = QLineEdit()
-            self.search.setPlaceholderText("Search…")
+            self.search = QLineEdit(placeholderText="Search…")
             self.search.textChanged.connect(self.highlight)
             self.search.returnPressed.connect(self.find_next)
             bar = QHBoxLayout()
             bar.addWidget(self.search, 1)
             bar.addWidget(self.found)
             layout.addLayout(bar)
-            self.text = QPlainTextEdit(pretty(data) if self.kind == "json" else _text(data))
-            self.text.setReadOnly(True)
-            self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+            self.text = QPlainTextEdit(
+                pretty(data) if self.kind == "json" else data.decode("utf-8", "replace"),
+                readOnly=True,
+                lineWrapMode=QPlainTextEdit.LineWrapMode.NoWrap,
+            )
             font = self.text.font()
             font.setFamily("monospace")
             self.text.setFont(font)
@@ -210,14 +199,9 @@ class ResultViewer(QDialog):
         elif self.kind == "image":
             pixmap = QPixmap()
             pixmap.loadFromData(data)
-            label = QLabel()
-            label.setPixmap(pixmap)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            scroll = QScrollArea()
-            scroll.setWidget(label)
-            scroll.setWidgetResizable(True)
+            scroll = QScrollArea(widgetResizable=True)
+            scroll.setWidget(QLabel(pixmap=pixmap, alignment=Qt.AlignmentFlag.AlignCenter))
             layout.addWidget(scroll, 1)
-            self.image = label
         else:
             layout.addWidget(QLabel(f"{path.name}: {len(data)} bytes; open it with its own app."))
         buttons = QHBoxLayout()
@@ -235,7 +219,9 @@ class ResultViewer(QDialog):
                 f"Save this page as {report.report_path(path).name} beside the result"
                 " (one file, readable and printable in any browser) and open it"
             )
-            self.report_button.clicked.connect(self.request_report)
+            self.report_button.clicked.connect(
+                lambda: self.save_report.emit(report.report_path(path), self.report_html())
+            )
             buttons.addWidget(self.report_button)
         for button in (open_button, folder_button, close_button):
             buttons.addWidget(button)
@@ -248,16 +234,13 @@ class ResultViewer(QDialog):
         self.result = report.load(data)
         self.tabs = QTabWidget()
         self.page = SafeBrowser()
-        self.page.setHtml(self._page_html())
+        self.page.setHtml(report.render(self.result, name=_name(self.path), standalone=False))
         self.tabs.addTab(self.page, "Result")
         if isinstance(self.result, dict) and self.result.get("kind") == "image":
             self.tabs.addTab(self._picture_tab(), "Picture")
         self.tabs.addTab(self.text, "Raw JSON")
         self.tabs.currentChanged.connect(lambda _i: self.highlight(self._needle()))
         return self.tabs
-
-    def _page_html(self) -> str:
-        return report.render(self.result, name=_name(self.path), standalone=False)
 
     def _picture_tab(self) -> QWidget:
         tab = QWidget()
@@ -272,8 +255,7 @@ class ResultViewer(QDialog):
                 "The original image is not here (it is looked for where the file was moved"
                 " after sending, e.g. done/); the boxes are drawn alone."
             )
-        self.picture_note = QLabel(note)
-        self.picture_note.setWordWrap(True)
+        self.picture_note = QLabel(note, wordWrap=True)
         layout.addWidget(self.picture_note)
         split = QSplitter(Qt.Orientation.Horizontal)
         self.picture_label = FitPicture(pixmap or QPixmap())
@@ -286,9 +268,9 @@ class ResultViewer(QDialog):
                 f"{n}. {text}" + ("" if conf is None else f"  ({conf * 100:.0f} %)")
                 for n, (text, conf, _box) in enumerate(lines, start=1)
             )
-            or "No text was recognised."
+            or "No text was recognised.",
+            readOnly=True,
         )
-        self.lines_text.setReadOnly(True)
         split.addWidget(self.lines_text)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
@@ -298,9 +280,6 @@ class ResultViewer(QDialog):
     def report_html(self) -> str:
         """The standalone report: the same page, with the picture inlined."""
         return report.render(self.result, name=_name(self.path), picture=self.picture)
-
-    def request_report(self) -> None:
-        self.save_report.emit(report.report_path(self.path), self.report_html())
 
     # -- search ---------------------------------------------------------
 
@@ -354,7 +333,3 @@ class ResultViewer(QDialog):
 def _name(path: Path) -> str:
     """The original file's name, from its result's (``scan.png.result.json``)."""
     return path.name.removesuffix(".result.json")
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")

@@ -10,7 +10,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 
-from client.gui.settings import INVALID_STYLE, SettingsForm
+from client.gui.params import INVALID_STYLE
+from client.gui.settings import SettingsForm
 from infra.local.stack import LocalStack
 from processor.analysis import catalog as reference_catalog
 from shared import profiles
@@ -24,7 +25,7 @@ CATALOG = profiles.parse(reference_catalog(llm=True))
 def _form(qtbot: QtBot, params: dict[str, object] | None = None) -> SettingsForm:
     form = SettingsForm()
     qtbot.addWidget(form)
-    form.set_catalog(CATALOG)
+    form.params.set_catalog(CATALOG)
     form.add_folder("/data/scans", params or {})
     return form
 
