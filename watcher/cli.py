@@ -50,15 +50,9 @@ def _check_usage(message: str) -> NoReturn:
     sys.exit(3)
 
 
-def _quick() -> Any:
+def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     import botocore.config
 
-    return botocore.config.Config(
-        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
-    )
-
-
-def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     from shared.aws import Aws
     from shared.config import load_settings
     from shared.record import utc_now
@@ -68,7 +62,10 @@ def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     settings = load_settings(args.config, admin=True)
     aws = Aws(settings.aws, "fpw-ops")
     # A person or a monitor is waiting: a few quick tries, not a part's patience.
-    dynamodb = aws.client("dynamodb", _quick())
+    quick = botocore.config.Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
+    )
+    dynamodb = aws.client("dynamodb", quick)
     return settings, collect(JobTable(dynamodb, settings.aws.table), settings, utc_now())
 
 
