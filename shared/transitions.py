@@ -86,6 +86,28 @@ def _held(holder: str, fence: int) -> dict[str, Any]:
     return {":me": holder, ":fence": fence, ":processing": Status.PROCESSING.value}
 
 
+# How an attempt ends other than with a result: the job ends in ERROR, or goes back
+# to the queue; and the values each uses.
+END_IN_ERROR = "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+BACK_TO_QUEUE = (
+    "SET #status = :queued, #queue = :queue, #last_error = :reason"
+    " REMOVE #holder, #assigned, #heartbeat, #progress"
+)
+
+
+def _error(now: str, reason: str, expires: int) -> dict[str, Any]:
+    return {
+        ":error": Status.ERROR.value,
+        ":now": now,
+        ":reason": clean_reason(reason),
+        ":expires": expires,
+    }
+
+
+def _requeued(queue: str, reason: str) -> dict[str, Any]:
+    return {":queued": Status.QUEUED.value, ":queue": queue, ":reason": clean_reason(reason)}
+
+
 def heartbeat(holder: str, fence: int, now: str, progress: int | None = None) -> Update:
     update = "SET #heartbeat = :now"
     values: dict[str, Any] = {**_held(holder, fence), ":now": now}
@@ -134,16 +156,9 @@ def complete(
 
 def fail(holder: str, fence: int, now: str, reason: str, expires: int) -> Update:
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #heartbeat",
+        END_IN_ERROR + " REMOVE #heartbeat",
         IS_HELD_BY_ME,
-        {
-            **_held(holder, fence),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {**_held(holder, fence), **_error(now, reason, expires)},
     )
 
 
@@ -182,15 +197,7 @@ def shrink(holder: str, fence: int, *, emptied: dict[str, Any], removed: tuple[s
 def release(holder: str, fence: int, queue: str, reason: str) -> Update:
     """Give a held job back to the queue (shutdown, or a retryable failure)."""
     return Update(
-        "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #holder, #assigned, #heartbeat, #progress",
-        IS_HELD_BY_ME,
-        {
-            **_held(holder, fence),
-            ":queued": Status.QUEUED.value,
-            ":queue": queue,
-            ":reason": clean_reason(reason),
-        },
+        BACK_TO_QUEUE, IS_HELD_BY_ME, {**_held(holder, fence), **_requeued(queue, reason)}
     )
 
 
@@ -207,15 +214,9 @@ def requeue_stalled(
     old_holder: str, old_attempts: int, old_heartbeat: str, queue: str, reason: str
 ) -> Update:
     return Update(
-        "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #holder, #assigned, #heartbeat, #progress",
+        BACK_TO_QUEUE,
         IS_STALLED_AS_SEEN,
-        {
-            **_stalled(old_holder, old_attempts, old_heartbeat),
-            ":queued": Status.QUEUED.value,
-            ":queue": queue,
-            ":reason": clean_reason(reason),
-        },
+        {**_stalled(old_holder, old_attempts, old_heartbeat), **_requeued(queue, reason)},
     )
 
 
@@ -223,16 +224,9 @@ def fail_stalled(
     old_holder: str, old_attempts: int, old_heartbeat: str, now: str, reason: str, expires: int
 ) -> Update:
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #heartbeat",
+        END_IN_ERROR + " REMOVE #heartbeat",
         IS_STALLED_AS_SEEN,
-        {
-            **_stalled(old_holder, old_attempts, old_heartbeat),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {**_stalled(old_holder, old_attempts, old_heartbeat), **_error(now, reason, expires)},
     )
 
 
@@ -240,17 +234,13 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
     """End a queued job nobody can finish (its upload stopped, say); the watcher
     sees it among the recent errors (``sweep-index``)."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
-        " #sweep = :sweep REMOVE #queue",
+        END_IN_ERROR + ", #sweep = :sweep REMOVE #queue",
         IS_QUEUED_AS_SEEN,
         {
             ":sweep": sweep_shard(created + now),
             ":queued": Status.QUEUED.value,
             ":created": created,
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
+            **_error(now, reason, expires),
         },
     )
 
@@ -265,16 +255,9 @@ IS_UNREADABLE_AND_OPEN = (
 def fail_unreadable(now: str, reason: str, expires: int) -> Update:
     """End a malformed record as ERROR and take it out of the queue index."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
-        " #sweep = :sweep REMOVE #queue",
+        END_IN_ERROR + ", #sweep = :sweep REMOVE #queue",
         IS_UNREADABLE_AND_OPEN,
-        {
-            ":sweep": sweep_shard(now + reason),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {":sweep": sweep_shard(now + reason), **_error(now, reason, expires)},
     )
 
 
