@@ -80,11 +80,9 @@ def run_status(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     """Exactly one line on stdout whatever happens; UNKNOWN (3) when it cannot tell."""
     import logging
-    import os
     import warnings
 
-    from shared.cli import explain, one_line
-    from shared.config import config_path
+    from shared.cli import explain_for, one_line
     from watcher.ops import State, evaluate, thresholds
 
     # A monitoring system reads one line: nothing else may reach the terminal.
@@ -95,11 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
         limits = thresholds(args.queue, args.age, args.stalled, args.errors)
         state, line = evaluate(snap, limits)
     except Exception as exc:
-        try:
-            config = config_path(args.config, os.environ, admin=True)
-        except Exception:
-            config = None
-        why = explain(exc, config, admin=True) or f"{type(exc).__name__}: {exc}"
+        why = explain_for(exc, args.config, admin=True) or f"{type(exc).__name__}: {exc}"
         print(f"FPW UNKNOWN - cannot read the jobs table: {one_line(why, 1000)}")
         return int(State.UNKNOWN)
     print(line)
