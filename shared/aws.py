@@ -44,7 +44,10 @@ BOTO_CONFIG = botocore.config.Config(
 )
 
 
-def _base_session(aws: AwsSettings) -> boto3.Session:
+def base_session(aws: AwsSettings) -> boto3.Session:
+    """The base credentials alone, no role (``session`` assumes it on top): a desktop
+    files its join request with the site's own IAM key, which IAM binds to that site's
+    requests."""
     if aws.access_key_id and aws.secret_access_key:
         return boto3.Session(
             aws_access_key_id=aws.access_key_id,
@@ -54,15 +57,9 @@ def _base_session(aws: AwsSettings) -> boto3.Session:
     return boto3.Session(profile_name=aws.profile, region_name=aws.region)
 
 
-def base_session(aws: AwsSettings) -> boto3.Session:
-    """The base credentials alone, no role: a desktop files its join request with the
-    site's own IAM key, which IAM binds to that site's requests."""
-    return _base_session(aws)
-
-
 def session(aws: AwsSettings, session_name: str = "fpw") -> boto3.Session:
     """A boto3 session with this part's credentials (role assumed when configured)."""
-    base = _base_session(aws)
+    base = base_session(aws)
     if not aws.role_arn:
         return base
     sts = base.client("sts", endpoint_url=aws.endpoint_url, config=BOTO_CONFIG)

@@ -18,7 +18,6 @@ from shared.errors import IntegrityError
 ZSTD = "zstd"
 RAW = "none"
 COMPRESSIONS = (ZSTD, RAW)
-DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 # A sample that zstd's fastest level cannot shrink below this ratio is
 # treated as incompressible: compressing it again at a higher level wastes CPU.
 INCOMPRESSIBLE_RATIO = 0.97

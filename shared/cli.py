@@ -169,6 +169,18 @@ def explain(exc: BaseException, config: Path | None = None, *, admin: bool = Fal
     return None
 
 
+def explain_for(exc: BaseException, explicit: str | None, *, admin: bool) -> str | None:
+    """``explain``, naming the settings file the command read (``--config`` or the
+    default one); None for a bug."""
+    from shared.config import config_path
+
+    try:
+        config = config_path(explicit, os.environ, admin=admin)
+    except Exception:
+        config = None
+    return explain(exc, config, admin=admin)
+
+
 def _silence_stdout() -> None:
     """After a reader closed our pipe: drop what is left instead of failing at exit."""
     try:
@@ -197,13 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from shared.config import config_path
-
-        try:
-            config = config_path(getattr(args, "config", None), os.environ, admin=admin)
-        except Exception:
-            config = None
-        explained = explain(exc, config, admin=admin)
+        explained = explain_for(exc, getattr(args, "config", None), admin=admin)
         if explained is None:
             raise
         logging.getLogger("fpw").debug("failed", exc_info=True)

@@ -316,9 +316,7 @@ def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> None:
     for key, value in values.items():
         group_name, _, name = key.partition(".")
         group = getattr(settings, group_name, None)
-        if group is None or not name:
-            raise ConfigError(f"unknown setting {key!r} in {source}")
-        hints = typing.get_type_hints(type(group))
+        hints = typing.get_type_hints(type(group)) if group is not None and name else {}
         if name not in hints:
             raise ConfigError(f"unknown setting {key!r} in {source}")
         setattr(group, name, _coerce(value, hints[name], key))

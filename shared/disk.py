@@ -38,10 +38,6 @@ def size_text(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-def is_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in FULL
-
-
 def disk_full(
     directory: Path, needed: int, what: str, *, job: str | None = None, setting: str | None = None
 ) -> DiskFullError:
@@ -74,7 +70,7 @@ def room_for(
     try:
         yield
     except OSError as exc:
-        if not is_full(exc):
+        if exc.errno not in FULL:
             raise
         if undo is not None:
             undo()

@@ -160,12 +160,9 @@ def verify_result(
         raise IntegrityError(
             "result rejected: the record is not the job this computer signed", job=job.file
         )
-    if job.signed_fields() != mine.signed_fields():
-        changed = sorted(
-            name
-            for name, value in job.signed_fields().items()
-            if mine.signed_fields()[name] != value
-        )
+    theirs, ours = job.signed_fields(), mine.signed_fields()
+    if theirs != ours:
+        changed = sorted(name for name in theirs if theirs[name] != ours[name])
         raise IntegrityError(
             f"result rejected: the record's signed fields were changed ({', '.join(changed)})",
             job=job.file,

@@ -176,10 +176,7 @@ class JoinTable:
                 UpdateExpression="SET #state = :state, #reason = :reason",
                 ConditionExpression="#client = :client AND #expires = :expires",
                 ExpressionAttributeNames={
-                    "#state": "state",
-                    "#reason": "reason",
-                    "#client": "client",
-                    "#expires": "expires",
+                    f"#{n}": n for n in ("state", "reason", "client", "expires")
                 },
                 ExpressionAttributeValues=values,
             )

@@ -33,12 +33,8 @@ def setup(json_lines: bool, verbose: bool = False) -> None:
     # JSON lines go to stdout, where container runtimes and log shippers expect
     # a service's log; a person's terminal gets readable lines on stderr.
     handler = logging.StreamHandler(sys.stdout if json_lines else sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
+    plain = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    handler.setFormatter(JsonFormatter() if json_lines else plain)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -52,14 +52,6 @@ def announce(presence: Presence, expires: int) -> Update:
         " #seen = :seen, #expires = :expires",
         "attribute_not_exists(#file) OR #holder = :holder",
         {
-            "#file": "file",
-            "#holder": HOLDER,
-            "#version": "version",
-            "#supports": "supports",
-            "#seen": "seen",
-            "#expires": "expires",
-        },
-        {
             ":holder": presence.holder,
             ":version": presence.version,
             ":supports": presence.supports,

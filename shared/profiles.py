@@ -35,6 +35,14 @@ MAX_TEXT = 400
 MAX_CHOICES = 32
 TYPES = ("string", "integer", "number", "boolean", "array")
 """Param types: JSON-schema names; ``array`` is a list of strings."""
+ARTICLES = {
+    "string": "a text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list of texts",
+}
+"""How a param's type reads in a message."""
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 RESERVED = frozenset({"profile"})
 """Param names a profile may not declare: ``profile`` is the choice itself."""
@@ -63,7 +71,7 @@ class Param:
             "array": isinstance(value, list) and all(isinstance(v, str) for v in value),
         }[self.type]
         if not ok:
-            raise IntegrityError(f"{self.name} must be {_article(self.type)}")
+            raise IntegrityError(f"{self.name} must be {ARTICLES[self.type]}")
         if self.choices and value not in self.choices:
             raise IntegrityError(f"{self.name} must be one of {', '.join(self.choices)}")
         if self.type in ("integer", "number"):
@@ -93,16 +101,6 @@ class Catalog:
 
     def find(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)
-
-
-def _article(kind: str) -> str:
-    return {
-        "string": "a text",
-        "integer": "a whole number",
-        "number": "a number",
-        "boolean": "true or false",
-        "array": "a list of texts",
-    }[kind]
 
 
 def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:

@@ -210,8 +210,9 @@ class Job:
         return {name: getattr(self, name) for name in SIGNED_FIELDS}
 
 
-def _attr(value: Any) -> dict[str, Any]:
-    """A Python value as a DynamoDB attribute (no floats: the record has none)."""
+def to_value(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute (no floats: the record has none), for
+    items and for update and condition expressions."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
@@ -221,9 +222,9 @@ def _attr(value: Any) -> dict[str, Any]:
     if isinstance(value, bytes):
         return {"B": value}
     if isinstance(value, Mapping):
-        return {"M": {str(k): _attr(v) for k, v in value.items()}}
+        return {"M": {str(k): to_value(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):
-        return {"L": [_attr(v) for v in value]}
+        return {"L": [to_value(v) for v in value]}
     if value is None:
         return {"NULL": True}
     raise TypeError(f"{type(value).__name__} cannot be stored in a job record")
@@ -262,40 +263,16 @@ def _value(attr: Any) -> Any:
 def to_item(job: Job) -> dict[str, Any]:
     """The job as a DynamoDB item; unset optional fields are left out."""
     item: dict[str, Any] = {}
-    for name in (
-        *SIGNED_FIELDS,
-        "signature",
-        "holder",
-        "assigned",
-        "downloaded",
-        "processed",
-        "result_signature",
-        "fleet_key",
-        "error",
-        "last_error",
-        "attempts",
-        "heartbeat",
-        "progress",
-        "queue",
-        "rank",
-        "expires",
-        "delivered",
-        "expired",
-    ):
+    for name in _STORED:
         value = getattr(job, name)
         if value is not None:
-            item[HOLDER if name == "holder" else name] = _attr(value)
+            item[HOLDER if name == "holder" else name] = to_value(value)
     item["status"] = {"S": job.status.value}
     if job.results is not None:
         item["results"] = {"B": job.results}
     elif job.results_ref is not None:
         item["results"] = {"S": job.results_ref}
     return item
-
-
-def to_value(value: Any) -> dict[str, Any]:
-    """One value as an attribute, for update and condition expressions."""
-    return _attr(value)
 
 
 def from_item(item: Mapping[str, Any]) -> Job:
@@ -318,8 +295,7 @@ def from_item(item: Mapping[str, Any]) -> Job:
         status = Status(data.pop("status"))
         if HOLDER in data:
             data["holder"] = data.pop(HOLDER)
-        known = {f for f in Job.__dataclass_fields__}
-        extra = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k in _HINTS}
         for name, value in extra.items():
             if not _conforms(value, _HINTS[name]):
                 raise IntegrityError(f"field {name!r} is not a {_describe(_HINTS[name])}")
@@ -407,4 +383,10 @@ _REQUIRED = tuple(
     f.name
     for f in dataclasses.fields(Job)
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+# The stored attributes but status and results, which ``to_item`` writes itself.
+_STORED = tuple(
+    name
+    for name in dict.fromkeys([*SIGNED_FIELDS, *_HINTS])
+    if name not in ("status", "results", "results_ref")
 )

@@ -49,13 +49,9 @@ def _field_docs() -> dict[tuple[str, str], str]:
 
 
 def _show(value: object) -> str:
-    if isinstance(value, Path):
+    if isinstance(value, Path | str):
         return f'"{value}"'
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+    return "(none)" if value is None else repr(value)
 
 
 def markdown() -> str:

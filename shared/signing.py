@@ -113,16 +113,12 @@ def verify_job(job: Job) -> None:
     """Raise ``IntegrityError`` unless the signature is the client's over the signed fields."""
     try:
         key = public_key_from_client_id(job.client)
-    except IntegrityError as exc:
-        raise IntegrityError(exc.message, job=job.file) from exc
-    try:
         signature = bytes.fromhex(job.signature)
-    except (TypeError, ValueError) as exc:
-        raise IntegrityError("signature is not hex", job=job.file) from exc
-    try:
         signed = canonical_bytes(job.signed_fields())
     except IntegrityError as exc:
         raise IntegrityError(exc.message, job=job.file) from exc
+    except (TypeError, ValueError) as exc:
+        raise IntegrityError("signature is not hex", job=job.file) from exc
     try:
         key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:

@@ -194,13 +194,7 @@ class JobTable:
     def summaries(self, client: str, since: str = "") -> list[Summary]:
         """File id, status, creation and progress of a client's jobs created since
         ``since`` (all when empty), oldest first: one paged query, not a read per job."""
-        names = {
-            "#client": "client",
-            "#created": "created",
-            "#file": "file",
-            "#status": "status",
-            "#progress": "progress",
-        }
+        names = {f"#{n}": n for n in ("client", "created", "file", "status", "progress")}
         values: dict[str, Any] = {":me": {"S": client}}
         condition = "#client = :me"
         if since:
@@ -234,7 +228,6 @@ class JobTable:
         """The jobs of ``file_ids`` (each once; ids without a record are left out),
         a hundred a request, eventually consistent: the sweep acts on them only
         with conditional writes."""
-        handle = on_malformed or skip_malformed
         ids = list(dict.fromkeys(file_ids))
         for start in range(0, len(ids), BATCH):
             keys: list[dict[str, Any]] = [{"file": {"S": f}} for f in ids[start : start + BATCH]]
@@ -246,12 +239,7 @@ class JobTable:
                     )
                 except ClientError as exc:
                     raise _convert(exc, None) from exc
-                for item in answer.get("Responses", {}).get(self.table, []):
-                    if str(item.get("file", {}).get("S", "")).startswith("file-"):
-                        try:
-                            yield from_item(item)
-                        except IntegrityError as exc:
-                            handle(item, exc)
+                yield from _jobs(answer.get("Responses", {}).get(self.table, []), on_malformed)
                 keys = list(answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", []))
                 if keys:  # throttled: AWS asks for a pause before the rest
                     tries += 1
@@ -282,20 +270,20 @@ class JobTable:
             kwargs["FilterExpression"] = f"#status IN ({', '.join(placeholders)})"
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             kwargs["ExpressionAttributeValues"] = placeholders
-        yield from self._pages("scan", kwargs, on_malformed or skip_malformed)
+        yield from _jobs(pages(self.dynamodb.scan, kwargs), on_malformed)
 
-    def _pages(
-        self, operation: str, kwargs: dict[str, Any], on_malformed: Malformed
-    ) -> Iterator[Job]:
-        for item in pages(getattr(self.dynamodb, operation), kwargs):
-            # The table also holds coordination items (stream leases, presence).
-            if item.get("file", {}).get("S", "").startswith("file-"):
-                try:
-                    job = from_item(item)
-                except IntegrityError as exc:
-                    on_malformed(item, exc)
-                    continue
-                yield job
+
+def _jobs(items: Iterable[dict[str, Any]], on_malformed: Malformed | None) -> Iterator[Job]:
+    """The job records among ``items``, parsed; the table also holds coordination
+    items (stream leases, presence), which are passed over."""
+    for item in items:
+        if str(item.get("file", {}).get("S", "")).startswith("file-"):
+            try:
+                job = from_item(item)
+            except IntegrityError as exc:
+                (on_malformed or skip_malformed)(item, exc)
+                continue
+            yield job
 
 
 def skip_malformed(item: dict[str, Any], exc: IntegrityError) -> None:

@@ -10,11 +10,14 @@ holder is stored as ``HOLDER`` (``processor``, its name in the format).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.reasons import clean_reason
-from shared.record import HOLDER, SWEEP, Status, sweep_shard, to_value
+from shared.record import HOLDER, Status, sweep_shard, to_value
+
+PLACEHOLDER = re.compile(r"#(\w+)")
 
 # Named parts of the conditions, each guarding one timeline.
 # The job is free: nobody holds it and it waits in the queue.
@@ -33,12 +36,21 @@ IS_QUEUED_AS_SEEN = "#status = :queued AND attribute_not_exists(#holder) AND #cr
 
 @dataclass
 class Update:
-    """One UpdateItem: expressions plus their names and values."""
+    """One UpdateItem: expressions plus their values and names.
+
+    A ``#name`` placeholder the expressions use and ``names`` does not map
+    stands for the attribute ``name`` (``#holder`` for the stored ``HOLDER``),
+    so the names are exactly those the expressions use, as DynamoDB demands.
+    """
 
     update: str
     condition: str
-    names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in PLACEHOLDER.findall(f"{self.update} {self.condition}"):
+            self.names.setdefault(f"#{name}", HOLDER if name == "holder" else name)
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -47,11 +59,6 @@ class Update:
             "ExpressionAttributeNames": self.names,
             "ExpressionAttributeValues": {k: to_value(v) for k, v in self.values.items()},
         }
-
-
-def _names(*fields: str) -> dict[str, str]:
-    """Placeholders for attributes; ``#holder`` stands for the stored ``HOLDER``."""
-    return {f"#{name}": HOLDER if name == "holder" else name for name in fields}
 
 
 def claim(holder: str, now: str) -> Update:
@@ -63,17 +70,6 @@ def claim(holder: str, now: str) -> Update:
             " REMOVE #queue, #progress, #error"
         ),
         condition=IS_QUEUED_AND_FREE,
-        names=_names(
-            "holder",
-            "assigned",
-            "status",
-            "heartbeat",
-            "attempts",
-            "queue",
-            "progress",
-            "error",
-            SWEEP,
-        ),
         values={
             ":me": holder,
             ":now": now,
@@ -90,26 +86,41 @@ def _held(holder: str, fence: int) -> dict[str, Any]:
     return {":me": holder, ":fence": fence, ":processing": Status.PROCESSING.value}
 
 
-def _held_names() -> dict[str, str]:
-    return _names("holder", "attempts", "status")
+# How an attempt ends other than with a result: the job ends in ERROR, or goes back
+# to the queue; and the values each uses.
+END_IN_ERROR = "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
+BACK_TO_QUEUE = (
+    "SET #status = :queued, #queue = :queue, #last_error = :reason"
+    " REMOVE #holder, #assigned, #heartbeat, #progress"
+)
+
+
+def _error(now: str, reason: str, expires: int) -> dict[str, Any]:
+    return {
+        ":error": Status.ERROR.value,
+        ":now": now,
+        ":reason": clean_reason(reason),
+        ":expires": expires,
+    }
+
+
+def _requeued(queue: str, reason: str) -> dict[str, Any]:
+    return {":queued": Status.QUEUED.value, ":queue": queue, ":reason": clean_reason(reason)}
 
 
 def heartbeat(holder: str, fence: int, now: str, progress: int | None = None) -> Update:
     update = "SET #heartbeat = :now"
-    names = {**_held_names(), **_names("heartbeat")}
     values: dict[str, Any] = {**_held(holder, fence), ":now": now}
     if progress is not None:
         update += ", #progress = :progress"
-        names.update(_names("progress"))
         values[":progress"] = max(0, min(100, progress))
-    return Update(update, IS_HELD_BY_ME, names, values)
+    return Update(update, IS_HELD_BY_ME, values)
 
 
 def downloaded(holder: str, fence: int, now: str) -> Update:
     return Update(
         "SET #downloaded = :now, #heartbeat = :now",
         IS_HELD_BY_ME,
-        {**_held_names(), **_names("downloaded", "heartbeat")},
         {**_held(holder, fence), ":now": now},
     )
 
@@ -131,18 +142,6 @@ def complete(
         " #expires = :expires, #progress = :hundred REMOVE #heartbeat",
         IS_HELD_BY_ME,
         {
-            **_held_names(),
-            **_names(
-                "processed",
-                "results",
-                "result_signature",
-                "fleet_key",
-                "expires",
-                "progress",
-                "heartbeat",
-            ),
-        },
-        {
             **_held(holder, fence),
             ":completed": Status.COMPLETED.value,
             ":now": now,
@@ -157,17 +156,9 @@ def complete(
 
 def fail(holder: str, fence: int, now: str, reason: str, expires: int) -> Update:
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #heartbeat",
+        END_IN_ERROR + " REMOVE #heartbeat",
         IS_HELD_BY_ME,
-        {**_held_names(), **_names("processed", "error", "expires", "heartbeat")},
-        {
-            **_held(holder, fence),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {**_held(holder, fence), **_error(now, reason, expires)},
     )
 
 
@@ -179,7 +170,7 @@ def shrink(holder: str, fence: int, *, emptied: dict[str, Any], removed: tuple[s
     the others. The removals come first, so no step of the update is larger
     than the record already was.
     """
-    names = _held_names()
+    names: dict[str, str] = {}
     values: dict[str, Any] = _held(holder, fence)
     kept = {"file", "status", HOLDER, "attempts"}
     drops = []
@@ -200,22 +191,13 @@ def shrink(holder: str, fence: int, *, emptied: dict[str, Any], removed: tuple[s
         )
         if part
     )
-    return Update(update or "SET #status = :processing", IS_HELD_BY_ME, names, values)
+    return Update(update or "SET #status = :processing", IS_HELD_BY_ME, values, names)
 
 
 def release(holder: str, fence: int, queue: str, reason: str) -> Update:
     """Give a held job back to the queue (shutdown, or a retryable failure)."""
     return Update(
-        "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #holder, #assigned, #heartbeat, #progress",
-        IS_HELD_BY_ME,
-        {**_held_names(), **_names("queue", "assigned", "heartbeat", "progress", "last_error")},
-        {
-            **_held(holder, fence),
-            ":queued": Status.QUEUED.value,
-            ":queue": queue,
-            ":reason": clean_reason(reason),
-        },
+        BACK_TO_QUEUE, IS_HELD_BY_ME, {**_held(holder, fence), **_requeued(queue, reason)}
     )
 
 
@@ -232,25 +214,9 @@ def requeue_stalled(
     old_holder: str, old_attempts: int, old_heartbeat: str, queue: str, reason: str
 ) -> Update:
     return Update(
-        "SET #status = :queued, #queue = :queue, #last_error = :reason"
-        " REMOVE #holder, #assigned, #heartbeat, #progress",
+        BACK_TO_QUEUE,
         IS_STALLED_AS_SEEN,
-        _names(
-            "holder",
-            "attempts",
-            "heartbeat",
-            "status",
-            "queue",
-            "assigned",
-            "progress",
-            "last_error",
-        ),
-        {
-            **_stalled(old_holder, old_attempts, old_heartbeat),
-            ":queued": Status.QUEUED.value,
-            ":queue": queue,
-            ":reason": clean_reason(reason),
-        },
+        {**_stalled(old_holder, old_attempts, old_heartbeat), **_requeued(queue, reason)},
     )
 
 
@@ -258,17 +224,9 @@ def fail_stalled(
     old_holder: str, old_attempts: int, old_heartbeat: str, now: str, reason: str, expires: int
 ) -> Update:
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires"
-        " REMOVE #heartbeat",
+        END_IN_ERROR + " REMOVE #heartbeat",
         IS_STALLED_AS_SEEN,
-        _names("holder", "attempts", "heartbeat", "status", "processed", "error", "expires"),
-        {
-            **_stalled(old_holder, old_attempts, old_heartbeat),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {**_stalled(old_holder, old_attempts, old_heartbeat), **_error(now, reason, expires)},
     )
 
 
@@ -276,18 +234,13 @@ def fail_queued(created: str, now: str, reason: str, expires: int) -> Update:
     """End a queued job nobody can finish (its upload stopped, say); the watcher
     sees it among the recent errors (``sweep-index``)."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
-        " #sweep = :sweep REMOVE #queue",
+        END_IN_ERROR + ", #sweep = :sweep REMOVE #queue",
         IS_QUEUED_AS_SEEN,
-        _names("status", "holder", "created", "processed", "error", "expires", "queue", SWEEP),
         {
             ":sweep": sweep_shard(created + now),
             ":queued": Status.QUEUED.value,
             ":created": created,
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
+            **_error(now, reason, expires),
         },
     )
 
@@ -302,17 +255,9 @@ IS_UNREADABLE_AND_OPEN = (
 def fail_unreadable(now: str, reason: str, expires: int) -> Update:
     """End a malformed record as ERROR and take it out of the queue index."""
     return Update(
-        "SET #status = :error, #processed = :now, #error = :reason, #expires = :expires,"
-        " #sweep = :sweep REMOVE #queue",
+        END_IN_ERROR + ", #sweep = :sweep REMOVE #queue",
         IS_UNREADABLE_AND_OPEN,
-        _names("file", "status", "processed", "error", "expires", "queue", SWEEP),
-        {
-            ":sweep": sweep_shard(now + reason),
-            ":error": Status.ERROR.value,
-            ":now": now,
-            ":reason": clean_reason(reason),
-            ":expires": expires,
-        },
+        {":sweep": sweep_shard(now + reason), **_error(now, reason, expires)},
     )
 
 
@@ -338,7 +283,6 @@ def delivered(client: str, now: str) -> Update:
     return Update(
         "SET #delivered = :now REMOVE #results",
         IS_FINISHED_JOB_OF,
-        _names("delivered", "results", "client", "status"),
         {":now": now, ":client": client, **_finished_values()},
     )
 
@@ -348,7 +292,6 @@ def expired(expires: int, now: str) -> Update:
     return Update(
         "SET #expired = :now REMOVE #results",
         IS_FINISHED_AND_EXPIRED,
-        _names("expired", "results", "status", "expires", "delivered"),
         {":now": now, ":expires": expires, **_finished_values()},
     )
 
@@ -359,6 +302,5 @@ def retire() -> Update:
     return Update(
         "REMOVE #sweep",
         "(#status = :completed OR #status = :error) AND attribute_exists(#sweep)",
-        _names("status", SWEEP),
         _finished_values(),
     )

@@ -7,6 +7,7 @@ Pre-release tags sort before their release, as semver says.
 
 from __future__ import annotations
 
+import operator
 import re
 from functools import total_ordering
 
@@ -43,15 +44,12 @@ class Version:
         return f"Version({self.text!r})"
 
 
+_ORDER = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
 def _check(op: str, bound: Version, v: Version) -> bool:
-    if op == ">=":
-        return v >= bound
-    if op == ">":
-        return v > bound
-    if op == "<=":
-        return v <= bound
-    if op == "<":
-        return v < bound
+    if op in _ORDER:
+        return bool(_ORDER[op](v, bound))
     major, minor, patch = bound.core
     if op == "^":
         upper = (major + 1, 0, 0) if major else ((0, minor + 1, 0) if minor else (0, 0, patch + 1))

@@ -71,7 +71,6 @@ def change(name: str, to: str, now: str) -> Update:
     return Update(
         "SET #state = :to, #since = :now",
         was_other,
-        {"#state": "state", "#since": "since"},
         {":to": to, ":now": now, **({":ok": OK} if to == FIRING else {":firing": FIRING})},
     )
 

@@ -50,15 +50,9 @@ def _check_usage(message: str) -> NoReturn:
     sys.exit(3)
 
 
-def _quick() -> Any:
+def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     import botocore.config
 
-    return botocore.config.Config(
-        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
-    )
-
-
-def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     from shared.aws import Aws
     from shared.config import load_settings
     from shared.record import utc_now
@@ -68,7 +62,10 @@ def _snapshot(args: argparse.Namespace) -> tuple[Any, Any]:
     settings = load_settings(args.config, admin=True)
     aws = Aws(settings.aws, "fpw-ops")
     # A person or a monitor is waiting: a few quick tries, not a part's patience.
-    dynamodb = aws.client("dynamodb", _quick())
+    quick = botocore.config.Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
+    )
+    dynamodb = aws.client("dynamodb", quick)
     return settings, collect(JobTable(dynamodb, settings.aws.table), settings, utc_now())
 
 
@@ -83,11 +80,9 @@ def run_status(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     """Exactly one line on stdout whatever happens; UNKNOWN (3) when it cannot tell."""
     import logging
-    import os
     import warnings
 
-    from shared.cli import explain, one_line
-    from shared.config import config_path
+    from shared.cli import explain_for, one_line
     from watcher.ops import State, evaluate, thresholds
 
     # A monitoring system reads one line: nothing else may reach the terminal.
@@ -98,11 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
         limits = thresholds(args.queue, args.age, args.stalled, args.errors)
         state, line = evaluate(snap, limits)
     except Exception as exc:
-        try:
-            config = config_path(args.config, os.environ, admin=True)
-        except Exception:
-            config = None
-        why = explain(exc, config, admin=True) or f"{type(exc).__name__}: {exc}"
+        why = explain_for(exc, args.config, admin=True) or f"{type(exc).__name__}: {exc}"
         print(f"FPW UNKNOWN - cannot read the jobs table: {one_line(why, 1000)}")
         return int(State.UNKNOWN)
     print(line)

@@ -11,6 +11,7 @@ its job.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -80,9 +81,7 @@ class Sweeper:
 
     def _full_due(self) -> bool:
         every = self.settings.watcher.full_sweep_seconds
-        if every <= 0:
-            return False
-        return self._full_at is None or time.monotonic() - self._full_at >= every
+        return every > 0 and (self._full_at is None or time.monotonic() - self._full_at >= every)
 
     def sweep(self, now: dt.datetime) -> SweepReport:
         """One pass. Most read only the jobs that can need the watcher: the queue
@@ -127,25 +126,19 @@ class Sweeper:
         if self.settings.watcher.metrics:
             self._guarded(report, "metrics", lambda: self._publish(snap))
         self._guarded(report, "alerts", lambda: report.alerts.extend(self.alerter.evaluate(snap)))
-        changed = (
-            report.requeued
-            or report.failed
-            or report.cleaned_objects
-            or report.delivered
-            or report.expired
-            or report.orphans
-            or report.errors
-        )
-        (log.info if changed else log.debug)(
-            "sweep: %d jobs, %d requeued, %d failed, %d delivered, %d expired,"
-            " %d objects deleted (%d orphans)",
-            report.seen,
+        counts = (
             len(report.requeued),
             len(report.failed),
             len(report.delivered),
             len(report.expired),
             report.cleaned_objects + report.orphans,
             report.orphans,
+        )
+        (log.info if any(counts) or report.errors else log.debug)(
+            "sweep: %d jobs, %d requeued, %d failed, %d delivered, %d expired,"
+            " %d objects deleted (%d orphans)",
+            report.seen,
+            *counts,
         )
         return report
 
@@ -208,11 +201,8 @@ class Sweeper:
             return  # cannot happen for an honest client; look again next sweep
         ciphertext = job.results
         if ciphertext is None and job.results_ref:
-            ref_bucket, ref_key = results_location(job)
-            try:
-                ciphertext = self.store.get(ref_bucket, ref_key)
-            except FpwError:
-                ciphertext = None
+            with contextlib.suppress(FpwError):
+                ciphertext = self.store.get(*results_location(job))
         if (
             ciphertext is not None
             and receipts.ciphertext_digest(ciphertext) != receipt.results_sha256
@@ -221,8 +211,7 @@ class Sweeper:
             self.store.delete(bucket, key)
             return
         if job.results_ref:
-            ref_bucket, ref_key = results_location(job)
-            self.store.delete(ref_bucket, ref_key)
+            self.store.delete(*results_location(job))
         if job.delivered is None:
             self.table.apply(job.file, transitions.delivered(job.client, iso(now)))
             report.delivered.append(job.file)
@@ -295,40 +284,30 @@ class Sweeper:
         action = decide(job, now, self.settings)
         ws = self.settings.watcher
         expires = int(now.timestamp()) + self.settings.fetcher.result_retention_seconds
-        if action is Action.REQUEUE:
+        if action is Action.REQUEUE or action is Action.FAIL_STALLED:
             assert job.holder and job.heartbeat
-            reason = (
-                f"attempt {job.attempts} stalled: no heartbeat from {job.holder}"
-                f" since {job.heartbeat}"
-            )
-            self.table.apply(
-                job.file,
-                transitions.requeue_stalled(
-                    job.holder,
-                    job.attempts,
-                    job.heartbeat,
-                    queue_shard(job.file, self.settings.aws.queue_shards),
-                    reason,
-                ),
-            )
-            report.requeued.append(job.file)
-            log.warning("requeued %s: %s", job.file, reason)
-        elif action is Action.FAIL_STALLED:
-            assert job.holder and job.heartbeat
-            reason = (
-                f"gave up after {job.attempts} attempts; the last one stalled"
-                f" (no heartbeat from {job.holder} since {job.heartbeat})"
-            )
-            self.table.apply(
-                job.file,
-                transitions.fail_stalled(
-                    job.holder, job.attempts, job.heartbeat, iso(now), reason, expires
-                ),
-            )
-            report.failed.append(job.file)
-            log.error("%s ends in ERROR: %s", job.file, reason)
+            seen = (job.holder, job.attempts, job.heartbeat)
+            if action is Action.REQUEUE:
+                reason = (
+                    f"attempt {job.attempts} stalled: no heartbeat from {job.holder}"
+                    f" since {job.heartbeat}"
+                )
+                shard = queue_shard(job.file, self.settings.aws.queue_shards)
+                self.table.apply(job.file, transitions.requeue_stalled(*seen, shard, reason))
+                report.requeued.append(job.file)
+                log.warning("requeued %s: %s", job.file, reason)
+            else:
+                reason = (
+                    f"gave up after {job.attempts} attempts; the last one stalled"
+                    f" (no heartbeat from {job.holder} since {job.heartbeat})"
+                )
+                update = transitions.fail_stalled(*seen, iso(now), reason, expires)
+                self.table.apply(job.file, update)
+                report.failed.append(job.file)
+                log.error("%s ends in ERROR: %s", job.file, reason)
         elif action is Action.FAIL_UPLOAD:
-            if self._chunks_present(job) >= job.chunks:
+            chunks = self.store.objects(job.bucket, chunk_prefix(job.client, job.file))
+            if sum(1 for _ in chunks) >= job.chunks:
                 return  # all there: just waiting for a fetcher
             reason = (
                 f"the upload never finished within {ws.upload_timeout_seconds:.0f} s"
@@ -341,8 +320,7 @@ class Sweeper:
         elif action is Action.EXPIRE:
             assert job.expires is not None
             if job.results_ref:
-                ref_bucket, ref_key = results_location(job)
-                self.store.delete(ref_bucket, ref_key)
+                self.store.delete(*results_location(job))
             self.table.apply(job.file, transitions.expired(job.expires, iso(now)))
             report.expired.append(job.file)
             log.info("%s: result never collected within its retention; deleted", job.file)
@@ -358,6 +336,3 @@ class Sweeper:
         self.table.apply_raw(file_id, transitions.fail_unreadable(iso(now), exc.message, expires))
         report.failed.append(file_id)
         log.error("%s ends in ERROR: %s", file_id, exc.message)
-
-    def _chunks_present(self, job: Job) -> int:
-        return sum(1 for _ in self.store.objects(job.bucket, chunk_prefix(job.client, job.file)))
