@@ -180,10 +180,8 @@ def analyze(
         notes.append("split applies to PDFs only; this file was not split")
     if profile == "llm" and llm is not None:
         analysis["llm"] = _llm(kind, path, analysis, llm, check_prompt(params))
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
+        digest = hashlib.file_digest(fh, "sha256")
     result: dict[str, Any] = {
         "job": job,
         "kind": kind,

@@ -46,9 +46,7 @@ def dhash(image: Any) -> str:
     bits = 0
     for row in range(8):
         for col in range(8):
-            left = pixels[row * 9 + col]
-            right = pixels[row * 9 + col + 1]
-            bits = (bits << 1) | (1 if left > right else 0)
+            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
     return f"{bits:016x}"
 
 
