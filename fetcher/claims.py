@@ -40,8 +40,8 @@ BULKY_BYTES = 1024
 this (they hold nothing the client or the watcher needs of a failed job)."""
 KEPT = frozenset({"file", "client", "status", HOLDER, "attempts", "created"})
 
-Unreadable = Callable[[str, dict[str, Any], str], None]
-"""Told of a claimed record that does not parse: its id, raw item and why."""
+Unreadable = Callable[[str, str, dict[str, Any], str], None]
+"""Told of a claimed record that does not parse: its id, holder, raw item and why."""
 
 
 def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
@@ -216,7 +216,7 @@ class Claimer:
         try:
             job = from_item(raw)
         except IntegrityError as exc:
-            self.on_unreadable(file_id, raw, exc.message)
+            self.on_unreadable(file_id, self.holder, raw, exc.message)
             return None
         claim = Claim(job, self.holder, bulky_attributes(raw))
         log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=claim.extra())

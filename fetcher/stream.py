@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 class Shard:
     id: str
     parent: str | None
-    closed: bool
-    """The shard has an ending sequence number: it will get no new records."""
 
 
 @dataclass
@@ -140,13 +138,7 @@ class StreamReader:
         while True:
             description = self.streams.describe_stream(**kwargs)["StreamDescription"]
             for raw in description.get("Shards", []):
-                shards.append(
-                    Shard(
-                        id=raw["ShardId"],
-                        parent=raw.get("ParentShardId"),
-                        closed="EndingSequenceNumber" in raw.get("SequenceNumberRange", {}),
-                    )
-                )
+                shards.append(Shard(raw["ShardId"], raw.get("ParentShardId")))
             last = description.get("LastEvaluatedShardId")
             if not last:
                 return shards

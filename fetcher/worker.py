@@ -68,7 +68,6 @@ class Fetcher:
         holder: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
         self.fs = settings.fetcher
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
@@ -78,13 +77,13 @@ class Fetcher:
         self.scratch = Scratch(self.merge_dir, self.holder)
         self.fences = Fences(settings, self.table, clock)
         self.claimer = Claimer(
-            settings, self.table, self.holder, self.merge_dir, self._unreadable, clock
+            settings, self.table, self.holder, self.merge_dir, self.fences.fail_unreadable, clock
         )
         # Loaded at start: a fetcher without the fleet key could only make
         # results that every desktop refuses.
         signer = fleet.load_signer(self.fs.fleet_key_pem, self.fs.fleet_key_file)
         clients = Clients(aws.dynamodb, settings.aws.clients_table)
-        self.pipeline = Pipeline(settings, aws.s3, clients, self.fences, signer, clock)
+        self.pipeline = Pipeline(settings, aws.s3, clients, self.fences, signer)
         self.announcer = Announcer(settings, self.table, aws.s3, self.holder, clock)
         self.hints: StreamHints | None = None
         self.held: dict[str, Claim] = {}
@@ -241,9 +240,6 @@ class Fetcher:
             self.scratch.open()
         except OSError as exc:
             log.warning("cannot lock the scratch folder %s: %s", self.scratch.folder, exc)
-
-    def _unreadable(self, file_id: str, raw: dict[str, object], reason: str) -> None:
-        self.fences.fail_unreadable(file_id, self.holder, raw, reason)
 
     def _idle(self, seconds: float, place: Place | None = None) -> Claim | None:
         """Wait for the next poll, or less when the stream announces a job. The job
