@@ -422,10 +422,11 @@ class ProcessorServer(HangUpServer):
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        max_bytes: int,
-        time_limit: float,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        time_limit: float = DEFAULT_TIME_LIMIT,
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
         shared_dir: Path | None = None,
@@ -445,27 +446,12 @@ class ProcessorServer(HangUpServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def start(self) -> ProcessorServer:
+        """Serve in a background thread; ``shutdown()`` stops it and its workers."""
+        threading.Thread(target=self.serve_forever, name="processor", daemon=True).start()
+        return self
+
     def shutdown(self) -> None:
         super().shutdown()
         self.analyzer.close()
         self.server_close()
-
-
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    time_limit: float = DEFAULT_TIME_LIMIT,
-    llm: LlmConfig | None = None,
-    worker_jobs: int = DEFAULT_WORKER_JOBS,
-    shared_dir: Path | None = None,
-    max_active: int = DEFAULT_MAX_ACTIVE,
-    worker_memory: int = DEFAULT_WORKER_MEMORY,
-) -> ProcessorServer:
-    """Start serving in a background thread; ``shutdown()`` stops it and its workers."""
-    server = ProcessorServer(
-        host, port, max_bytes, time_limit, llm, worker_jobs, shared_dir, max_active, worker_memory
-    )
-    threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
-    return server
