@@ -56,7 +56,6 @@ class LlmConfig:
         url: str | None = None,
         model: str | None = None,
         key_file: str | None = None,
-        timeout: float | None = None,
         environ: dict[str, str] | None = None,
     ) -> LlmConfig | None:
         """Flags first, then the environment; None when no endpoint is configured."""
@@ -72,7 +71,7 @@ class LlmConfig:
             url=url,
             model=model or env.get(MODEL_ENV, "") or "gpt-4o-mini",
             key=key,
-            timeout=timeout if timeout is not None else float(env.get(TIMEOUT_ENV, "60")),
+            timeout=float(env.get(TIMEOUT_ENV, "60")),
         )
 
 
