@@ -44,8 +44,7 @@ class Checkpoints:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Checkpoints:
-        if not data:
-            return cls()
+        data = data or {}
         return cls(dict(data.get("position", {})), set(data.get("finished", [])))
 
 

@@ -120,15 +120,14 @@ class Fetcher:
                 return
             while not self.stopping.is_set():
                 self.announcer.tick()
+                busy = False
                 try:
                     busy = self.run_once()
                 except (TransientError, BotoCoreError) as exc:
                     log.warning("cannot read the queue, will retry: %s", exc)
-                    busy = False
                 except Exception as exc:
                     # One job, record or answer must never stop the fetcher.
                     self._survive("a job", exc)
-                    busy = False
                 if not busy:
                     try:
                         # Jitter keeps a fleet from polling the index in lock-step.
