@@ -10,6 +10,7 @@ part of the result. The key never appears in a result, a message or a log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import time
@@ -149,12 +150,10 @@ def ask(
 
 
 def _reason(response: Any) -> str:
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         error = response.json().get("error")
         if isinstance(error, dict):
             error = error.get("message")
         if error:
             return str(error)[:300]
-    except (ValueError, AttributeError):
-        pass
     return str(response.reason or "no reason given")[:300]

@@ -36,7 +36,7 @@ DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_TIME_LIMIT = 120.0
 DEFAULT_WORKER_JOBS = 50
 """Analyses a worker process serves before it is replaced (1: a new process per file)."""
-DEFAULT_IDLE_WORKERS = 2
+IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
 DEFAULT_MAX_ACTIVE = max(8, 2 * (os.cpu_count() or 1))
 """Requests uploading or being analysed at once; more are answered 503."""
@@ -146,19 +146,17 @@ class Analyzer:
         time_limit: float,
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
-        idle_workers: int = DEFAULT_IDLE_WORKERS,
         memory: int = DEFAULT_WORKER_MEMORY,
     ) -> None:
         self.time_limit = time_limit
         self.llm = llm
         self.memory = memory
         self.worker_jobs = max(1, worker_jobs)
-        self.idle_workers = idle_workers
         self.ctx = _context()
         self.busy = 0
         self.progress: dict[str, int] = {}
         """Jobs in flight and how far each has come (0..100)."""
-        self._idle: list[AnalysisProcess] = [self._worker(warm=True)] if idle_workers else []
+        self._idle: list[AnalysisProcess] = [self._worker(warm=True)]
         self._lock = threading.Lock()
 
     def _worker(self, warm: bool = False) -> AnalysisProcess:
@@ -177,12 +175,10 @@ class Analyzer:
     def _put_back(self, worker: AnalysisProcess, healthy: bool) -> None:
         with self._lock:
             self.busy -= 1
-            keep = (
-                healthy and worker.jobs < self.worker_jobs and len(self._idle) < self.idle_workers
-            )
+            keep = healthy and worker.jobs < self.worker_jobs and len(self._idle) < IDLE_WORKERS
             if keep:
                 self._idle.append(worker)
-            elif healthy and len(self._idle) < self.idle_workers:
+            elif healthy and len(self._idle) < IDLE_WORKERS:
                 self._idle.append(self._worker(warm=True))
         if not keep:
             worker.stop()
