@@ -140,12 +140,9 @@ class Claimer:
         ones from that read instead of querying every shard after each job (the
         claim's own check skips those others took meanwhile).
         """
-        if (
-            not self._backlog
-            or self.clock() - self._backlog_read > self.settings.fetcher.poll_seconds
-        ):
-            self._read()
         fs = self.settings.fetcher
+        if not self._backlog or self.clock() - self._backlog_read > fs.poll_seconds:
+            self._read()
         spread = claim_spread(fs.fleet_size, fs.claim_spread)
         missed = 0
         while self._backlog and not give_up_after(missed, fs.claim_misses):

@@ -207,10 +207,8 @@ class Fetcher:
     def _read_capacity(self) -> None:
         """The container's declared capacity, unless a setting fixes it; read now and then,
         so that a container replaced by a bigger one is used fully."""
-        if self.fs.processor_capacity > 0:
-            return
         now = time.monotonic()
-        if now - self._capacity_read < CAPACITY_READ_SECONDS:
+        if self.fs.processor_capacity > 0 or now - self._capacity_read < CAPACITY_READ_SECONDS:
             return
         declared = capacity(self.fs.processor_url)
         if declared is None:
