@@ -274,10 +274,9 @@ def bulky_attributes(raw: dict[str, Any]) -> frozenset[str]:
 
 def held_by(raw: object, holder: str) -> TypeGuard[dict[str, Any]]:
     """Whether a raw record (a lost claim's ``raw``) is PROCESSING under ``holder``."""
-    if not isinstance(raw, dict):
-        return False
     return (
-        raw.get(HOLDER) == {"S": holder}
+        isinstance(raw, dict)
+        and raw.get(HOLDER) == {"S": holder}
         and raw.get("status") == {"S": Status.PROCESSING.value}
         and "N" in raw.get("attempts", {})
     )

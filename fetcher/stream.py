@@ -65,14 +65,13 @@ def readable(shards: Iterable[Shard], checkpoints: Checkpoints) -> list[Shard]:
     unknown to the stream (trimmed after 24 hours) or absent.
     """
     known = {s.id for s in shards}
-    out = []
-    for shard in shards:
-        if shard.id in checkpoints.finished:
-            continue
-        parent = shard.parent
-        if parent is None or parent not in known or parent in checkpoints.finished:
-            out.append(shard)
-    return out
+    done = checkpoints.finished
+    return [
+        shard
+        for shard in shards
+        if shard.id not in done
+        and (shard.parent is None or shard.parent not in known or shard.parent in done)
+    ]
 
 
 def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:

@@ -190,11 +190,10 @@ class Fetcher:
             self.fences.release(claim, "the fetcher shut down")
             place.give_up()
             return
-        thread = threading.Thread(
-            target=self._handle_pipelined, args=(claim, place), name=f"job-{claim.job.file[:8]}"
-        )
-        thread.daemon = True
-        thread.start()
+        name = f"job-{claim.job.file[:8]}"
+        threading.Thread(
+            target=self._handle_pipelined, args=(claim, place), name=name, daemon=True
+        ).start()
 
     def _handle_pipelined(self, claim: Claim, place: Place) -> None:
         try:
