@@ -98,8 +98,7 @@ def _exif(image: Any) -> dict[str, Any] | None:
     if not exif:
         return None
     tags = {ExifTags.TAGS.get(k, str(k)): v for k, v in exif.items()}
-    details = exif.get_ifd(ExifTags.IFD.Exif)
-    taken = details.get(0x9003) or tags.get("DateTime")
+    taken = exif.get_ifd(ExifTags.IFD.Exif).get(0x9003) or tags.get("DateTime")
     return {
         "make": clean(tags.get("Make")),
         "model": clean(tags.get("Model")),
