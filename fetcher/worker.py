@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError
@@ -74,10 +73,12 @@ class Fetcher:
         self.holder = holder or f"processor-{uuid.uuid4()}"
         self.clock = clock
         self.stopping = threading.Event()
-        self.scratch = Scratch(self.merge_dir, self.holder)
+        # Merged files go to the volume shared with the processor, if any.
+        merge_dir = self.fs.processor_shared_dir or self.fs.work_dir
+        self.scratch = Scratch(merge_dir, self.holder)
         self.fences = Fences(settings, self.table, clock)
         self.claimer = Claimer(
-            settings, self.table, self.holder, self.merge_dir, self.fences.fail_unreadable, clock
+            settings, self.table, self.holder, merge_dir, self.fences.fail_unreadable, clock
         )
         # Loaded at start: a fetcher without the fleet key could only make
         # results that every desktop refuses.
@@ -96,11 +97,6 @@ class Fetcher:
         self.protection = TaskProtection.from_env(
             self.fs.chunk_wait_seconds + self.fs.analysis_deadline_seconds + 600
         )
-
-    @property
-    def merge_dir(self) -> Path:
-        """Where merged files are written: the volume shared with the processor, if any."""
-        return self.fs.processor_shared_dir or self.fs.work_dir
 
     def run_once(self) -> bool:
         """Claim and finish at most one job; True if one was handled."""
@@ -259,9 +255,6 @@ class Fetcher:
             self.handle(claim)
             return None
         return claim
-
-    def stop(self) -> None:
-        self.stopping.set()
 
     def shutdown(self, grace: float) -> bool:
         """Stop claiming; give back at once the jobs not yet analysed (pipelined: the
