@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from processor.llm import LlmConfig
     from processor.server import DEFAULT_MAX_ACTIVE, DEFAULT_WORKER_MEMORY, ProcessorServer
 
-    problem = ocr.gpu_problem()
-    if problem is not None:
+    if (problem := ocr.gpu_problem()) is not None:
         # Refused, not degraded: a GPU task on the CPU is the failure to see.
         print(f"processor: {problem}", file=sys.stderr, flush=True)
         return 1

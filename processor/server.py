@@ -54,12 +54,10 @@ SOCKET_TIMEOUT = 300.0
 
 def _limit_memory(limit: int) -> None:
     """Cap this process's address space, where the platform allows and CUDA is not used."""
-    if limit <= 0 or not sys.platform.startswith("linux"):
+    if limit <= 0 or not sys.platform.startswith("linux") or ocr.uses_cuda():
         return
     import resource
 
-    if ocr.uses_cuda():
-        return
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
