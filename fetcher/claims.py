@@ -40,8 +40,8 @@ BULKY_BYTES = 1024
 this (they hold nothing the client or the watcher needs of a failed job)."""
 KEPT = frozenset({"file", "client", "status", HOLDER, "attempts", "created"})
 
-Unreadable = Callable[[str, dict[str, Any], str], None]
-"""Told of a claimed record that does not parse: its id, raw item and why."""
+Unreadable = Callable[[str, str, dict[str, Any], str], None]
+"""Told of a claimed record that does not parse: its id, holder, raw item and why."""
 
 
 def pick(backlog: int, spread: int = CLAIM_SPREAD) -> int:
@@ -140,12 +140,9 @@ class Claimer:
         ones from that read instead of querying every shard after each job (the
         claim's own check skips those others took meanwhile).
         """
-        if (
-            not self._backlog
-            or self.clock() - self._backlog_read > self.settings.fetcher.poll_seconds
-        ):
-            self._read()
         fs = self.settings.fetcher
+        if not self._backlog or self.clock() - self._backlog_read > fs.poll_seconds:
+            self._read()
         spread = claim_spread(fs.fleet_size, fs.claim_spread)
         missed = 0
         while self._backlog and not give_up_after(missed, fs.claim_misses):
@@ -216,7 +213,7 @@ class Claimer:
         try:
             job = from_item(raw)
         except IntegrityError as exc:
-            self.on_unreadable(file_id, raw, exc.message)
+            self.on_unreadable(file_id, self.holder, raw, exc.message)
             return None
         claim = Claim(job, self.holder, bulky_attributes(raw))
         log.info("claimed %s (attempt %d)", file_id, job.attempts, extra=claim.extra())
@@ -277,10 +274,9 @@ def bulky_attributes(raw: dict[str, Any]) -> frozenset[str]:
 
 def held_by(raw: object, holder: str) -> TypeGuard[dict[str, Any]]:
     """Whether a raw record (a lost claim's ``raw``) is PROCESSING under ``holder``."""
-    if not isinstance(raw, dict):
-        return False
     return (
-        raw.get(HOLDER) == {"S": holder}
+        isinstance(raw, dict)
+        and raw.get(HOLDER) == {"S": holder}
         and raw.get("status") == {"S": Status.PROCESSING.value}
         and "N" in raw.get("attempts", {})
     )

@@ -32,10 +32,6 @@ class Gate:
     def limit(self) -> int:
         return self._limit
 
-    @property
-    def used(self) -> int:
-        return self._used
-
     def resize(self, limit: int) -> None:
         with self._cond:
             self._limit = max(1, limit)

@@ -70,16 +70,10 @@ def renew(holder: str, until_ms: int, checkpoints: Checkpoints) -> Update:
 
 
 def give_back(holder: str, checkpoints: Checkpoints) -> Update:
-    return Update(
-        update="SET #until = :zero, #checkpoints = :checkpoints REMOVE #holder",
-        condition=IS_MINE,
-        names={"#holder": "holder", "#until": "until", "#checkpoints": "checkpoints"},
-        values={
-            ":me": holder,
-            ":zero": 0,
-            ":checkpoints": json.dumps(checkpoints.to_json(), sort_keys=True),
-        },
-    )
+    """A renewal that ends the lease at once and frees the slot."""
+    update = renew(holder, 0, checkpoints)
+    update.update += " REMOVE #holder"
+    return update
 
 
 def checkpoints_of(item: dict[str, Any]) -> Checkpoints:

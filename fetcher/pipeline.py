@@ -12,7 +12,6 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,7 +80,6 @@ class Pipeline:
         clients: Clients,
         fences: Fences,
         signer: fleet.Signer,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.fs = settings.fetcher
@@ -90,7 +88,6 @@ class Pipeline:
         self.clients = clients
         self.fences = fences
         self.signer = signer
-        self.clock = clock
 
     def run(
         self,

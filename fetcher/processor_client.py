@@ -252,19 +252,30 @@ def _too_large(max_bytes: int, job: str) -> PermanentError:
     )
 
 
+_UNANSWERED = (
+    OSError,
+    http.client.HTTPException,
+    ValueError,
+    RecursionError,
+    AttributeError,
+    PermanentError,
+)
+"""What makes a small GET's answer no answer (unreachable, malformed, not an object)."""
+
+
+def _get(base_url: str, route: str, cap: int) -> tuple[bytes, bool] | None:
+    """The body of a 200 answer to ``GET route`` (at most ``cap`` bytes, and whether there
+    was more); None for any other status."""
+    with _call(base_url, "GET", route, seconds=PROGRESS_SECONDS) as (answer, _):
+        return _read(answer, cap) if answer.status == 200 else None
+
+
 def progress(base_url: str, job: str) -> int | None:
     """The processor's progress on ``job`` (0..100), or None when it does not report one."""
     try:
-        with _call(base_url, "GET", f"/progress/{job}", seconds=PROGRESS_SECONDS) as (answer, _):
-            if answer.status != 200:
-                return None
-            data, more = _read(answer, PROGRESS_BODY_BYTES)
-            if more:
-                return None
-            value = json.loads(data).get("progress")
-    except (OSError, http.client.HTTPException, ValueError, RecursionError, AttributeError):
-        return None
-    except PermanentError:
+        got = _get(base_url, f"/progress/{job}", PROGRESS_BODY_BYTES)
+        value = json.loads(got[0]).get("progress") if got and not got[1] else None
+    except _UNANSWERED:
         return None
     if isinstance(value, int | float) and 0 <= value <= 100:
         return int(value)
@@ -279,16 +290,11 @@ def capacity(base_url: str) -> int | None:
     """How many analyses the container takes at once (``capacity`` in ``GET /health``):
     1 when it declares none, None when it cannot be asked now."""
     try:
-        with _call(base_url, "GET", "/health", seconds=PROGRESS_SECONDS) as (answer, _):
-            if answer.status != 200:
-                return None
-            data, more = _read(answer, PROGRESS_BODY_BYTES)
-            if more:
-                return 1
-            value = json.loads(data).get("capacity", 1)
-    except (OSError, http.client.HTTPException, ValueError, RecursionError, AttributeError):
-        return None
-    except PermanentError:
+        got = _get(base_url, "/health", PROGRESS_BODY_BYTES)
+        if got is None:
+            return None
+        value = 1 if got[1] else json.loads(got[0]).get("capacity", 1)
+    except _UNANSWERED:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return 1
@@ -305,10 +311,7 @@ def profiles(base_url: str) -> bytes | None:
     from shared.profiles import MAX_BYTES
 
     try:
-        with _call(base_url, "GET", "/profiles", seconds=PROGRESS_SECONDS) as (answer, _):
-            if answer.status != 200:
-                return None
-            data, more = _read(answer, MAX_BYTES)
+        got = _get(base_url, "/profiles", MAX_BYTES)
     except (OSError, http.client.HTTPException) as exc:
         raise TransientError(f"the processor did not answer GET /profiles: {exc}") from exc
-    return None if more else data
+    return got[0] if got and not got[1] else None

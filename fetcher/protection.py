@@ -47,17 +47,13 @@ class TaskProtection:
         try:
             answer = requests.put(self.url, json=body, timeout=5)
         except requests.RequestException as exc:
-            log.warning("task protection not %s: %s", "set" if protected else "lifted", exc)
-            return False
-        if answer.status_code != 200 or "failure" in _json(answer):
-            log.warning(
-                "task protection not %s: HTTP %d %s",
-                "set" if protected else "lifted",
-                answer.status_code,
-                answer.text[:200],
-            )
-            return False
-        return True
+            problem = str(exc)
+        else:
+            if answer.status_code == 200 and "failure" not in _json(answer):
+                return True
+            problem = f"HTTP {answer.status_code} {answer.text[:200]}"
+        log.warning("task protection not %s: %s", "set" if protected else "lifted", problem)
+        return False
 
 
 def _json(answer: requests.Response) -> dict[str, object]:

@@ -75,10 +75,9 @@ class Scratch:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return []  # that run is alive
-            removed = []
-            for left in self.folder.glob(f"*.{owner}{DATA_SUFFIX}"):
+            removed = list(self.folder.glob(f"*.{owner}{DATA_SUFFIX}"))
+            for left in removed:
                 left.unlink(missing_ok=True)
-                removed.append(left)
             lock.unlink(missing_ok=True)
             return removed
         finally:

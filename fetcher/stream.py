@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 class Shard:
     id: str
     parent: str | None
-    closed: bool
-    """The shard has an ending sequence number: it will get no new records."""
 
 
 @dataclass
@@ -46,8 +44,7 @@ class Checkpoints:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Checkpoints:
-        if not data:
-            return cls()
+        data = data or {}
         return cls(dict(data.get("position", {})), set(data.get("finished", [])))
 
 
@@ -68,14 +65,13 @@ def readable(shards: Iterable[Shard], checkpoints: Checkpoints) -> list[Shard]:
     unknown to the stream (trimmed after 24 hours) or absent.
     """
     known = {s.id for s in shards}
-    out = []
-    for shard in shards:
-        if shard.id in checkpoints.finished:
-            continue
-        parent = shard.parent
-        if parent is None or parent not in known or parent in checkpoints.finished:
-            out.append(shard)
-    return out
+    done = checkpoints.finished
+    return [
+        shard
+        for shard in shards
+        if shard.id not in done
+        and (shard.parent is None or shard.parent not in known or shard.parent in done)
+    ]
 
 
 def hints_from(records: Iterable[Mapping[str, Any]]) -> list[Hint]:
@@ -140,13 +136,7 @@ class StreamReader:
         while True:
             description = self.streams.describe_stream(**kwargs)["StreamDescription"]
             for raw in description.get("Shards", []):
-                shards.append(
-                    Shard(
-                        id=raw["ShardId"],
-                        parent=raw.get("ParentShardId"),
-                        closed="EndingSequenceNumber" in raw.get("SequenceNumberRange", {}),
-                    )
-                )
+                shards.append(Shard(raw["ShardId"], raw.get("ParentShardId")))
             last = description.get("LastEvaluatedShardId")
             if not last:
                 return shards

@@ -8,11 +8,11 @@ memory beyond one chunk per download thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -48,15 +48,14 @@ class _Sink:
 def fetch_chunk(
     s3: S3Client,
     job: Job,
-    n: int,
     wait_seconds: float,
+    retry_seconds: float,
     cancelled: threading.Event,
-    clock: Callable[[], float] = time.monotonic,
-    retry_seconds: float = 0.2,
+    n: int,
 ) -> bytes:
     """The stored bytes of chunk n, waiting up to ``wait_seconds`` for it to appear
     (looking again after ``retry_seconds``, then twice as long each time, up to 2 s)."""
-    deadline = clock() + wait_seconds
+    deadline = time.monotonic() + wait_seconds
     waits = Backoff(first=max(0.01, retry_seconds), cap=2.0)
     store = Store(s3)
     while True:
@@ -68,7 +67,7 @@ def fetch_chunk(
             return stored
         if cancelled.is_set():
             raise FpwError("cancelled", job=job.file)
-        if clock() > deadline:
+        if time.monotonic() > deadline:
             raise UploadAbandoned(
                 f"chunk {n} of {job.chunks} never arrived within {wait_seconds:.0f} s;"
                 " the client stopped uploading",
@@ -96,28 +95,15 @@ def merge(
     written = 0
     with target.open("wb") as fh, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         sink = _Sink(fh)
+        fetch = functools.partial(fetch_chunk, s3, job, wait_seconds, retry_seconds, cancelled)
         # At most ``window`` stored chunks are in memory at once, whatever the file size.
         window = max(1, concurrency) * 2
-        pending = {
-            n: pool.submit(
-                fetch_chunk, s3, job, n, wait_seconds, cancelled, retry_seconds=retry_seconds
-            )
-            for n in range(min(window, job.chunks))
-        }
+        pending = {n: pool.submit(fetch, n) for n in range(min(window, job.chunks))}
         try:
             for n in range(job.chunks):
                 stored = pending.pop(n).result()
-                ahead = n + window
-                if ahead < job.chunks:
-                    pending[ahead] = pool.submit(
-                        fetch_chunk,
-                        s3,
-                        job,
-                        ahead,
-                        wait_seconds,
-                        cancelled,
-                        retry_seconds=retry_seconds,
-                    )
+                if n + window < job.chunks:
+                    pending[n + window] = pool.submit(fetch, n + window)
                 if sha256_hex(stored) != job.chunk_sha256[n]:
                     raise IntegrityError(
                         f"chunk {n} does not match its signed SHA-256 (corrupt or tampered)",

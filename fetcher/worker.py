@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError
@@ -68,23 +67,24 @@ class Fetcher:
         holder: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
         self.fs = settings.fetcher
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
         self.holder = holder or f"processor-{uuid.uuid4()}"
         self.clock = clock
         self.stopping = threading.Event()
-        self.scratch = Scratch(self.merge_dir, self.holder)
+        # Merged files go to the volume shared with the processor, if any.
+        merge_dir = self.fs.processor_shared_dir or self.fs.work_dir
+        self.scratch = Scratch(merge_dir, self.holder)
         self.fences = Fences(settings, self.table, clock)
         self.claimer = Claimer(
-            settings, self.table, self.holder, self.merge_dir, self._unreadable, clock
+            settings, self.table, self.holder, merge_dir, self.fences.fail_unreadable, clock
         )
         # Loaded at start: a fetcher without the fleet key could only make
         # results that every desktop refuses.
         signer = fleet.load_signer(self.fs.fleet_key_pem, self.fs.fleet_key_file)
         clients = Clients(aws.dynamodb, settings.aws.clients_table)
-        self.pipeline = Pipeline(settings, aws.s3, clients, self.fences, signer, clock)
+        self.pipeline = Pipeline(settings, aws.s3, clients, self.fences, signer)
         self.announcer = Announcer(settings, self.table, aws.s3, self.holder, clock)
         self.hints: StreamHints | None = None
         self.held: dict[str, Claim] = {}
@@ -97,11 +97,6 @@ class Fetcher:
         self.protection = TaskProtection.from_env(
             self.fs.chunk_wait_seconds + self.fs.analysis_deadline_seconds + 600
         )
-
-    @property
-    def merge_dir(self) -> Path:
-        """Where merged files are written: the volume shared with the processor, if any."""
-        return self.fs.processor_shared_dir or self.fs.work_dir
 
     def run_once(self) -> bool:
         """Claim and finish at most one job; True if one was handled."""
@@ -121,15 +116,14 @@ class Fetcher:
                 return
             while not self.stopping.is_set():
                 self.announcer.tick()
+                busy = False
                 try:
                     busy = self.run_once()
                 except (TransientError, BotoCoreError) as exc:
                     log.warning("cannot read the queue, will retry: %s", exc)
-                    busy = False
                 except Exception as exc:
                     # One job, record or answer must never stop the fetcher.
                     self._survive("a job", exc)
-                    busy = False
                 if not busy:
                     try:
                         # Jitter keeps a fleet from polling the index in lock-step.
@@ -192,11 +186,10 @@ class Fetcher:
             self.fences.release(claim, "the fetcher shut down")
             place.give_up()
             return
-        thread = threading.Thread(
-            target=self._handle_pipelined, args=(claim, place), name=f"job-{claim.job.file[:8]}"
-        )
-        thread.daemon = True
-        thread.start()
+        name = f"job-{claim.job.file[:8]}"
+        threading.Thread(
+            target=self._handle_pipelined, args=(claim, place), name=name, daemon=True
+        ).start()
 
     def _handle_pipelined(self, claim: Claim, place: Place) -> None:
         try:
@@ -209,10 +202,8 @@ class Fetcher:
     def _read_capacity(self) -> None:
         """The container's declared capacity, unless a setting fixes it; read now and then,
         so that a container replaced by a bigger one is used fully."""
-        if self.fs.processor_capacity > 0:
-            return
         now = time.monotonic()
-        if now - self._capacity_read < CAPACITY_READ_SECONDS:
+        if self.fs.processor_capacity > 0 or now - self._capacity_read < CAPACITY_READ_SECONDS:
             return
         declared = capacity(self.fs.processor_url)
         if declared is None:
@@ -242,9 +233,6 @@ class Fetcher:
         except OSError as exc:
             log.warning("cannot lock the scratch folder %s: %s", self.scratch.folder, exc)
 
-    def _unreadable(self, file_id: str, raw: dict[str, object], reason: str) -> None:
-        self.fences.fail_unreadable(file_id, self.holder, raw, reason)
-
     def _idle(self, seconds: float, place: Place | None = None) -> Claim | None:
         """Wait for the next poll, or less when the stream announces a job. The job
         announced is handled here, or returned when pipelined (``place`` given)."""
@@ -267,9 +255,6 @@ class Fetcher:
             self.handle(claim)
             return None
         return claim
-
-    def stop(self) -> None:
-        self.stopping.set()
 
     def shutdown(self, grace: float) -> bool:
         """Stop claiming; give back at once the jobs not yet analysed (pipelined: the

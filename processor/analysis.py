@@ -160,7 +160,6 @@ def analyze(
     kind, ctype = sniff(path, content_type)
     everything = profile != "metadata"
     keep_text = everything and profile != "summary"
-    notes: list[str] = []
     if kind == "image":
         analysis = analyze_image(path, details=everything, run_ocr=everything)
     elif kind == "pdf":
@@ -176,14 +175,10 @@ def analyze(
         analysis = analyze_docx(path, keep_text=keep_text, summary=everything)
     else:
         analysis = analyze_text(path, ctype, keep_text=keep_text, summary=everything)
-    if params.get("split") is not None and kind != "pdf":
-        notes.append("split applies to PDFs only; this file was not split")
     if profile == "llm" and llm is not None:
         analysis["llm"] = _llm(kind, path, analysis, llm, check_prompt(params))
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
+        digest = hashlib.file_digest(fh, "sha256")
     result: dict[str, Any] = {
         "job": job,
         "kind": kind,
@@ -195,6 +190,6 @@ def analyze(
         "processor": {"name": "fpw-reference", "version": __version__},
         "duration_ms": round((time.monotonic() - started) * 1000),
     }
-    if notes:
-        result["notes"] = notes
+    if params.get("split") is not None and kind != "pdf":
+        result["notes"] = ["split applies to PDFs only; this file was not split"]
     return result

@@ -81,16 +81,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from processor import ocr
     from processor.llm import LlmConfig
-    from processor.server import DEFAULT_MAX_ACTIVE, DEFAULT_WORKER_MEMORY, serve
+    from processor.server import DEFAULT_MAX_ACTIVE, DEFAULT_WORKER_MEMORY, ProcessorServer
 
-    problem = ocr.gpu_problem()
-    if problem is not None:
+    if (problem := ocr.gpu_problem()) is not None:
         # Refused, not degraded: a GPU task on the CPU is the failure to see.
         print(f"processor: {problem}", file=sys.stderr, flush=True)
         return 1
 
     llm = LlmConfig.from_env(url=args.llm_url, model=args.llm_model, key_file=args.llm_key_file)
-    server = serve(
+    server = ProcessorServer(
         args.host,
         args.port,
         max_bytes=args.max_bytes,
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         shared_dir=Path(args.shared_dir) if args.shared_dir else None,
         max_active=DEFAULT_MAX_ACTIVE if args.max_active is None else args.max_active,
         worker_memory=DEFAULT_WORKER_MEMORY if args.worker_memory is None else args.worker_memory,
-    )
+    ).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -70,13 +70,8 @@ class Conformance:
         """An error answer as the fetcher needs it; returns the message."""
         if answer.status_code not in statuses:
             raise Failed(f"expected {_describe(statuses)}, got {answer.status_code}")
-        ctype = answer.headers.get("Content-Type", "")
-        if not ctype.startswith("application/json"):
-            raise Failed(f"error answered with Content-Type {ctype or 'none'}, not JSON")
-        try:
-            data = answer.json()
-        except ValueError:
-            raise Failed("error body is not JSON") from None
+        ctype = answer.headers.get("Content-Type") or "none"
+        data = _json(answer, f"error answered with Content-Type {ctype}, not JSON", "error body")
         if not isinstance(data, dict) or not isinstance(data.get("error"), str):
             raise Failed('error body is not an object with an "error" string')
         if not data["error"].strip():
@@ -87,19 +82,15 @@ class Conformance:
         answer = self.http.get(self.url + "/health", timeout=10)
         if answer.status_code != 200:
             raise Failed(f"GET /health answered {answer.status_code}, expected 200")
-        if not answer.headers.get("Content-Type", "").startswith("application/json"):
-            raise Failed("GET /health is not JSON")
-        try:
-            data = answer.json()
-        except ValueError:
-            raise Failed("GET /health body is not JSON") from None
+        data = _json(answer, "GET /health is not JSON", "GET /health body")
         if not isinstance(data, dict) or data.get("status") != "ok":
             raise Failed('GET /health body lacks "status": "ok"')
         return f"ready ({answer.elapsed.total_seconds() * 1000:.0f} ms)"
 
     def analyze_text(self) -> str:
-        answer = self._post(b"Conformance check: a short plain text file.\n", "text/plain")
-        return self._result(answer)
+        return self._result(
+            self._post(b"Conformance check: a short plain text file.\n", "text/plain")
+        )
 
     def analyze_image(self) -> str:
         answer = self._post(_png(), "image/png")
@@ -162,9 +153,6 @@ class Conformance:
             raise Failed(f"an unknown path answered {answer.status_code}, expected 404")
         return str(answer.status_code)
 
-    def health_after(self) -> str:
-        return self.health()
-
     def checks(self) -> list[tuple[str, Callable[[], str]]]:
         return [
             ("health", self.health),
@@ -176,7 +164,7 @@ class Conformance:
             ("empty file", self.empty_file),
             ("profiles are listed (optional)", self.profiles),
             ("unknown path is 4xx", self.unknown_path),
-            ("healthy after bad input", self.health_after),
+            ("healthy after bad input", self.health),
         ]
 
     def run(self) -> list[Check]:
@@ -189,6 +177,16 @@ class Conformance:
             except requests.RequestException as exc:
                 results.append(Check(name, False, f"no answer: {type(exc).__name__}: {exc}"))
         return results
+
+
+def _json(answer: requests.Response, not_json: str, body: str) -> Any:
+    """The answer's JSON body; ``Failed`` with ``not_json`` when it is not declared JSON."""
+    if not answer.headers.get("Content-Type", "").startswith("application/json"):
+        raise Failed(not_json)
+    try:
+        return answer.json()
+    except ValueError:
+        raise Failed(f"{body} is not JSON") from None
 
 
 def _describe(statuses: Any) -> str:

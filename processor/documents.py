@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -127,10 +128,8 @@ def _decode(raw: bytes) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def _document(text: str, *, keep_text: bool, summary: bool) -> dict[str, Any]:
+def _document(text: str, *, keep_text: bool) -> dict[str, Any]:
     info: dict[str, Any] = text_stats(text)
-    if summary:
-        info["summary"] = summarize(text)
     if keep_text:
         info["text"] = text
     return info
@@ -148,18 +147,16 @@ def analyze_text(
     text = text[:MAX_TEXT_CHARS]
     kind = text_format(declared)
     info: dict[str, Any] = {"format": kind, "encoding": encoding, "truncated": truncated}
+    prose = text
     if kind == "csv":
         info["table"] = _table(text)
-        info.update(_document(text, keep_text=keep_text, summary=False))
-        return info
-    prose = text
-    if kind == "markdown":
+    elif kind == "markdown":
         info["headings"] = [
             {"level": len(m.group(1)), "text": m.group(2)} for m in MARKDOWN_HEADING.finditer(text)
         ][:200]
         prose = markdown_prose(text)
-    info.update(_document(text, keep_text=keep_text, summary=False))
-    if summary:
+    info.update(_document(text, keep_text=keep_text))
+    if summary and kind != "csv":
         info["summary"] = summarize(prose)
     return info
 
@@ -210,21 +207,6 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-class _Elements:
-    """Counts a part's XML elements as they stream in; refuses a part with too many."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.count = 0
-
-    def add(self) -> None:
-        self.count += 1
-        if self.count > MAX_DOCX_ELEMENTS:
-            raise TooLarge(
-                f"the document's {self.name} has more than {MAX_DOCX_ELEMENTS} XML elements"
-            )
-
-
 def _events(
     archive: zipfile.ZipFile, name: str
 ) -> Iterator[tuple[str, ElementTree.Element, list[ElementTree.Element]]]:
@@ -244,8 +226,23 @@ def _events(
             f" {MAX_DOCX_XML_BYTES} (possible zip bomb)"
         )
     parser: ElementTree.XMLPullParser[Any] = ElementTree.XMLPullParser(events=("start", "end"))
-    counter = _Elements(name)
+    counter = itertools.count(1)
     stack: list[ElementTree.Element] = []
+
+    def drain() -> Iterator[tuple[str, ElementTree.Element, list[ElementTree.Element]]]:
+        for pair in parser.read_events():
+            event, element = cast("tuple[str, Any]", pair)
+            assert isinstance(element, ElementTree.Element)
+            if event == "start":
+                if next(counter) > MAX_DOCX_ELEMENTS:
+                    raise TooLarge(
+                        f"the document's {name} has more than {MAX_DOCX_ELEMENTS} XML elements"
+                    )
+                stack.append(element)
+            else:
+                stack.pop()
+            yield event, element, stack
+
     tail = b""
     with archive.open(member) as part:  # zipfile never yields more than the declared size
         while block := part.read(_XML_BLOCK):
@@ -254,26 +251,9 @@ def _events(
                 raise Unreadable("the document declares XML entities, which Word never writes")
             tail = block[-16:]
             parser.feed(block)
-            yield from _drain(parser, counter, stack)
+            yield from drain()
     parser.close()
-    yield from _drain(parser, counter, stack)
-
-
-def _drain(
-    parser: ElementTree.XMLPullParser[Any],
-    counter: _Elements,
-    stack: list[ElementTree.Element],
-) -> Iterator[tuple[str, ElementTree.Element, list[ElementTree.Element]]]:
-    for pair in parser.read_events():
-        event, element = cast("tuple[str, Any]", pair)
-        assert isinstance(element, ElementTree.Element)
-        if event == "start":
-            counter.add()
-            stack.append(element)
-            yield event, element, stack
-        else:
-            stack.pop()
-            yield event, element, stack
+    yield from drain()
 
 
 def _paragraph(element: ElementTree.Element) -> str:
@@ -373,7 +353,7 @@ def analyze_docx(path: Path, *, keep_text: bool = True, summary: bool = True) ->
         "tables": body["tables"],
         "headings": body["headings"],
     }
-    info.update(_document(text, keep_text=keep_text, summary=False))
+    info.update(_document(text, keep_text=keep_text))
     if summary:
         # Each paragraph is a unit of its own: a heading (reported apart) or a
         # table cell run into the sentence after it would make a false sentence.

@@ -20,8 +20,6 @@ class AnalysisError(Exception):
 class Unreadable(AnalysisError):
     """Corrupt, truncated, encrypted or hostile input."""
 
-    status = 400
-
 
 class TooLarge(AnalysisError):
     status = 413

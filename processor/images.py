@@ -46,9 +46,7 @@ def dhash(image: Any) -> str:
     bits = 0
     for row in range(8):
         for col in range(8):
-            left = pixels[row * 9 + col]
-            right = pixels[row * 9 + col + 1]
-            bits = (bits << 1) | (1 if left > right else 0)
+            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
     return f"{bits:016x}"
 
 
@@ -100,8 +98,7 @@ def _exif(image: Any) -> dict[str, Any] | None:
     if not exif:
         return None
     tags = {ExifTags.TAGS.get(k, str(k)): v for k, v in exif.items()}
-    details = exif.get_ifd(ExifTags.IFD.Exif)
-    taken = details.get(0x9003) or tags.get("DateTime")
+    taken = exif.get_ifd(ExifTags.IFD.Exif).get(0x9003) or tags.get("DateTime")
     return {
         "make": clean(tags.get("Make")),
         "model": clean(tags.get("Model")),

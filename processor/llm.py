@@ -10,6 +10,7 @@ part of the result. The key never appears in a result, a message or a log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import time
@@ -56,7 +57,6 @@ class LlmConfig:
         url: str | None = None,
         model: str | None = None,
         key_file: str | None = None,
-        timeout: float | None = None,
         environ: dict[str, str] | None = None,
     ) -> LlmConfig | None:
         """Flags first, then the environment; None when no endpoint is configured."""
@@ -72,7 +72,7 @@ class LlmConfig:
             url=url,
             model=model or env.get(MODEL_ENV, "") or "gpt-4o-mini",
             key=key,
-            timeout=timeout if timeout is not None else float(env.get(TIMEOUT_ENV, "60")),
+            timeout=float(env.get(TIMEOUT_ENV, "60")),
         )
 
 
@@ -150,12 +150,10 @@ def ask(
 
 
 def _reason(response: Any) -> str:
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         error = response.json().get("error")
         if isinstance(error, dict):
             error = error.get("message")
         if error:
             return str(error)[:300]
-    except (ValueError, AttributeError):
-        pass
     return str(response.reason or "no reason given")[:300]

@@ -46,13 +46,10 @@ def _cuda_available() -> bool:
 
 
 def provider() -> str:
-    """The ONNX Runtime provider OCR runs on (``none`` when off or not installed)."""
+    """The ONNX Runtime provider OCR runs on (``none`` when off)."""
     if _wanted_device() == "off":
         return "none"
-    try:
-        return "CUDAExecutionProvider" if uses_cuda() else "CPUExecutionProvider"
-    except ImportError:
-        return "none"
+    return "CUDAExecutionProvider" if uses_cuda() else "CPUExecutionProvider"
 
 
 def gpu_problem() -> str | None:

@@ -51,11 +51,7 @@ def parse_ranges(spec: Any) -> list[tuple[int, int | None]]:
             raise BadParams(f"page range {item!r} is not like '2', '1-3', '4-' or '-5'")
         first_text, dash, last_text = match.groups()
         first = int(first_text) if first_text else 1
-        last: int | None
-        if not dash:
-            last = first
-        else:
-            last = int(last_text) if last_text else None
+        last = first if not dash else int(last_text) if last_text else None
         if first < 1 or (last is not None and last < first):
             raise BadParams(f"page range {item!r} is empty or starts before page 1")
         ranges.append((first, last))
@@ -173,8 +169,6 @@ def analyze_pdf(
             layer.append(page.extract_text() or "")
             # Text layers are quick; OCR, when needed, is the second half.
             progress.report(number, pages * 2)
-    except (Unreadable, BadParams, TooLarge):
-        raise
     except LimitReachedError as exc:
         raise TooLarge(f"the PDF goes past a limit of the PDF reader: {exc}") from exc
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
@@ -188,6 +182,7 @@ def analyze_pdf(
     started = time.monotonic()
     read = _ocr_pages(path, wanted[:MAX_OCR_PAGES]) if wanted else {}
     page_results: list[dict[str, Any]] = []
+    texts: list[str] = []
     for number, layer_text in enumerate(layer, start=1):
         entry: dict[str, Any] = {"page": number}
         page_text, source = layer_text, "text-layer" if layer_text.strip() else "none"
@@ -204,7 +199,8 @@ def analyze_pdf(
             if found is not None and ocr_mode == "all":
                 entry["ocr_text"] = found.get("text", "")
         page_results.append(entry)
-    whole = "\n".join(_page_text(entry, layer, read) for entry in page_results)
+        texts.append(page_text)
+    whole = "\n".join(texts)
     truncated = len(whole) > MAX_TEXT_CHARS
     whole = whole[:MAX_TEXT_CHARS]
     if keep_text:
@@ -219,13 +215,6 @@ def analyze_pdf(
     if summary:
         info["summary"] = summarize(whole)
     return info
-
-
-def _page_text(entry: dict[str, Any], layer: list[str], read: dict[int, dict[str, Any]]) -> str:
-    number = int(entry["page"])
-    if entry["source"] == "ocr":
-        return str(read[number].get("text", ""))
-    return layer[number - 1]
 
 
 def _ocr_overview(

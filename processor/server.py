@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from processor import __version__
-from processor.analysis import check_params
+from processor import __version__, ocr, progress
+from processor.analysis import PROFILES, analyze, catalog, check_params
 from processor.errors import AnalysisError, TimedOut
 from processor.llm import LlmConfig
 
@@ -36,7 +36,7 @@ DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_TIME_LIMIT = 120.0
 DEFAULT_WORKER_JOBS = 50
 """Analyses a worker process serves before it is replaced (1: a new process per file)."""
-DEFAULT_IDLE_WORKERS = 2
+IDLE_WORKERS = 2
 """Warm workers kept waiting between files."""
 DEFAULT_MAX_ACTIVE = max(8, 2 * (os.cpu_count() or 1))
 """Requests uploading or being analysed at once; more are answered 503."""
@@ -54,14 +54,10 @@ SOCKET_TIMEOUT = 300.0
 
 def _limit_memory(limit: int) -> None:
     """Cap this process's address space, where the platform allows and CUDA is not used."""
-    if limit <= 0 or not sys.platform.startswith("linux"):
+    if limit <= 0 or not sys.platform.startswith("linux") or ocr.uses_cuda():
         return
     import resource
 
-    from processor import ocr
-
-    if ocr.uses_cuda():
-        return
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
@@ -73,9 +69,6 @@ def _work(
     memory: int = 0,
 ) -> None:
     """A worker process: analyses one file at a time until its pipe closes."""
-    from processor import ocr, progress
-    from processor.analysis import analyze
-
     _limit_memory(memory)
     if warm:
         ocr.warm_up()  # a file sent meanwhile waits in the pipe
@@ -151,19 +144,17 @@ class Analyzer:
         time_limit: float,
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
-        idle_workers: int = DEFAULT_IDLE_WORKERS,
         memory: int = DEFAULT_WORKER_MEMORY,
     ) -> None:
         self.time_limit = time_limit
         self.llm = llm
         self.memory = memory
         self.worker_jobs = max(1, worker_jobs)
-        self.idle_workers = idle_workers
         self.ctx = _context()
         self.busy = 0
         self.progress: dict[str, int] = {}
         """Jobs in flight and how far each has come (0..100)."""
-        self._idle: list[AnalysisProcess] = [self._worker(warm=True)] if idle_workers else []
+        self._idle: list[AnalysisProcess] = [self._worker(warm=True)]
         self._lock = threading.Lock()
 
     def _worker(self, warm: bool = False) -> AnalysisProcess:
@@ -182,12 +173,10 @@ class Analyzer:
     def _put_back(self, worker: AnalysisProcess, healthy: bool) -> None:
         with self._lock:
             self.busy -= 1
-            keep = (
-                healthy and worker.jobs < self.worker_jobs and len(self._idle) < self.idle_workers
-            )
+            keep = healthy and worker.jobs < self.worker_jobs and len(self._idle) < IDLE_WORKERS
             if keep:
                 self._idle.append(worker)
-            elif healthy and len(self._idle) < self.idle_workers:
+            elif healthy and len(self._idle) < IDLE_WORKERS:
                 self._idle.append(self._worker(warm=True))
         if not keep:
             worker.stop()
@@ -253,15 +242,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # one structured line per request instead (see _log)
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        ctype: str = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Type", "application/json")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         if self.close_connection:
@@ -269,9 +253,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), headers=headers)
 
     def _log(self, **fields: Any) -> None:
         entry = {
@@ -284,36 +265,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         route = self.path.split("?")[0]
+        analyzer = self.server.analyzer
         if route.startswith("/progress/"):
             job = route.removeprefix("/progress/")
-            done = self.server.analyzer.progress.get(job)
+            done = analyzer.progress.get(job)
             if done is None:
                 self._json(404, {"error": f"no analysis of {job[:64]!r} is in progress"})
             else:
                 self._json(200, {"job": job, "progress": done})
-            return
-        if route == "/profiles":
-            from processor.analysis import catalog
-
-            self._json(200, catalog(llm=self.server.analyzer.llm is not None))
-            return
-        if route != "/health":
-            self._json(404, {"error": NOT_FOUND})
-            return
-        from processor.analysis import PROFILES
-
-        profiles = [p for p in PROFILES if p != "llm" or self.server.analyzer.llm is not None]
-        self._json(
-            200,
-            {
+        elif route == "/profiles":
+            self._json(200, catalog(llm=analyzer.llm is not None))
+        elif route == "/health":
+            profiles = [p for p in PROFILES if p != "llm" or analyzer.llm is not None]
+            health = {
                 "status": "ok",
                 "version": __version__,
-                "busy": self.server.analyzer.busy,
+                "busy": analyzer.busy,
                 "capacity": self.server.max_active,
                 "profiles": profiles,
                 "ocr_provider": self.server.ocr_provider,
-            },
-        )
+            }
+            self._json(200, health)
+        else:
+            self._json(404, {"error": NOT_FOUND})
 
     def do_POST(self) -> None:
         started = time.monotonic()
@@ -333,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
                     " or analysed; try again later",
                     503,
                 )
-            params = self._params()
+            params = parse_params(self.headers.get("X-Fpw-Params"))
             check_params(params)  # before the upload: a bad profile need not cost a transfer
             length = self.headers.get("Content-Length")
             if length is None:
@@ -344,20 +318,14 @@ class Handler(BaseHTTPRequestHandler):
                 size = -1
             if size < 0:
                 raise AnalysisError("Content-Length is not a byte count", 400)
-            if size > self.server.max_bytes:
-                self.close_connection = True
-                raise AnalysisError(
-                    f"the file has {size} bytes; this processor accepts at most"
-                    f" {self.server.max_bytes}",
-                    413,
-                )
+            self._check_size(size)
             ctype = self.headers.get("Content-Type", "application/octet-stream")
             named = self.headers.get("X-Fpw-Path")
             if named is not None:
                 self._receive(None, size)  # the body is empty, or ignored
                 received = True
                 path = self._shared(named)
-                size = path.stat().st_size
+                size = self._check_size(path.stat().st_size)
                 result = self.server.analyzer.run(path, ctype, params, job)
             else:
                 with tempfile.TemporaryDirectory(prefix="fpw-processor-") as tmp:
@@ -389,9 +357,6 @@ class Handler(BaseHTTPRequestHandler):
                 duration_ms=round((time.monotonic() - started) * 1000),
             )
 
-    def _params(self) -> dict[str, Any]:
-        return parse_params(self.headers.get("X-Fpw-Params"))
-
     def _receive(self, path: Path | None, size: int) -> None:
         """The body into ``path``, or read and dropped when ``path`` is None."""
         left = size
@@ -421,13 +386,17 @@ class Handler(BaseHTTPRequestHandler):
             raise AnalysisError("X-Fpw-Path must name a file on the shared volume itself", 400)
         if not path.is_file():
             raise AnalysisError(f"the shared volume has no file {name!r}", 503)
-        if path.stat().st_size > self.server.max_bytes:
+        return path
+
+    def _check_size(self, size: int) -> int:
+        """``size``, unless the file is larger than this processor accepts (413)."""
+        if size > self.server.max_bytes:
             raise AnalysisError(
-                f"the file has {path.stat().st_size} bytes; this processor accepts at most"
+                f"the file has {size} bytes; this processor accepts at most"
                 f" {self.server.max_bytes}",
                 413,
             )
-        return path
+        return size
 
 
 class HangUpServer(ThreadingHTTPServer):
@@ -447,10 +416,11 @@ class ProcessorServer(HangUpServer):
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        max_bytes: int,
-        time_limit: float,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        time_limit: float = DEFAULT_TIME_LIMIT,
         llm: LlmConfig | None = None,
         worker_jobs: int = DEFAULT_WORKER_JOBS,
         shared_dir: Path | None = None,
@@ -463,8 +433,6 @@ class ProcessorServer(HangUpServer):
         self.slots = threading.BoundedSemaphore(self.max_active)
         self.shared_dir = shared_dir.resolve() if shared_dir is not None else None
         self.analyzer = Analyzer(time_limit, llm, worker_jobs, memory=worker_memory)
-        from processor import ocr
-
         # Reported by GET /health: which ONNX Runtime provider OCR runs on.
         self.ocr_provider = ocr.provider()
 
@@ -472,35 +440,12 @@ class ProcessorServer(HangUpServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def start(self) -> ProcessorServer:
+        """Serve in a background thread; ``shutdown()`` stops it and its workers."""
+        threading.Thread(target=self.serve_forever, name="processor", daemon=True).start()
+        return self
+
     def shutdown(self) -> None:
         super().shutdown()
         self.analyzer.close()
         self.server_close()
-
-
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    time_limit: float = DEFAULT_TIME_LIMIT,
-    llm: LlmConfig | None = None,
-    worker_jobs: int = DEFAULT_WORKER_JOBS,
-    shared_dir: Path | None = None,
-    max_active: int = DEFAULT_MAX_ACTIVE,
-    worker_memory: int = DEFAULT_WORKER_MEMORY,
-) -> ProcessorServer:
-    """Start serving in a background thread; ``shutdown()`` stops it and its workers."""
-    server = ProcessorServer(
-        host,
-        port,
-        max_bytes,
-        time_limit,
-        llm,
-        worker_jobs,
-        shared_dir,
-        max_active=max_active,
-        worker_memory=worker_memory,
-    )
-    threading.Thread(target=server.serve_forever, name="processor", daemon=True).start()
-    return server

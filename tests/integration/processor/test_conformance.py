@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from processor.conformance import Conformance, Failed
-from processor.server import ProcessorServer, serve
+from processor.server import ProcessorServer
 from shared.cli import main
 
 
@@ -52,7 +52,7 @@ class Broken(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ProcessorServer]:
-    running = serve("127.0.0.1", 0, time_limit=60)
+    running = ProcessorServer("127.0.0.1", 0, time_limit=60).start()
     yield running
     running.shutdown()
 

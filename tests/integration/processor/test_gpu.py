@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from processor.server import serve
+from processor.server import ProcessorServer
 from tests import samples
 
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -84,7 +84,7 @@ def test_ocr_runs_on_the_gpu_and_reads_what_the_cpu_reads(tmp_path: Path) -> Non
 
 def test_the_http_processor_runs_ocr_on_the_gpu(tmp_path: Path) -> None:
     """Through the contract: the analysis runs in the server's worker process."""
-    server = serve("127.0.0.1", 0, max_bytes=50_000_000, time_limit=120)
+    server = ProcessorServer("127.0.0.1", 0, max_bytes=50_000_000, time_limit=120).start()
     try:
         image = samples.make_text_image(tmp_path / "sign.png", ["Platform 9", "Exit North"])
         scan = samples.make_scanned_pdf(tmp_path / "scan.pdf", [["Delivery note 77"], ["Signed"]])

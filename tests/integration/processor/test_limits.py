@@ -19,7 +19,7 @@ import requests
 
 from processor import documents
 from processor.errors import AnalysisError
-from processor.server import ProcessorServer, serve
+from processor.server import ProcessorServer
 from tests import samples
 from tests.helpers import wait_for
 
@@ -42,7 +42,9 @@ def post(server: ProcessorServer, data: bytes, **params: object) -> requests.Res
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ProcessorServer]:
-    running = serve("127.0.0.1", 0, time_limit=60, max_active=2, worker_memory=3 << 30)
+    running = ProcessorServer(
+        "127.0.0.1", 0, time_limit=60, max_active=2, worker_memory=3 << 30
+    ).start()
     yield running
     running.shutdown()
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from processor.llm import LlmConfig
-from processor.server import ProcessorServer, serve
+from processor.server import ProcessorServer
 from tests import samples
 
 KEY = "sk-test-0123456789"
@@ -82,7 +82,7 @@ def processor(chat: ChatServer) -> Iterator[ProcessorServer]:
     config = LlmConfig(
         url=f"http://127.0.0.1:{chat.server_port}/v1", model="tiny-model", key=KEY, timeout=10
     )
-    running = serve("127.0.0.1", 0, time_limit=60, llm=config)
+    running = ProcessorServer("127.0.0.1", 0, time_limit=60, llm=config).start()
     yield running
     running.shutdown()
 

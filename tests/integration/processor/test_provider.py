@@ -11,13 +11,13 @@ import sys
 import pytest
 import requests
 
-from processor.server import serve
+from processor.server import ProcessorServer
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
 
 def test_health_names_the_ocr_provider() -> None:
-    server = serve("127.0.0.1", 0)
+    server = ProcessorServer("127.0.0.1", 0).start()
     try:
         health = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=10).json()
     finally:

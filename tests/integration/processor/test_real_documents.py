@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import requests
 
-from processor.server import ProcessorServer, serve
+from processor.server import ProcessorServer
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ProcessorServer]:
-    running = serve("127.0.0.1", 0, max_bytes=2_000_000, time_limit=30)
+    running = ProcessorServer("127.0.0.1", 0, max_bytes=2_000_000, time_limit=30).start()
     yield running
     running.shutdown()
 

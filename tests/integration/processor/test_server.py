@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from processor.server import ProcessorServer, serve
+from processor.server import ProcessorServer
 from shared.errors import TransientError
 from tests import samples
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ProcessorServer]:
-    running = serve("127.0.0.1", 0, max_bytes=2_000_000, time_limit=20)
+    running = ProcessorServer("127.0.0.1", 0, max_bytes=2_000_000, time_limit=20).start()
     yield running
     running.shutdown()
 
@@ -68,7 +68,7 @@ def test_workers_are_warm_before_files_arrive_and_retire_after_worker_jobs(
     tmp_path: Path,
 ) -> None:
     image = samples.make_text_image(tmp_path / "sign.png", ["Gate 4"])
-    reused = serve("127.0.0.1", 0, time_limit=60, worker_jobs=2)
+    reused = ProcessorServer("127.0.0.1", 0, time_limit=60, worker_jobs=2).start()
     try:
         (first,) = reused.analyzer._idle
         loaded = [post(reused, image).json()["analysis"]["ocr"] for _ in range(3)]
@@ -83,7 +83,7 @@ def test_workers_are_warm_before_files_arrive_and_retire_after_worker_jobs(
 
 
 def test_a_worker_that_ran_over_time_is_replaced(tmp_path: Path) -> None:
-    strict = serve("127.0.0.1", 0, time_limit=60)
+    strict = ProcessorServer("127.0.0.1", 0, time_limit=60).start()
     try:
         strict.analyzer.time_limit = 0.001
         assert post(strict, samples.make_pdf(tmp_path / "p.pdf", ["page"])).status_code == 504
@@ -100,7 +100,7 @@ def test_a_stalled_upload_is_dropped_and_the_server_stays_healthy(
     from processor.server import Handler
 
     monkeypatch.setattr(Handler, "timeout", 0.5)
-    running = serve("127.0.0.1", 0, time_limit=10)
+    running = ProcessorServer("127.0.0.1", 0, time_limit=10).start()
     try:
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as stalled:
             stalled.sendall(
@@ -124,8 +124,8 @@ def test_a_file_is_taken_by_name_from_a_shared_volume(tmp_path: Path) -> None:
     volume.mkdir()
     samples.make_text(volume / "file-1.data", "handed over by name\n")
     (tmp_path / "secret.txt").write_text("outside the volume", encoding="utf-8")
-    running = serve("127.0.0.1", 0, time_limit=20, shared_dir=volume)
-    bare = serve("127.0.0.1", 0, time_limit=20)
+    running = ProcessorServer("127.0.0.1", 0, time_limit=20, shared_dir=volume).start()
+    bare = ProcessorServer("127.0.0.1", 0, time_limit=20).start()
     try:
 
         def by_name(server: ProcessorServer, name: str) -> requests.Response:
@@ -242,7 +242,7 @@ def test_bad_inputs_get_permanent_errors_and_the_server_stays_healthy(
 
 
 def test_an_analysis_over_its_time_limit_is_cut_off(tmp_path: Path) -> None:
-    slow = serve("127.0.0.1", 0, time_limit=0.001)
+    slow = ProcessorServer("127.0.0.1", 0, time_limit=0.001).start()
     try:
         answer = post(slow, samples.make_pdf(tmp_path / "p.pdf", ["page"]))
         assert answer.status_code == 504

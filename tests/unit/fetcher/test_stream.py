@@ -79,7 +79,7 @@ def streams() -> Iterator[tuple[Any, Stubber]]:
 
 
 def test_children_wait_for_their_parent_and_orphans_are_read_at_once() -> None:
-    shards = [Shard("a", None, True), Shard("b", "a", False), Shard("c", "gone", False)]
+    shards = [Shard("a", None), Shard("b", "a"), Shard("c", "gone")]
     assert [s.id for s in readable(shards, Checkpoints())] == ["a", "c"]
     assert [s.id for s in readable(shards, Checkpoints(finished={"a"}))] == ["b", "c"]
 
