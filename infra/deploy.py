@@ -17,14 +17,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.aws import BOTO_CONFIG, Aws
+from shared.aws import Aws, error_code, error_message
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
 
@@ -94,7 +94,7 @@ def template_body(template: Path) -> str:
     return body
 
 
-def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
+def failure_reasons(events: Sequence[Mapping[str, Any]], since: float) -> list[str]:
     """The failed resources' reasons among events newer than ``since`` (oldest first)."""
     reasons = []
     for event in reversed(events):
@@ -105,18 +105,6 @@ def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
             reason = event.get("ResourceStatusReason") or "no reason given"
             reasons.append(f"{event.get('LogicalResourceId')}: {reason}")
     return reasons
-
-
-def _is_final(status: str) -> bool:
-    return status.endswith("_COMPLETE") or status.endswith("_FAILED")
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", ""))
 
 
 class Deployer:
@@ -130,14 +118,11 @@ class Deployer:
         printer: Printer = print,
         poll_seconds: float = 2.0,
         timeout_seconds: float = 3600.0,
-        aws: Aws | None = None,
     ) -> None:
         self.settings = settings
         self.stack_name = stack_name
-        self.aws = aws or Aws(settings, "fpw-deploy")
-        self.cfn: Any = self.aws.session.client(
-            "cloudformation", endpoint_url=settings.endpoint_url, config=BOTO_CONFIG
-        )
+        self.aws = Aws(settings, "fpw-deploy")
+        self.cfn: Any = self.aws.client("cloudformation")
         self.printer = printer
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
@@ -146,7 +131,7 @@ class Deployer:
         try:
             stacks = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"]
         except ClientError as exc:
-            if "does not exist" in _message(exc):
+            if "does not exist" in error_message(exc):
                 return None
             raise
         return dict(stacks[0]) if stacks else None
@@ -215,7 +200,7 @@ class Deployer:
                     Capabilities=CAPABILITIES,
                 )
             except ClientError as exc:
-                if "No updates are to be performed" in _message(exc):
+                if "No updates are to be performed" in error_message(exc):
                     self.printer("no changes")
                     return StackResult(self.stack_name, existing["StackStatus"], self.outputs())
                 raise
@@ -231,7 +216,7 @@ class Deployer:
             try:
                 self.aws.dynamodb.describe_table(TableName=table)
             except ClientError as exc:
-                if _code(exc) == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     continue
                 raise
             kept.append(table)
@@ -249,37 +234,33 @@ class Deployer:
         while True:
             stack = self.describe()
             status = "DELETE_COMPLETE" if stack is None else str(stack["StackStatus"])
-            for event in self._events(since):
+            for event in reversed(self._events(since)):
                 if event["EventId"] in seen:
                     continue
                 seen.add(event["EventId"])
                 reason = event.get("ResourceStatusReason")
                 line = f"  {event['ResourceStatus']:<20} {event['LogicalResourceId']}"
                 self.printer(f"{line} ({reason})" if reason else line)
-            if _is_final(status):
+            if status.endswith(("_COMPLETE", "_FAILED")):
                 return status
             if time.monotonic() > deadline:
                 raise FpwError(f"stack {self.stack_name} still {status} after the time limit")
             time.sleep(self.poll_seconds)
 
     def _events(self, since: float) -> list[dict[str, Any]]:
+        """The stack's events newer than ``since``, newest first."""
         try:
             events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
         except ClientError:
             return []
-        fresh = [
+        return [
             e
             for e in events
             if not hasattr(e.get("Timestamp"), "timestamp") or e["Timestamp"].timestamp() >= since
         ]
-        return list(reversed(fresh))
 
     def _failed(self, status: str, since: float) -> str:
-        try:
-            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
-        except ClientError:
-            events = []
-        reasons = failure_reasons(events, since)
+        reasons = failure_reasons(self._events(since), since)
         detail = "; ".join(reasons) if reasons else "no resource reported a reason"
         return f"stack {self.stack_name} ended {status}: {detail}"
 
@@ -288,7 +269,7 @@ class Deployer:
         try:
             answer = self.aws.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchBucket", "404"):
+            if error_code(exc) in ("NoSuchBucket", "404"):
                 return 0
             raise
         return int(answer.get("KeyCount", 0))
@@ -304,10 +285,7 @@ class Deployer:
         return removed
 
     def destroy(self, *, force: bool = False) -> StackResult:
-        stack = self.describe()
-        if stack is None:
-            raise FpwError(f"stack {self.stack_name} does not exist")
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outputs = self.outputs()
         # Buckets must be empty before CloudFormation can delete them.
         holds = {
             "Bucket": "chunks of unfinished jobs or results not yet collected",
