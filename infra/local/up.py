@@ -199,13 +199,14 @@ class System:
         private_dir(home)
 
     def config_file(
-        self, role: str, extra: Mapping[str, Mapping[str, object]] | None = None
+        self, role: str, extra: Mapping[str, Mapping[str, object]] | None = None, name: str = ""
     ) -> Path:
-        """A settings file for one part: the stack's endpoint and that part's role."""
+        """A settings file for one part (``<name or role>.toml``): the stack's endpoint
+        and that part's role."""
         aws = self.stack.role_settings(role)
         groups: dict[str, Mapping[str, object]] = {"aws": aws_table(aws)}
         groups.update(extra or {})
-        return write_private(self.home / f"{role}.toml", dump_toml(groups))
+        return write_private(self.home / f"{name or role}.toml", dump_toml(groups))
 
     def _env(self, config: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
@@ -251,10 +252,8 @@ class System:
             "fleet_key_file": str(fleetkey.local_key_file(self.stack, self.home)),
             **settings,
         }
-        config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher})
-        named = config.with_name(f"{name}.toml")
-        config.replace(named)
-        return self._start(name, ["fetcher"], named, prefix)
+        config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher}, name)
+        return self._start(name, ["fetcher"], config, prefix)
 
     def start_watcher(self, name: str = "watcher", **settings: object) -> Part:
         watcher = {
@@ -262,10 +261,8 @@ class System:
             "alert_topic_arn": self.stack.outputs.get("AlertTopicArn"),
             **settings,
         }
-        config = self.config_file("watcher", {"watcher": watcher})
-        named = config.with_name(f"{name}.toml")
-        config.replace(named)
-        return self._start(name, ["watcher"], named)
+        config = self.config_file("watcher", {"watcher": watcher}, name)
+        return self._start(name, ["watcher"], config)
 
     def client_config(self, inbox: Path, state_dir: Path, **settings: object) -> Path:
         client = {
@@ -378,15 +375,11 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
     # handler could run while this same thread, inside Event.wait(), holds the
     # Event's lock, and Ctrl-C would then hang fpw up for good.
     signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signals.append(signum))
     # With the default home (./.fpw) commands started in this folder find these.
     client_link = home / LOCAL_CONFIG.name
     admin_link = home / ADMIN_CONFIG.name
-
-    def on_signal(signum: int, _frame: object) -> None:
-        signals.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     try:
         state_dir = home / "client"
         system.register_client(state_dir, "local headless client")
