@@ -14,7 +14,7 @@ from typing import Any
 
 from infra import fleetkey
 from shared import joins, transitions
-from shared.aws import BOTO_CONFIG, Aws
+from shared.aws import Aws
 from shared.clients import Clients, Registration
 from shared.config import AwsSettings, FetcherSettings
 from shared.errors import ClaimLost, ConfigError, FpwError
@@ -137,15 +137,6 @@ class SiteKey:
     secret_access_key: str = field(repr=False)
 
 
-def site_fleet_keys(outputs: Mapping[str, str]) -> str:
-    """The ``[client]`` settings that pin the deployment's fleet keys, for a site's desktops.
-
-    Desktops accept only results signed by a pinned fleet key; the stack
-    publishes the keys to pin as its ``FleetKeys`` output.
-    """
-    return fleetkey.pins_toml(fleetkey.pins_from_outputs(dict(outputs)))
-
-
 def site_settings(
     outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -196,8 +187,7 @@ def site_user(prefix: str, site: str) -> str:
 
 
 def _iam(settings: AwsSettings) -> Any:
-    aws = Aws(settings, "fpw-admin")
-    return aws.session.client("iam", endpoint_url=settings.endpoint_url, config=BOTO_CONFIG)
+    return Aws(settings, "fpw-admin").client("iam")
 
 
 def add_site(settings: AwsSettings, prefix: str, site: str, policy_arn: str) -> SiteKey:
