@@ -192,21 +192,14 @@ def _leading_keys_allowed(conditions: dict[str, Any]) -> bool | None:
 
 def _check_principal(self: Any, principal: str) -> bool:
     expected = self._statement.get("Principal")
-    if not expected:
-        return True
-    if expected == "*":
+    if not expected or expected == "*":
         return True
     aws = expected.get("AWS") if isinstance(expected, dict) else None
     if aws is None:
         return False  # a Service or Federated principal: not an IAM caller
     names = [aws] if isinstance(aws, str) else list(aws)
     account = principal.split(":")[4] if principal.count(":") >= 5 else ""
-    for name in names:
-        if name in ("*", principal):
-            return True
-        if name == f"arn:aws:iam::{account}:root" or name == account:
-            return True
-    return False
+    return any(n in ("*", principal, f"arn:aws:iam::{account}:root", account) for n in names)
 
 
 # Signing names that differ from the IAM service prefix of their actions.
@@ -363,7 +356,6 @@ def _failed_create_rolls_back() -> None:
 def _atomic_writes() -> None:
     """Condition check and write as one step, as DynamoDB does (claims depend on it)."""
     import functools
-    import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 

@@ -38,14 +38,16 @@ class _Adapter(CloudFormationModel):
     physical_resource_id: str = ""
     TYPE = ""
     """The CloudFormation type this model implements."""
+    NAME_TYPE = ""
+    """The property that names the resource, if any."""
 
     @classmethod
     def cloudformation_type(cls) -> str:
         return cls.TYPE
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_TYPE
 
     @classmethod
     def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> Any:
@@ -69,9 +71,6 @@ class _Adapter(CloudFormationModel):
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr in ("Arn", "Name")
 
-    def is_created(self) -> bool:
-        return True
-
     @classmethod
     def update_from_cloudformation_json(
         cls,
@@ -85,16 +84,6 @@ class _Adapter(CloudFormationModel):
         return cls.create_from_cloudformation_json(
             new_resource_name, cloudformation_json, account_id, region_name
         )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        return None
 
     def delete(self, account_id: str, region_name: str) -> None:
         return None
@@ -142,11 +131,8 @@ class Alarm(_Adapter):
         self.arn = arn
         self.physical_resource_id = name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
     TYPE = "AWS::CloudWatch::Alarm"
+    NAME_TYPE = "AlarmName"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.arn
@@ -249,11 +235,8 @@ class CapacityProvider(_Adapter):
         self.arn = arn
         self.physical_resource_id = name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
     TYPE = "AWS::ECS::CapacityProvider"
+    NAME_TYPE = "Name"
 
     @classmethod
     def create(
