@@ -248,10 +248,6 @@ def push_images(
     return pushed
 
 
-def image_parameters(pushed: list[Pushed]) -> dict[str, str]:
-    return {PARTS[p.part]: p.pinned for p in pushed}
-
-
 def write_image_parameters(path: Path, parameters: Mapping[str, str]) -> None:
     """Merged into what the file already pins (a push of one part keeps the others)."""
     current = read_image_parameters(path) if path.exists() else {}
@@ -358,7 +354,7 @@ def publish(
     else:
         registry = EcrRegistry(settings)
     pushed = push_images(images, registry, ContainerTool(args.tool), prefix=prefix)
-    parameters = image_parameters(pushed)
+    parameters = {PARTS[p.part]: p.pinned for p in pushed}
     write_image_parameters(args.output, parameters)
     return parameters
 
