@@ -164,10 +164,16 @@ class Deployer:
         return found
 
     def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
-        body = template_body(template)
         params: list[dict[str, Any]] = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
         ]
+        # What a create and an update send alike; params is filled in before either call.
+        request = {
+            "StackName": self.stack_name,
+            "TemplateBody": template_body(template),
+            "Parameters": params,
+            "Capabilities": CAPABILITIES,
+        }
         existing = self.describe()
         started = time.time() - 1
         if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
@@ -178,13 +184,7 @@ class Deployer:
         if existing is None:
             self.refuse_kept_tables(parameters.get("Prefix", "fpw"))
             self.printer(f"creating stack {self.stack_name}")
-            self.cfn.create_stack(
-                StackName=self.stack_name,
-                TemplateBody=body,
-                Parameters=params,
-                Capabilities=CAPABILITIES,
-                OnFailure="ROLLBACK",
-            )
+            self.cfn.create_stack(**request, OnFailure="ROLLBACK")
         else:
             self.printer(f"updating stack {self.stack_name}")
             # Parameters not given keep their deployed values, not the defaults.
@@ -193,12 +193,7 @@ class Deployer:
                 if old["ParameterKey"] not in given:
                     params.append({"ParameterKey": old["ParameterKey"], "UsePreviousValue": True})
             try:
-                self.cfn.update_stack(
-                    StackName=self.stack_name,
-                    TemplateBody=body,
-                    Parameters=params,
-                    Capabilities=CAPABILITIES,
-                )
+                self.cfn.update_stack(**request)
             except ClientError as exc:
                 if "No updates are to be performed" in error_message(exc):
                     self.printer("no changes")
