@@ -189,20 +189,14 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from infra.local.stack import start_local_stack
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
+    from infra.local.stack import start_home_stack
     from infra.local.up import SNAPSHOT_SECONDS
 
     home: Path = args.home.resolve()
-    stack = start_local_stack(
-        home / "stack",
-        port=args.port,
-        log_file=home / "logs" / "stack.log",
-        host=args.host,
-        data_dir=home / "stack" / "data",
-    )
+    stack = start_home_stack(home, args.port, args.host)
     if args.configs:
         _write_configs(stack, args.configs, args.public_endpoint or stack.endpoint)
     stopped = threading.Event()

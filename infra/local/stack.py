@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.local.up import free_port, spawn, stop_process
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
 from shared.private import private_dir, write_private
@@ -223,13 +224,8 @@ class LocalStack:
         return aws
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -379,8 +375,6 @@ def start_local_stack(
         raise ConfigError(
             "the local stack needs moto's server", hint="pip install 'fpw[local]'"
         ) from exc
-    from infra.local.up import free_port, spawn
-
     private_dir(state_dir)
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -414,6 +408,17 @@ def start_local_stack(
     write_private(state_dir / "stack.json", json.dumps(stack.to_json(), indent=2))
     log.info("local stack ready at %s", endpoint)
     return stack
+
+
+def start_home_stack(home: Path, port: int, host: str = "127.0.0.1") -> LocalStack:
+    """The stack of ``fpw up`` and ``fpw stack``: its state, log and kept data under ``home``."""
+    return start_local_stack(
+        home / "stack",
+        port=port,
+        log_file=home / "logs" / "stack.log",
+        host=host,
+        data_dir=home / "stack" / "data",
+    )
 
 
 def deploy_copy(stack: LocalStack, prefix: str) -> LocalStack:

@@ -100,6 +100,19 @@ def spawn(
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a child: SIGTERM, then SIGKILL once ``grace`` seconds pass."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGCONT)  # a stopped child must see it too
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "running"
@@ -165,15 +178,7 @@ class Part:
             self.proc.send_signal(signum)
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.alive():
-            self.proc.terminate()
-            with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGCONT)  # a stopped child must see it too
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace)
         self._pump.join(timeout=2)
         self._log.close()
 
@@ -358,18 +363,13 @@ def admin_config(stack: LocalStack, deployment: str) -> str:
 
 
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
-    from infra.local.stack import start_local_stack
+    from infra.local.stack import start_home_stack
 
     inbox = inbox.resolve()
     home = private_dir(home.resolve())
     inbox.mkdir(parents=True, exist_ok=True)
     print("starting the local stack (moto server, template deployed, IAM enforced)…", flush=True)
-    stack = start_local_stack(
-        home / "stack",
-        port=port,
-        log_file=home / "logs" / "stack.log",
-        data_dir=home / "stack" / "data",
-    )
+    stack = start_home_stack(home, port)
     system = System(stack, home, echo=True)
     # A plain flag: a signal handler must take no lock. Event.set() from the
     # handler could run while this same thread, inside Event.wait(), holds the
