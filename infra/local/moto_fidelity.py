@@ -390,7 +390,6 @@ def _whole_updates() -> None:
 
     @functools.wraps(original)
     def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kw: Any) -> Any:
-        item = None
         try:
             table = self.get_table(table_name)
             item = table.get_item(*self.get_keys_value(table, key))
@@ -400,7 +399,7 @@ def _whole_updates() -> None:
         try:
             return original(self, table_name, key, *args, **kw)
         except ItemSizeToUpdateTooLarge:
-            if item is not None and before is not None:
+            if before is not None:
                 dict.clear(item.attrs)
                 dict.update(item.attrs, before)
             raise

@@ -277,13 +277,9 @@ def read_image_parameters(path: Path) -> dict[str, str]:
 def _images_actions(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The actions of ``fpw images`` (``images.register`` makes build and the rest)."""
-    images = subparsers.choices.get("images")
-    if images is None:
-        images = subparsers.add_parser("images", help="the fleet's container images")
-        return images.add_subparsers(dest="action", metavar="ACTION", required=True)
-    found = [a for a in images._actions if isinstance(a, argparse._SubParsersAction)]
-    return found[0]
+    """The actions of ``fpw images``, which ``images.register`` made (build and the rest)."""
+    images = subparsers.choices["images"]
+    return next(a for a in images._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def placeholder_images(effective: Mapping[str, str], defaults: Mapping[str, str]) -> list[str]:

@@ -17,6 +17,7 @@ hard limits) go into a containers.conf under the state folder that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -181,11 +182,9 @@ def find_engine(home: Path = Path(".fpw")) -> Engine | None:
     docker = shutil.which("docker")
     if docker:
         engine = Engine(docker)
-        try:
+        with contextlib.suppress(ConfigError):
             if engine.run("info", check=False, timeout=30).returncode == 0:
                 return engine
-        except ConfigError:
-            pass
     return None
 
 
@@ -336,19 +335,12 @@ def build_image(engine: Engine, part: str, variant: str, base: str, *, quiet: bo
         argv += ["--secret", f"id=hostca,src={HOST_CA}"]
     if engine.podman:
         # Docker's image format: OCI's has no HEALTHCHECK, and podman would drop it.
-        argv += ["--format", "docker", "--network", "host"]
+        argv += ["--format", "docker"]
         argv += ["--pull=never" if base.startswith("localhost/") else "--pull=missing"]
-    else:
-        argv += ["--network", "host"]
-    argv.append(str(REPO))
+    argv += ["--network", "host", str(REPO)]
     started = time.monotonic()
     engine.run(*argv, capture=quiet)
     return time.monotonic() - started
-
-
-def image_size(engine: Engine, ref: str) -> int:
-    out = engine.run("image", "inspect", "--format", "{{.Size}}", ref).stdout.strip()
-    return int(out)
 
 
 def build_images(
@@ -413,7 +405,7 @@ def _build(args: argparse.Namespace) -> int:
         quiet=not args.verbose_build,
     )
     for ref, seconds in times.items():
-        size = image_size(engine, ref) / 1e6
+        size = int(engine.run("image", "inspect", "--format", "{{.Size}}", ref).stdout) / 1e6
         print(f"{ref}  {size:.0f} MB  built in {seconds:.0f} s")
     return 0
 
