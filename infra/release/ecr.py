@@ -41,13 +41,11 @@ PARTS = {"fetcher": "FetcherImage", "processor": "ProcessorImage", "watcher": "W
 PLATFORM = "linux/amd64"
 """The GPU instances' platform: an image built for another one cannot start there."""
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-MANIFESTS = ", ".join(
-    (
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
+MANIFESTS = (
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json"
 )
 Printer = Callable[[str], None]
 
@@ -55,10 +53,8 @@ Printer = Callable[[str], None]
 @dataclass(frozen=True)
 class Pushed:
     part: str
-    source: str
     repository: str
     """Registry host and repository name, without tag or digest."""
-    tag: str
     digest: str
 
     @property
@@ -243,7 +239,7 @@ def push_images(
                 "just pushed",
                 hint="someone else pushed the same tag; push a new version",
             )
-        pushed.append(Pushed(part, source, repository, tags[part], digest))
+        pushed.append(Pushed(part, repository, digest))
         printer(f"  {PARTS[part]}={repository}@{digest}")
     return pushed
 
