@@ -188,9 +188,8 @@ class Deployer:
         else:
             self.printer(f"updating stack {self.stack_name}")
             # Parameters not given keep their deployed values, not the defaults.
-            given = set(parameters)
             for old in existing.get("Parameters", []):
-                if old["ParameterKey"] not in given:
+                if old["ParameterKey"] not in parameters:
                     params.append({"ParameterKey": old["ParameterKey"], "UsePreviousValue": True})
             try:
                 self.cfn.update_stack(**request)

@@ -17,6 +17,7 @@ only, so that it runs in any of our images without the project's dependencies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tomllib
@@ -46,11 +47,9 @@ def aws_endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> str
     aws: dict[str, object] = {}
     config = environ.get("FPW_CONFIG")
     if config:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             table = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("aws", {})
             aws = table if isinstance(table, dict) else {}
-        except (OSError, ValueError):
-            aws = {}
     endpoint = environ.get("FPW_AWS_ENDPOINT_URL") or aws.get("endpoint_url")
     if isinstance(endpoint, str) and endpoint:
         return endpoint

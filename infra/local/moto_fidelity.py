@@ -175,17 +175,15 @@ def _leading_keys_allowed(conditions: dict[str, Any]) -> bool | None:
             for w in ([wanted] if isinstance(wanted, str) else wanted)
             if user or "${" not in str(w)
         ]
-        actual: list[str] = list(getattr(_request_context, "leading_keys", None) or [])
-
-        def one(value: str, operator: str = operator, expected: list[str] = expected) -> bool:
-            return any(_string_matches(operator, e, value) for e in expected)
-
+        actual = getattr(_request_context, "leading_keys", None) or []
+        # Whether each value the request names matches an expected one.
+        matches = [any(_string_matches(operator, e, v) for e in expected) for v in actual]
         if qualifier == "ForAllValues":
-            ok = all(one(v) for v in actual)
+            ok = all(matches)
         elif qualifier == "ForAnyValue":
-            ok = any(one(v) for v in actual)
+            ok = any(matches)
         else:
-            ok = len(actual) == 1 and one(actual[0])
+            ok = matches == [True]
         held = ok if held is None else held and ok
     return held
 

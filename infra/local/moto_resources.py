@@ -35,7 +35,6 @@ def _name(resource: Any) -> str:
 class _Adapter(CloudFormationModel):
     """What every adapter shares: no update in place (CloudFormation replaces)."""
 
-    physical_resource_id: str = ""
     TYPE = ""
     """The CloudFormation type this model implements."""
     NAME_TYPE = ""

@@ -160,8 +160,7 @@ class Part:
 
     def _copy(self, proc: subprocess.Popen[bytes], out: IO[bytes]) -> None:
         assert proc.stdout is not None
-        stream: IO[bytes] = proc.stdout
-        for line in iter(stream.readline, b""):
+        for line in iter(proc.stdout.readline, b""):
             with contextlib.suppress(ValueError):  # closed by a restart or stop
                 out.write(line)
                 out.flush()
@@ -393,13 +392,12 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
             system.start_fetcher(f"fetcher-{i}")
         system.start_watcher(stall_seconds=UP_STALL_SECONDS)
         system.start_client(client_config)
-        results = inbox / "results"
         print(
             "\n"
             f"  fpw is running: local stack at {stack.endpoint}, {fetchers} fetcher(s),\n"
             f"  the reference processor at {system.processor_url}, the watcher and a client.\n\n"
             f"  Drop files into   {inbox}\n"
-            f"  Results appear in {results}\n"
+            f"  Results appear in {inbox / 'results'}\n"
             f"  Originals move to {inbox / 'done'}\n"
             f"  Or from another terminal here: fpw submit FILE --wait\n"
             f"  The queue, from here: fpw status   (admin settings: {admin_link})\n"

@@ -111,12 +111,8 @@ class ReleaseHome:
         """
         from tufup.common import TargetMeta
 
-        archive = (
-            self.repository
-            / "targets"
-            / TargetMeta.compose_filename(name=APP_NAME, version=version, is_archive=True)
-        )
-        if archive.exists():
+        archive = TargetMeta.compose_filename(name=APP_NAME, version=version, is_archive=True)
+        if (self.repository / "targets" / archive).exists():
             raise ConfigError(f"version {version} is already in the repository")
         with self._here():
             repo = self._open()
