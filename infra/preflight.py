@@ -97,8 +97,7 @@ def check_region(settings: AwsSettings) -> Check:
     region = settings.region
     if settings.endpoint_url:
         return Check("region", Outcome.OK, f"{region} (at {settings.endpoint_url})")
-    known = set(boto3.session.Session().get_available_regions("ecs"))
-    if region not in known:
+    if region not in boto3.session.Session().get_available_regions("ecs"):
         return Check(
             "region",
             Outcome.FAILED,

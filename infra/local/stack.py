@@ -105,10 +105,8 @@ class LocalStack:
         for output in KEPT_TABLES:
             if output not in self.outputs:
                 continue
-            items: list[dict[str, Any]] = []
-            for page in dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output]):
-                items.extend(page.get("Items", []))
-            kept = [_storable(item) for item in items]
+            pages = dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output])
+            kept = [_storable(item) for page in pages for item in page.get("Items", [])]
             kept.sort(key=lambda item: json.dumps(item, sort_keys=True))
             text = json.dumps({"items": kept}, sort_keys=True)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
