@@ -71,8 +71,7 @@ def revoke_client(
 
 def list_clients(settings: AwsSettings) -> list[Registration]:
     """Admin: every registered key, newest registration first."""
-    aws = Aws(settings, "fpw-admin")
-    return Clients(aws.dynamodb, settings.clients_table).all()
+    return Clients(Aws(settings, "fpw-admin").dynamodb, settings.clients_table).all()
 
 
 # ---- Join requests: a desktop asks, an administrator decides.
@@ -85,8 +84,7 @@ def _joins(settings: AwsSettings) -> JoinTable:
 def join_requests(settings: AwsSettings, now: float | None = None) -> tuple[list[JoinRequest], int]:
     """Admin: pending requests, newest first, capped per site credential; and how
     many more are waiting beyond the cap."""
-    clock = utc_now().timestamp() if now is None else now
-    return joins.listed(_joins(settings).every(), clock)
+    return joins.listed(_joins(settings).every(), utc_now().timestamp() if now is None else now)
 
 
 def approve_request(
@@ -96,8 +94,7 @@ def approve_request(
     approved so the desktop starts sending."""
     table = _joins(settings)
     request = table.find(request_id)
-    clock = utc_now().timestamp() if now is None else now
-    state = joins.state_at(request, clock)
+    state = joins.state_at(request, utc_now().timestamp() if now is None else now)
     if state is not JoinState.PENDING:
         raise FpwError(
             f"join request {request.id} is {state.value}",
