@@ -201,8 +201,7 @@ def rotate_site(settings: AwsSettings, prefix: str, site: str) -> SiteKey:
     """Admin: a new key beside the current one (IAM allows two); retire the old one later."""
     iam = _iam(settings)
     user = site_user(prefix, site)
-    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    if len(keys) >= 2:
+    if len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) >= 2:
         raise FpwError(
             f"site {site} already has two keys",
             hint=f"run `fpw admin site retire {site}` once every desktop has the newest",

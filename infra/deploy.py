@@ -270,8 +270,7 @@ class Deployer:
 
     def empty_bucket(self, bucket: str) -> int:
         removed = 0
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket):
+        for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys: list[Any] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.aws.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

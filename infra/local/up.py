@@ -207,9 +207,7 @@ class System:
     ) -> Path:
         """A settings file for one part (``<name or role>.toml``): the stack's endpoint
         and that part's role."""
-        aws = self.stack.role_settings(role)
-        groups: dict[str, Mapping[str, object]] = {"aws": aws_table(aws)}
-        groups.update(extra or {})
+        groups = {"aws": aws_table(self.stack.role_settings(role)), **(extra or {})}
         return write_private(self.home / f"{name or role}.toml", dump_toml(groups))
 
     def _env(self, config: Path) -> dict[str, str]:

@@ -352,8 +352,7 @@ def publish(
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    actions = _images_actions(subparsers)
-    push = actions.add_parser(
+    push = _images_actions(subparsers).add_parser(
         "push", help="push the fleet's images to ECR and pin their digests for `fpw infra deploy`"
     )
     push_options(push)
