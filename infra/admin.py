@@ -243,17 +243,13 @@ def remove_all_sites(settings: AwsSettings, policy_arn: str) -> list[str]:
     user someone attached the policy to is only detached from it.
     """
     iam = _iam(settings)
-    users: list[dict[str, Any]] = []
-    for page in iam.get_paginator("list_entities_for_policy").paginate(
+    pages = iam.get_paginator("list_entities_for_policy").paginate(
         PolicyArn=policy_arn, EntityFilter="User"
-    ):
-        users.extend(page.get("PolicyUsers", []))
-    done: list[str] = []
-    for entry in users:
-        name = entry["UserName"]
+    )
+    names = [user["UserName"] for page in pages for user in page.get("PolicyUsers", [])]
+    for name in names:
         if iam.get_user(UserName=name)["User"].get("Path") == SITE_PATH:
             _remove_site_user(iam, name, policy_arn)
         else:
             iam.detach_user_policy(UserName=name, PolicyArn=policy_arn)
-        done.append(name)
-    return done
+    return names

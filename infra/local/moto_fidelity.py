@@ -410,12 +410,10 @@ def _fast_ordering() -> None:
     from moto.dynamodb.models.table import Table
 
     def all_items(self: Any) -> list[Any]:
-        items: list[Any] = []
-        for hash_set in self.items.values():
-            if self.range_key_attr:
-                items.extend(hash_set.values())
-            else:
-                items.append(hash_set)
+        # With a range key, each hash key holds a map of items; else one item.
+        items = [
+            i for s in self.items.values() for i in (s.values() if self.range_key_attr else [s])
+        ]
         return sorted(
             items,
             key=lambda x: (
