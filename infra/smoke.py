@@ -43,16 +43,6 @@ KEY_READY_SECONDS = 60.0
 """How long a new IAM access key may take to be accepted (IAM is eventually consistent)."""
 
 
-def admin_for(settings: AwsSettings, outputs: Mapping[str, str]) -> AwsSettings:
-    """The administrator's settings aimed at this stack's tables and bucket."""
-    return replace(
-        settings,
-        table=outputs["JobsTable"],
-        clients_table=outputs["ClientsTable"],
-        bucket=outputs["Bucket"],
-    )
-
-
 def desktop_settings(
     outputs: Mapping[str, str], key: SiteKey, endpoint_url: str | None, home: Path
 ) -> Settings:
@@ -104,7 +94,13 @@ def run_smoke(
     """One job through the deployment; raises ``FpwError`` saying where it stopped."""
     from client.engine import Engine
 
-    admin = admin_for(admin, outputs)
+    # The administrator's settings aimed at this stack's tables and bucket.
+    admin = replace(
+        admin,
+        table=outputs["JobsTable"],
+        clients_table=outputs["ClientsTable"],
+        bucket=outputs["Bucket"],
+    )
     prefix = outputs.get("Deployment", "fpw")
     site = f"smoke-{uuid.uuid4().hex[:8]}"
     policy = outputs["ClientSitePolicyArn"]

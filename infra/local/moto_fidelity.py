@@ -99,10 +99,8 @@ def _streams_resource(self: Any) -> str:
     if params.get("StreamArn"):
         return str(params["StreamArn"])
     iterator = params.get("ShardIterator")
-    if iterator:
-        # moto's iterator ids are "<stream arn>|1|<random>".
-        return str(iterator).split("|", 1)[0]
-    return "*"
+    # moto's iterator ids are "<stream arn>|1|<random>".
+    return str(iterator).split("|", 1)[0] if iterator else "*"
 
 
 def _sns_resource(self: Any) -> str:

@@ -270,14 +270,6 @@ def read_image_parameters(path: Path) -> dict[str, str]:
     return found
 
 
-def _images_actions(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The actions of ``fpw images``, which ``images.register`` made (build and the rest)."""
-    images = subparsers.choices["images"]
-    return next(a for a in images._actions if isinstance(a, argparse._SubParsersAction))
-
-
 def placeholder_images(effective: Mapping[str, str], defaults: Mapping[str, str]) -> list[str]:
     """The image parameters a fleet would run at the template's placeholders.
 
@@ -352,7 +344,10 @@ def publish(
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    push = _images_actions(subparsers).add_parser(
+    # Beside the actions of `fpw images` that images.register made (build and the rest).
+    images = subparsers.choices["images"]
+    actions = next(a for a in images._actions if isinstance(a, argparse._SubParsersAction))
+    push = actions.add_parser(
         "push", help="push the fleet's images to ECR and pin their digests for `fpw infra deploy`"
     )
     push_options(push)

@@ -67,12 +67,6 @@ def source_commit(repo: Path = REPO) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def image_tag(variant: str = "cpu", version: str | None = None, commit: str | None = None) -> str:
-    """``<version>-<commit>``, and ``-cuda`` for the processor's CUDA variant."""
-    tag = f"{version or __version__}-{commit or source_commit()}"
-    return f"{tag}-cuda" if variant == "cuda" else tag
-
-
 def image_ref(
     part: str,
     variant: str = "cpu",
@@ -81,7 +75,8 @@ def image_ref(
     version: str | None = None,
     commit: str | None = None,
 ) -> str:
-    """The name of a part's image, e.g. ``localhost/fpw-fetcher:0.1.0-1a2b3c4d5e``.
+    """The name of a part's image, e.g. ``localhost/fpw-fetcher:0.1.0-1a2b3c4d5e``: its
+    tag is ``<version>-<commit>``, and ``-cuda`` for the processor's CUDA variant.
 
     ``registry`` replaces ``localhost`` for a push (an ECR repository's host).
     Only the processor has a CUDA variant; ``variant`` is ignored for the others.
@@ -90,8 +85,9 @@ def image_ref(
         raise ConfigError(f"no image for {part!r}", hint=f"one of {', '.join(PARTS)}")
     if variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}", hint="cpu or cuda")
-    tag = image_tag(variant if part == "processor" else "cpu", version, commit)
-    return f"{registry.rstrip('/')}/fpw-{part}:{tag}"
+    tag = f"{version or __version__}-{commit or source_commit()}"
+    cuda = "-cuda" if part == "processor" and variant == "cuda" else ""
+    return f"{registry.rstrip('/')}/fpw-{part}:{tag}{cuda}"
 
 
 def image_refs(variant: str = "cpu", **kwargs: str) -> dict[str, str]:
