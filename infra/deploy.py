@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,25 +107,20 @@ def failure_reasons(events: Sequence[Mapping[str, Any]], since: float) -> list[s
     return reasons
 
 
+@dataclass(eq=False)
 class Deployer:
     """CloudFormation calls with the administrator's credentials."""
 
-    def __init__(
-        self,
-        settings: AwsSettings,
-        stack_name: str,
-        *,
-        printer: Printer = print,
-        poll_seconds: float = 2.0,
-        timeout_seconds: float = 3600.0,
-    ) -> None:
-        self.settings = settings
-        self.stack_name = stack_name
-        self.aws = Aws(settings, "fpw-deploy")
+    settings: AwsSettings
+    stack_name: str
+    _: KW_ONLY
+    printer: Printer = print
+    poll_seconds: float = 2.0
+    timeout_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        self.aws = Aws(self.settings, "fpw-deploy")
         self.cfn: Any = self.aws.client("cloudformation")
-        self.printer = printer
-        self.poll_seconds = poll_seconds
-        self.timeout_seconds = timeout_seconds
 
     def describe(self) -> dict[str, Any] | None:
         try:
