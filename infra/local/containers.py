@@ -58,13 +58,9 @@ class ContainerFleet:
 
     # --- names -------------------------------------------------------------
 
-    @property
-    def aws_network(self) -> str:
-        return f"{self.name}-aws"
-
-    @property
-    def processor_network(self) -> str:
-        return f"{self.name}-proc"
+    def __post_init__(self) -> None:
+        self.aws_network = f"{self.name}-aws"
+        self.processor_network = f"{self.name}-proc"
 
     def container(self, part: str) -> str:
         return f"{self.name}-{part}"

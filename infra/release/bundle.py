@@ -48,17 +48,10 @@ class ReleaseHome:
 
     path: Path
 
-    @property
-    def keys(self) -> Path:
-        return self.path / "keys"
-
-    @property
-    def repository(self) -> Path:
-        return self.path / "repository"
-
-    @property
-    def root_json(self) -> Path:
-        return self.repository / "metadata" / "root.json"
+    def __post_init__(self) -> None:
+        self.keys = self.path / "keys"
+        self.repository = self.path / "repository"
+        self.root_json = self.repository / "metadata" / "root.json"
 
     @contextlib.contextmanager
     def _here(self) -> Iterator[None]:
