@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,9 +217,7 @@ class LocalStack:
     def role_settings(self, role: str) -> AwsSettings:
         if role not in ROLE_OUTPUTS:
             raise ConfigError(f"unknown role {role!r}; expected one of {sorted(ROLE_OUTPUTS)}")
-        aws = self.admin_settings()
-        aws.role_arn = self.outputs[ROLE_OUTPUTS[role]]
-        return aws
+        return replace(self.admin_settings(), role_arn=self.outputs[ROLE_OUTPUTS[role]])
 
     def stop(self) -> None:
         if self.process is not None:
