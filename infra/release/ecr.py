@@ -132,13 +132,12 @@ class Registry:
 
     host: str
     insecure: bool = False
+    login: tuple[str, str] | None = None
+    """User and password to log the container tool in with; None: no login."""
 
     def repository(self, name: str) -> str:
         """The repository ``name`` (created if missing), as ``host/name``."""
         return f"{self.host}/{name}"
-
-    def credentials(self) -> tuple[str, str] | None:
-        return None
 
     def digest(self, name: str, tag: str) -> str:
         raise NotImplementedError
@@ -175,11 +174,8 @@ class EcrRegistry(Registry):
         self.ecr: Any = Aws(settings, "fpw-images").client("ecr")
         token = self.ecr.get_authorization_token()["authorizationData"][0]
         user, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
-        self._login = (user, password)
+        self.login = (user, password)
         self.host = str(token["proxyEndpoint"]).removeprefix("https://").rstrip("/")
-
-    def credentials(self) -> tuple[str, str] | None:
-        return self._login
 
     def repository(self, name: str) -> str:
         try:
@@ -223,9 +219,8 @@ def push_images(
                 f"{source} is built for {platform}; the GPU instances run {PLATFORM}",
                 hint=f"build it again with --platform {PLATFORM}",
             )
-    login = registry.credentials()
-    if login is not None:
-        tool.login(registry.host, *login, insecure=registry.insecure)
+    if registry.login is not None:
+        tool.login(registry.host, *registry.login, insecure=registry.insecure)
     pushed: list[Pushed] = []
     for part, source in images.items():
         name = f"{prefix}-{part}"
