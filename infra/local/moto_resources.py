@@ -306,16 +306,6 @@ class Subscription(_Adapter):
         sns_backends[account_id][region_name].unsubscribe(self.arn)
 
 
-ADAPTERS = (
-    Alarm,
-    ScalableTarget,
-    ScalingPolicy,
-    CapacityProvider,
-    ClusterCapacityProviderAssociations,
-    Subscription,
-)
-
-
 def register() -> None:
     """Make moto's CloudFormation see the adapters (its type map is cached)."""
     from moto.cloudformation import parsing
@@ -325,6 +315,6 @@ def register() -> None:
     # Both maps are built from direct subclasses only, and _Adapter is the one
     # direct subclass here: add the adapters themselves to the cached maps.
     models, names = parsing.get_model_map(), parsing.get_name_type_map()
-    for adapter in ADAPTERS:
+    for adapter in _Adapter.__subclasses__():
         models[adapter.cloudformation_type()] = adapter
         names[adapter.cloudformation_type()] = adapter.cloudformation_name_type()
