@@ -151,10 +151,8 @@ class Deployer:
         """What a deploy with ``given`` will run with: the template's defaults, under
         the deployed stack's values (an update keeps them), under ``given``."""
         found = self.template_defaults(template)
-        existing = self.describe()
-        if existing is not None:
-            for old in existing.get("Parameters", []):
-                found[old["ParameterKey"]] = str(old.get("ParameterValue", ""))
+        for old in (self.describe() or {}).get("Parameters", []):
+            found[old["ParameterKey"]] = str(old.get("ParameterValue", ""))
         found.update(given)
         return found
 
