@@ -14,7 +14,7 @@ from typing import Any
 
 from infra import fleetkey
 from shared import joins, transitions
-from shared.aws import BOTO_CONFIG, Aws
+from shared.aws import Aws
 from shared.clients import Clients, Registration
 from shared.config import AwsSettings, FetcherSettings
 from shared.errors import ClaimLost, ConfigError, FpwError
@@ -71,8 +71,7 @@ def revoke_client(
 
 def list_clients(settings: AwsSettings) -> list[Registration]:
     """Admin: every registered key, newest registration first."""
-    aws = Aws(settings, "fpw-admin")
-    return Clients(aws.dynamodb, settings.clients_table).all()
+    return Clients(Aws(settings, "fpw-admin").dynamodb, settings.clients_table).all()
 
 
 # ---- Join requests: a desktop asks, an administrator decides.
@@ -85,8 +84,7 @@ def _joins(settings: AwsSettings) -> JoinTable:
 def join_requests(settings: AwsSettings, now: float | None = None) -> tuple[list[JoinRequest], int]:
     """Admin: pending requests, newest first, capped per site credential; and how
     many more are waiting beyond the cap."""
-    clock = utc_now().timestamp() if now is None else now
-    return joins.listed(_joins(settings).every(), clock)
+    return joins.listed(_joins(settings).every(), utc_now().timestamp() if now is None else now)
 
 
 def approve_request(
@@ -96,8 +94,7 @@ def approve_request(
     approved so the desktop starts sending."""
     table = _joins(settings)
     request = table.find(request_id)
-    clock = utc_now().timestamp() if now is None else now
-    state = joins.state_at(request, clock)
+    state = joins.state_at(request, utc_now().timestamp() if now is None else now)
     if state is not JoinState.PENDING:
         raise FpwError(
             f"join request {request.id} is {state.value}",
@@ -135,15 +132,6 @@ class SiteKey:
     user: str
     access_key_id: str
     secret_access_key: str = field(repr=False)
-
-
-def site_fleet_keys(outputs: Mapping[str, str]) -> str:
-    """The ``[client]`` settings that pin the deployment's fleet keys, for a site's desktops.
-
-    Desktops accept only results signed by a pinned fleet key; the stack
-    publishes the keys to pin as its ``FleetKeys`` output.
-    """
-    return fleetkey.pins_toml(fleetkey.pins_from_outputs(dict(outputs)))
 
 
 def site_settings(
@@ -196,8 +184,7 @@ def site_user(prefix: str, site: str) -> str:
 
 
 def _iam(settings: AwsSettings) -> Any:
-    aws = Aws(settings, "fpw-admin")
-    return aws.session.client("iam", endpoint_url=settings.endpoint_url, config=BOTO_CONFIG)
+    return Aws(settings, "fpw-admin").client("iam")
 
 
 def add_site(settings: AwsSettings, prefix: str, site: str, policy_arn: str) -> SiteKey:
@@ -214,8 +201,7 @@ def rotate_site(settings: AwsSettings, prefix: str, site: str) -> SiteKey:
     """Admin: a new key beside the current one (IAM allows two); retire the old one later."""
     iam = _iam(settings)
     user = site_user(prefix, site)
-    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    if len(keys) >= 2:
+    if len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) >= 2:
         raise FpwError(
             f"site {site} already has two keys",
             hint=f"run `fpw admin site retire {site}` once every desktop has the newest",
@@ -257,17 +243,13 @@ def remove_all_sites(settings: AwsSettings, policy_arn: str) -> list[str]:
     user someone attached the policy to is only detached from it.
     """
     iam = _iam(settings)
-    users: list[dict[str, Any]] = []
-    for page in iam.get_paginator("list_entities_for_policy").paginate(
+    pages = iam.get_paginator("list_entities_for_policy").paginate(
         PolicyArn=policy_arn, EntityFilter="User"
-    ):
-        users.extend(page.get("PolicyUsers", []))
-    done: list[str] = []
-    for entry in users:
-        name = entry["UserName"]
+    )
+    names = [user["UserName"] for page in pages for user in page.get("PolicyUsers", [])]
+    for name in names:
         if iam.get_user(UserName=name)["User"].get("Path") == SITE_PATH:
             _remove_site_user(iam, name, policy_arn)
         else:
             iam.detach_user_policy(UserName=name, PolicyArn=policy_arn)
-        done.append(name)
-    return done
+    return names

@@ -7,6 +7,7 @@ import argparse
 import json
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,20 +189,14 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from infra.local.stack import start_local_stack
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
+    from infra.local.stack import start_home_stack
     from infra.local.up import SNAPSHOT_SECONDS
 
     home: Path = args.home.resolve()
-    stack = start_local_stack(
-        home / "stack",
-        port=args.port,
-        log_file=home / "logs" / "stack.log",
-        host=args.host,
-        data_dir=home / "stack" / "data",
-    )
+    stack = start_home_stack(home, args.port, args.host)
     if args.configs:
         _write_configs(stack, args.configs, args.public_endpoint or stack.endpoint)
     stopped = threading.Event()
@@ -245,8 +240,6 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _list_clients(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from infra.admin import list_clients
 
     rows = list_clients(_admin_settings(args))
@@ -271,7 +264,7 @@ def _list_requests(args: argparse.Namespace) -> int:
     rows, hidden = join_requests(_admin_settings(args))
     if args.json:
         for row in rows:
-            print(json.dumps({"id": row.id, **_request_fields(row)}))
+            print(json.dumps({"id": row.id, **asdict(row), "state": str(row.state.value)}))
         return 0
     if not rows:
         print("no requests to join are waiting")
@@ -285,14 +278,6 @@ def _list_requests(args: argparse.Namespace) -> int:
     if hidden:
         print(f"({hidden} more not shown: at most {LISTED_PER_SITE} per site credential)")
     return 0
-
-
-def _request_fields(row: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    fields = asdict(row)  # type: ignore[call-overload]
-    fields["state"] = str(fields["state"].value)
-    return dict(fields)
 
 
 def _approve(args: argparse.Namespace) -> int:
@@ -472,26 +457,21 @@ def _outputs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site_context(args: argparse.Namespace) -> tuple[AwsSettings, str, str, str]:
-    """Settings, prefix, client-site policy and client role, from the deployed stack."""
+def _site_context(args: argparse.Namespace) -> tuple[AwsSettings, dict[str, str], str]:
+    """Settings, outputs and prefix of the deployed stack."""
     deployer = _deployer(args)
     outputs = deployer.outputs()
-    return (
-        deployer.settings,
-        outputs.get("Deployment", "fpw"),
-        outputs["ClientSitePolicyArn"],
-        outputs["ClientRoleArn"],
-    )
+    return deployer.settings, outputs, outputs.get("Deployment", "fpw")
 
 
 def _hand_out_site_key(
-    args: argparse.Namespace, key: SiteKey, outputs: dict[str, str], endpoint: str | None
+    args: argparse.Namespace, key: SiteKey, outputs: dict[str, str], settings: AwsSettings
 ) -> None:
     """The site's complete desktop settings, printed once or written owner-only; never logged."""
     from infra.admin import site_settings_toml
     from shared.private import write_private
 
-    text = site_settings_toml(outputs, key, endpoint)
+    text = site_settings_toml(outputs, key, settings.endpoint_url)
     if args.output is None:
         print(text, end="")
         return
@@ -502,21 +482,18 @@ def _hand_out_site_key(
 def _site_add(args: argparse.Namespace) -> int:
     from infra.admin import add_site
 
-    deployer = _deployer(args)
-    outputs = deployer.outputs()
-    prefix = outputs.get("Deployment", "fpw")
-    key = add_site(deployer.settings, prefix, args.site, outputs["ClientSitePolicyArn"])
-    _hand_out_site_key(args, key, outputs, deployer.settings.endpoint_url)
+    settings, outputs, prefix = _site_context(args)
+    key = add_site(settings, prefix, args.site, outputs["ClientSitePolicyArn"])
+    _hand_out_site_key(args, key, outputs, settings)
     return 0
 
 
 def _site_rotate(args: argparse.Namespace) -> int:
     from infra.admin import rotate_site
 
-    deployer = _deployer(args)
-    outputs = deployer.outputs()
-    key = rotate_site(deployer.settings, outputs.get("Deployment", "fpw"), args.site)
-    _hand_out_site_key(args, key, outputs, deployer.settings.endpoint_url)
+    settings, outputs, prefix = _site_context(args)
+    key = rotate_site(settings, prefix, args.site)
+    _hand_out_site_key(args, key, outputs, settings)
     print(f"# once every desktop has it: fpw admin site retire {args.site}")
     return 0
 
@@ -524,7 +501,7 @@ def _site_rotate(args: argparse.Namespace) -> int:
 def _site_retire(args: argparse.Namespace) -> int:
     from infra.admin import retire_site_keys
 
-    settings, prefix, _, _ = _site_context(args)
+    settings, _, prefix = _site_context(args)
     retired = retire_site_keys(settings, prefix, args.site)
     print(f"retired {len(retired)} key(s): {', '.join(retired) or 'none'}")
     return 0
@@ -533,7 +510,7 @@ def _site_retire(args: argparse.Namespace) -> int:
 def _site_remove(args: argparse.Namespace) -> int:
     from infra.admin import remove_site
 
-    settings, prefix, policy, _ = _site_context(args)
-    remove_site(settings, prefix, args.site, policy)
+    settings, outputs, prefix = _site_context(args)
+    remove_site(settings, prefix, args.site, outputs["ClientSitePolicyArn"])
     print(f"removed site {args.site}")
     return 0

@@ -17,14 +17,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.aws import BOTO_CONFIG, Aws
+from shared.aws import Aws, error_code, error_message
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
 
@@ -94,7 +94,7 @@ def template_body(template: Path) -> str:
     return body
 
 
-def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
+def failure_reasons(events: Sequence[Mapping[str, Any]], since: float) -> list[str]:
     """The failed resources' reasons among events newer than ``since`` (oldest first)."""
     reasons = []
     for event in reversed(events):
@@ -107,46 +107,26 @@ def failure_reasons(events: list[Mapping[str, Any]], since: float) -> list[str]:
     return reasons
 
 
-def _is_final(status: str) -> bool:
-    return status.endswith("_COMPLETE") or status.endswith("_FAILED")
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", ""))
-
-
+@dataclass(eq=False)
 class Deployer:
     """CloudFormation calls with the administrator's credentials."""
 
-    def __init__(
-        self,
-        settings: AwsSettings,
-        stack_name: str,
-        *,
-        printer: Printer = print,
-        poll_seconds: float = 2.0,
-        timeout_seconds: float = 3600.0,
-        aws: Aws | None = None,
-    ) -> None:
-        self.settings = settings
-        self.stack_name = stack_name
-        self.aws = aws or Aws(settings, "fpw-deploy")
-        self.cfn: Any = self.aws.session.client(
-            "cloudformation", endpoint_url=settings.endpoint_url, config=BOTO_CONFIG
-        )
-        self.printer = printer
-        self.poll_seconds = poll_seconds
-        self.timeout_seconds = timeout_seconds
+    settings: AwsSettings
+    stack_name: str
+    _: KW_ONLY
+    printer: Printer = print
+    poll_seconds: float = 2.0
+    timeout_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        self.aws = Aws(self.settings, "fpw-deploy")
+        self.cfn: Any = self.aws.client("cloudformation")
 
     def describe(self) -> dict[str, Any] | None:
         try:
             stacks = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"]
         except ClientError as exc:
-            if "does not exist" in _message(exc):
+            if "does not exist" in error_message(exc):
                 return None
             raise
         return dict(stacks[0]) if stacks else None
@@ -171,18 +151,22 @@ class Deployer:
         """What a deploy with ``given`` will run with: the template's defaults, under
         the deployed stack's values (an update keeps them), under ``given``."""
         found = self.template_defaults(template)
-        existing = self.describe()
-        if existing is not None:
-            for old in existing.get("Parameters", []):
-                found[old["ParameterKey"]] = str(old.get("ParameterValue", ""))
+        for old in (self.describe() or {}).get("Parameters", []):
+            found[old["ParameterKey"]] = str(old.get("ParameterValue", ""))
         found.update(given)
         return found
 
     def deploy(self, parameters: Mapping[str, str], template: Path = TEMPLATE) -> StackResult:
-        body = template_body(template)
         params: list[dict[str, Any]] = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
         ]
+        # What a create and an update send alike; params is filled in before either call.
+        request = {
+            "StackName": self.stack_name,
+            "TemplateBody": template_body(template),
+            "Parameters": params,
+            "Capabilities": CAPABILITIES,
+        }
         existing = self.describe()
         started = time.time() - 1
         if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
@@ -193,29 +177,17 @@ class Deployer:
         if existing is None:
             self.refuse_kept_tables(parameters.get("Prefix", "fpw"))
             self.printer(f"creating stack {self.stack_name}")
-            self.cfn.create_stack(
-                StackName=self.stack_name,
-                TemplateBody=body,
-                Parameters=params,
-                Capabilities=CAPABILITIES,
-                OnFailure="ROLLBACK",
-            )
+            self.cfn.create_stack(**request, OnFailure="ROLLBACK")
         else:
             self.printer(f"updating stack {self.stack_name}")
             # Parameters not given keep their deployed values, not the defaults.
-            given = set(parameters)
             for old in existing.get("Parameters", []):
-                if old["ParameterKey"] not in given:
+                if old["ParameterKey"] not in parameters:
                     params.append({"ParameterKey": old["ParameterKey"], "UsePreviousValue": True})
             try:
-                self.cfn.update_stack(
-                    StackName=self.stack_name,
-                    TemplateBody=body,
-                    Parameters=params,
-                    Capabilities=CAPABILITIES,
-                )
+                self.cfn.update_stack(**request)
             except ClientError as exc:
-                if "No updates are to be performed" in _message(exc):
+                if "No updates are to be performed" in error_message(exc):
                     self.printer("no changes")
                     return StackResult(self.stack_name, existing["StackStatus"], self.outputs())
                 raise
@@ -231,7 +203,7 @@ class Deployer:
             try:
                 self.aws.dynamodb.describe_table(TableName=table)
             except ClientError as exc:
-                if _code(exc) == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     continue
                 raise
             kept.append(table)
@@ -249,37 +221,33 @@ class Deployer:
         while True:
             stack = self.describe()
             status = "DELETE_COMPLETE" if stack is None else str(stack["StackStatus"])
-            for event in self._events(since):
+            for event in reversed(self._events(since)):
                 if event["EventId"] in seen:
                     continue
                 seen.add(event["EventId"])
                 reason = event.get("ResourceStatusReason")
                 line = f"  {event['ResourceStatus']:<20} {event['LogicalResourceId']}"
                 self.printer(f"{line} ({reason})" if reason else line)
-            if _is_final(status):
+            if status.endswith(("_COMPLETE", "_FAILED")):
                 return status
             if time.monotonic() > deadline:
                 raise FpwError(f"stack {self.stack_name} still {status} after the time limit")
             time.sleep(self.poll_seconds)
 
     def _events(self, since: float) -> list[dict[str, Any]]:
+        """The stack's events newer than ``since``, newest first."""
         try:
             events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
         except ClientError:
             return []
-        fresh = [
+        return [
             e
             for e in events
             if not hasattr(e.get("Timestamp"), "timestamp") or e["Timestamp"].timestamp() >= since
         ]
-        return list(reversed(fresh))
 
     def _failed(self, status: str, since: float) -> str:
-        try:
-            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
-        except ClientError:
-            events = []
-        reasons = failure_reasons(events, since)
+        reasons = failure_reasons(self._events(since), since)
         detail = "; ".join(reasons) if reasons else "no resource reported a reason"
         return f"stack {self.stack_name} ended {status}: {detail}"
 
@@ -288,15 +256,14 @@ class Deployer:
         try:
             answer = self.aws.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchBucket", "404"):
+            if error_code(exc) in ("NoSuchBucket", "404"):
                 return 0
             raise
         return int(answer.get("KeyCount", 0))
 
     def empty_bucket(self, bucket: str) -> int:
         removed = 0
-        paginator = self.aws.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket):
+        for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys: list[Any] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.aws.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
@@ -304,10 +271,7 @@ class Deployer:
         return removed
 
     def destroy(self, *, force: bool = False) -> StackResult:
-        stack = self.describe()
-        if stack is None:
-            raise FpwError(f"stack {self.stack_name} does not exist")
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outputs = self.outputs()
         # Buckets must be empty before CloudFormation can delete them.
         holds = {
             "Bucket": "chunks of unfinished jobs or results not yet collected",

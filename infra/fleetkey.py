@@ -86,8 +86,7 @@ def local_key_file(stack: LocalStack, folder: Path) -> Path:
 
 def pins_from_outputs(outputs: dict[str, str]) -> list[str]:
     """The fleet keys a deployed stack tells desktops to pin (its ``FleetKeys`` output)."""
-    text = outputs.get(OUTPUT, "")
-    return sorted(fleet.pins(text.replace(",", " ").split()))
+    return sorted(fleet.pins(outputs.get(OUTPUT, "").replace(",", " ").split()))
 
 
 def pins_toml(pins: list[str]) -> str:

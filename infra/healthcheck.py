@@ -17,6 +17,7 @@ only, so that it runs in any of our images without the project's dependencies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tomllib
@@ -28,10 +29,14 @@ from pathlib import Path
 DEFAULT_PROCESSOR_URL = "http://127.0.0.1:8080"
 
 
-def url_ok(url: str, timeout: float) -> bool:
+def answers(url: str, timeout: float, *, any_status: bool = False) -> bool:
+    """URL answers 2xx; with ``any_status``, any HTTP answer counts (an unsigned
+    request is refused, but AWS is there)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return 200 <= int(answer.status) < 300
+            return any_status or 200 <= int(answer.status) < 300
+    except urllib.error.HTTPError:
+        return any_status
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -42,11 +47,9 @@ def aws_endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> str
     aws: dict[str, object] = {}
     config = environ.get("FPW_CONFIG")
     if config:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             table = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("aws", {})
             aws = table if isinstance(table, dict) else {}
-        except (OSError, ValueError):
-            aws = {}
     endpoint = environ.get("FPW_AWS_ENDPOINT_URL") or aws.get("endpoint_url")
     if isinstance(endpoint, str) and endpoint:
         return endpoint
@@ -58,17 +61,6 @@ def aws_endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> str
         or "us-east-1"
     )
     return f"https://sts.{region}.amazonaws.com"
-
-
-def reachable(url: str, timeout: float) -> bool:
-    """Any HTTP answer counts (an unsigned request is refused, but AWS is there)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def process_alive(status_file: Path = Path("/proc/1/status")) -> bool:
@@ -93,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws", action="store_true", help="and AWS must answer")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     args = parser.parse_args(argv)
-    if args.aws and not reachable(aws_endpoint(), args.timeout):
+    if args.aws and not answers(aws_endpoint(), args.timeout, any_status=True):
         return 1
     if args.aws and not (args.alive or args.file or args.url or args.env_url):
         return 0
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         url = os.environ.get(args.env_url, DEFAULT_PROCESSOR_URL).rstrip("/") + args.path
     if not url:
         parser.error("give a URL, --env-url or --alive")
-    return 0 if url_ok(url, args.timeout) else 1
+    return 0 if answers(url, args.timeout) else 1
 
 
 if __name__ == "__main__":

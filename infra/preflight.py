@@ -97,8 +97,7 @@ def check_region(settings: AwsSettings) -> Check:
     region = settings.region
     if settings.endpoint_url:
         return Check("region", Outcome.OK, f"{region} (at {settings.endpoint_url})")
-    known = set(boto3.session.Session().get_available_regions("ecs"))
-    if region not in known:
+    if region not in boto3.session.Session().get_available_regions("ecs"):
         return Check(
             "region",
             Outcome.FAILED,
@@ -128,16 +127,14 @@ def check_ecs_role(aws: Aws) -> Check:
 def _vcpus(aws: Aws, instance_type: str) -> int | Check:
     try:
         found = aws.client("ec2").describe_instance_types(InstanceTypes=[instance_type])
-    except ClientError as exc:
-        if "InvalidInstanceType" in _error(exc):
+    except (ClientError, BotoCoreError) as exc:
+        if isinstance(exc, ClientError) and "InvalidInstanceType" in _error(exc):
             return Check(
                 "GPU quota",
                 Outcome.FAILED,
                 f"{instance_type} is not an instance type of this region: "
                 "set --param GpuInstanceType",
             )
-        return Check("GPU quota", Outcome.UNKNOWN, f"vCPUs of {instance_type}: {_error(exc)}")
-    except BotoCoreError as exc:
         return Check("GPU quota", Outcome.UNKNOWN, f"vCPUs of {instance_type}: {_error(exc)}")
     types: list[Any] = found.get("InstanceTypes", [])
     if not types:

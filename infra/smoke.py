@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,23 +41,6 @@ if TYPE_CHECKING:
 Printer = Callable[[str], None]
 KEY_READY_SECONDS = 60.0
 """How long a new IAM access key may take to be accepted (IAM is eventually consistent)."""
-
-
-@dataclass
-class SmokeResult:
-    file_id: str
-    seconds: float
-    result: dict[str, Any]
-
-
-def admin_for(settings: AwsSettings, outputs: Mapping[str, str]) -> AwsSettings:
-    """The administrator's settings aimed at this stack's tables and bucket."""
-    return replace(
-        settings,
-        table=outputs["JobsTable"],
-        clients_table=outputs["ClientsTable"],
-        bucket=outputs["Bucket"],
-    )
 
 
 def desktop_settings(
@@ -107,11 +90,17 @@ def run_smoke(
     *,
     timeout: float = 1200.0,
     printer: Printer = print,
-) -> SmokeResult:
+) -> None:
     """One job through the deployment; raises ``FpwError`` saying where it stopped."""
     from client.engine import Engine
 
-    admin = admin_for(admin, outputs)
+    # The administrator's settings aimed at this stack's tables and bucket.
+    admin = replace(
+        admin,
+        table=outputs["JobsTable"],
+        clients_table=outputs["ClientsTable"],
+        bucket=outputs["Bucket"],
+    )
     prefix = outputs.get("Deployment", "fpw")
     site = f"smoke-{uuid.uuid4().hex[:8]}"
     policy = outputs["ClientSitePolicyArn"]
@@ -124,7 +113,7 @@ def run_smoke(
             aws = _client_aws(settings.aws, time.monotonic() + KEY_READY_SECONDS)
             engine = Engine(settings, aws)
             try:
-                return _one_job(engine, admin, site, home, timeout, printer)
+                _one_job(engine, admin, site, home, timeout, printer)
             finally:
                 engine.stop()
                 _unregister(admin, engine.client_id, printer)
@@ -148,7 +137,7 @@ def _unregister(admin: AwsSettings, client_id: str, printer: Printer) -> None:
 
 def _one_job(
     engine: Engine, admin: AwsSettings, site: str, home: Path, timeout: float, printer: Printer
-) -> SmokeResult:
+) -> None:
     from client.state import Phase
 
     register_client(admin, engine.client_id, f"fpw infra smoke ({site})")
@@ -173,7 +162,6 @@ def _one_job(
     seconds = time.monotonic() - started
     kind = result.get("kind", "?")
     printer(f"smoke test passed: job {file_id}, {kind} result in {seconds:.0f} s")
-    return SmokeResult(file_id, seconds, result)
 
 
 def desktop_needs(outputs: Mapping[str, str], endpoint_url: str | None = None) -> str:

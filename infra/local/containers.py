@@ -58,13 +58,9 @@ class ContainerFleet:
 
     # --- names -------------------------------------------------------------
 
-    @property
-    def aws_network(self) -> str:
-        return f"{self.name}-aws"
-
-    @property
-    def processor_network(self) -> str:
-        return f"{self.name}-proc"
+    def __post_init__(self) -> None:
+        self.aws_network = f"{self.name}-aws"
+        self.processor_network = f"{self.name}-proc"
 
     def container(self, part: str) -> str:
         return f"{self.name}-{part}"
@@ -104,16 +100,8 @@ class ContainerFleet:
             image_ref("stack"),
         )
         self.started.append(name)
-        self.wait(
-            lambda: (
-                self.engine.run(
-                    "exec", name, "test", "-f", "/state/configs/watcher.toml", check=False
-                ).returncode
-                == 0
-            ),
-            f"{name} did not write the parts' settings",
-            name,
-        )
+        # Its health check: it has written the parts' settings (the watcher's last).
+        self.wait(lambda: self.healthy(name), f"{name} did not write the parts' settings", name)
         if not self.port:
             out = self.engine.run("port", name, f"{STACK_PORT}/tcp").stdout.strip()
             self.port = int(out.splitlines()[0].rsplit(":", 1)[1])
@@ -130,10 +118,9 @@ class ContainerFleet:
         table = tomllib.loads(text)
         if endpoint:
             table["aws"]["endpoint_url"] = endpoint
-        if role == "fetcher":
-            table["fetcher"] = {**table.get("fetcher", {}), **self.fetcher_settings}
-        if role == "watcher":
-            table["watcher"] = {**table.get("watcher", {}), **self.watcher_settings}
+        pace = {"fetcher": self.fetcher_settings, "watcher": self.watcher_settings}.get(role)
+        if pace is not None:
+            table[role] = {**table.get(role, {}), **pace}
         path = write_private(self.home / f"{role}.toml", dump_toml(table))
         if not role.startswith("host-") and os.geteuid() == 0:
             # Mounted into the part's container, read by its uid only.

@@ -99,10 +99,8 @@ def _streams_resource(self: Any) -> str:
     if params.get("StreamArn"):
         return str(params["StreamArn"])
     iterator = params.get("ShardIterator")
-    if iterator:
-        # moto's iterator ids are "<stream arn>|1|<random>".
-        return str(iterator).split("|", 1)[0]
-    return "*"
+    # moto's iterator ids are "<stream arn>|1|<random>".
+    return str(iterator).split("|", 1)[0] if iterator else "*"
 
 
 def _sns_resource(self: Any) -> str:
@@ -175,38 +173,29 @@ def _leading_keys_allowed(conditions: dict[str, Any]) -> bool | None:
             for w in ([wanted] if isinstance(wanted, str) else wanted)
             if user or "${" not in str(w)
         ]
-        actual: list[str] = list(getattr(_request_context, "leading_keys", None) or [])
-
-        def one(value: str, operator: str = operator, expected: list[str] = expected) -> bool:
-            return any(_string_matches(operator, e, value) for e in expected)
-
+        actual = getattr(_request_context, "leading_keys", None) or []
+        # Whether each value the request names matches an expected one.
+        matches = [any(_string_matches(operator, e, v) for e in expected) for v in actual]
         if qualifier == "ForAllValues":
-            ok = all(one(v) for v in actual)
+            ok = all(matches)
         elif qualifier == "ForAnyValue":
-            ok = any(one(v) for v in actual)
+            ok = any(matches)
         else:
-            ok = len(actual) == 1 and one(actual[0])
+            ok = matches == [True]
         held = ok if held is None else held and ok
     return held
 
 
 def _check_principal(self: Any, principal: str) -> bool:
     expected = self._statement.get("Principal")
-    if not expected:
-        return True
-    if expected == "*":
+    if not expected or expected == "*":
         return True
     aws = expected.get("AWS") if isinstance(expected, dict) else None
     if aws is None:
         return False  # a Service or Federated principal: not an IAM caller
     names = [aws] if isinstance(aws, str) else list(aws)
     account = principal.split(":")[4] if principal.count(":") >= 5 else ""
-    for name in names:
-        if name in ("*", principal):
-            return True
-        if name == f"arn:aws:iam::{account}:root" or name == account:
-            return True
-    return False
+    return any(n in ("*", principal, f"arn:aws:iam::{account}:root", account) for n in names)
 
 
 # Signing names that differ from the IAM service prefix of their actions.
@@ -363,7 +352,6 @@ def _failed_create_rolls_back() -> None:
 def _atomic_writes() -> None:
     """Condition check and write as one step, as DynamoDB does (claims depend on it)."""
     import functools
-    import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 
@@ -398,7 +386,6 @@ def _whole_updates() -> None:
 
     @functools.wraps(original)
     def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kw: Any) -> Any:
-        item = None
         try:
             table = self.get_table(table_name)
             item = table.get_item(*self.get_keys_value(table, key))
@@ -408,7 +395,7 @@ def _whole_updates() -> None:
         try:
             return original(self, table_name, key, *args, **kw)
         except ItemSizeToUpdateTooLarge:
-            if item is not None and before is not None:
+            if before is not None:
                 dict.clear(item.attrs)
                 dict.update(item.attrs, before)
             raise
@@ -421,12 +408,10 @@ def _fast_ordering() -> None:
     from moto.dynamodb.models.table import Table
 
     def all_items(self: Any) -> list[Any]:
-        items: list[Any] = []
-        for hash_set in self.items.values():
-            if self.range_key_attr:
-                items.extend(hash_set.values())
-            else:
-                items.append(hash_set)
+        # With a range key, each hash key holds a map of items; else one item.
+        items = [
+            i for s in self.items.values() for i in (s.values() if self.range_key_attr else [s])
+        ]
         return sorted(
             items,
             key=lambda x: (

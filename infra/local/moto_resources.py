@@ -35,17 +35,18 @@ def _name(resource: Any) -> str:
 class _Adapter(CloudFormationModel):
     """What every adapter shares: no update in place (CloudFormation replaces)."""
 
-    physical_resource_id: str = ""
     TYPE = ""
     """The CloudFormation type this model implements."""
+    NAME_TYPE = ""
+    """The property that names the resource, if any."""
 
     @classmethod
     def cloudformation_type(cls) -> str:
         return cls.TYPE
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_TYPE
 
     @classmethod
     def create(cls, resource_name: str, p: Any, account_id: str, region_name: str) -> Any:
@@ -69,9 +70,6 @@ class _Adapter(CloudFormationModel):
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr in ("Arn", "Name")
 
-    def is_created(self) -> bool:
-        return True
-
     @classmethod
     def update_from_cloudformation_json(
         cls,
@@ -85,16 +83,6 @@ class _Adapter(CloudFormationModel):
         return cls.create_from_cloudformation_json(
             new_resource_name, cloudformation_json, account_id, region_name
         )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        return None
 
     def delete(self, account_id: str, region_name: str) -> None:
         return None
@@ -142,11 +130,8 @@ class Alarm(_Adapter):
         self.arn = arn
         self.physical_resource_id = name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
     TYPE = "AWS::CloudWatch::Alarm"
+    NAME_TYPE = "AlarmName"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.arn
@@ -249,11 +234,8 @@ class CapacityProvider(_Adapter):
         self.arn = arn
         self.physical_resource_id = name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
     TYPE = "AWS::ECS::CapacityProvider"
+    NAME_TYPE = "Name"
 
     @classmethod
     def create(
@@ -324,16 +306,6 @@ class Subscription(_Adapter):
         sns_backends[account_id][region_name].unsubscribe(self.arn)
 
 
-ADAPTERS = (
-    Alarm,
-    ScalableTarget,
-    ScalingPolicy,
-    CapacityProvider,
-    ClusterCapacityProviderAssociations,
-    Subscription,
-)
-
-
 def register() -> None:
     """Make moto's CloudFormation see the adapters (its type map is cached)."""
     from moto.cloudformation import parsing
@@ -343,6 +315,6 @@ def register() -> None:
     # Both maps are built from direct subclasses only, and _Adapter is the one
     # direct subclass here: add the adapters themselves to the cached maps.
     models, names = parsing.get_model_map(), parsing.get_name_type_map()
-    for adapter in ADAPTERS:
+    for adapter in _Adapter.__subclasses__():
         models[adapter.cloudformation_type()] = adapter
         names[adapter.cloudformation_type()] = adapter.cloudformation_name_type()

@@ -28,15 +28,15 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from infra.local.up import free_port, spawn, stop_process
 from shared.config import AwsSettings
 from shared.errors import ConfigError, FpwError
 from shared.private import private_dir, write_private
@@ -56,12 +56,6 @@ ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -111,10 +105,8 @@ class LocalStack:
         for output in KEPT_TABLES:
             if output not in self.outputs:
                 continue
-            items: list[dict[str, Any]] = []
-            for page in dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output]):
-                items.extend(page.get("Items", []))
-            kept = [_storable(item) for item in items]
+            pages = dynamodb.get_paginator("scan").paginate(TableName=self.outputs[output])
+            kept = [_storable(item) for page in pages for item in page.get("Items", [])]
             kept.sort(key=lambda item: json.dumps(item, sort_keys=True))
             text = json.dumps({"items": kept}, sort_keys=True)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -176,8 +168,7 @@ class LocalStack:
         """Put back what ``save()`` kept (after the template is deployed); items put back."""
         if self.data_dir is None or not (self.data_dir / "tables").is_dir():
             return 0
-        admin = self.admin_key
-        s3 = _client("s3", self.endpoint, admin)
+        s3 = self._admin_client("s3")
         for output in KEPT_BUCKETS:
             index_file = self.data_dir / "objects" / f"{output}.json"
             if output not in self.outputs or not index_file.is_file():
@@ -191,7 +182,7 @@ class LocalStack:
                 if entry.get("content_type"):
                     extra["ContentType"] = entry["content_type"]
                 s3.put_object(Bucket=self.outputs[output], Key=key, Body=path.read_bytes(), **extra)
-        dynamodb = _client("dynamodb", self.endpoint, admin)
+        dynamodb = self._admin_client("dynamodb")
         count = 0
         for output in KEPT_TABLES:
             path = self.data_dir / "tables" / f"{output}.json"
@@ -211,38 +202,26 @@ class LocalStack:
         log.info("local stack data restored from %s (%d items)", self.data_dir, count)
         return count
 
-    def _named(self, aws: AwsSettings) -> AwsSettings:
-        aws.table = self.outputs["JobsTable"]
-        aws.clients_table = self.outputs["ClientsTable"]
-        aws.joins_table = self.outputs["JoinsTable"]
-        aws.bucket = self.outputs["Bucket"]
-        return aws
-
     def admin_settings(self) -> AwsSettings:
-        return self._named(
-            AwsSettings(
-                region=self.region,
-                endpoint_url=self.endpoint,
-                access_key_id=self.admin_key[0],
-                secret_access_key=self.admin_key[1],
-            )
+        return AwsSettings(
+            region=self.region,
+            endpoint_url=self.endpoint,
+            access_key_id=self.admin_key[0],
+            secret_access_key=self.admin_key[1],
+            table=self.outputs["JobsTable"],
+            clients_table=self.outputs["ClientsTable"],
+            joins_table=self.outputs["JoinsTable"],
+            bucket=self.outputs["Bucket"],
         )
 
     def role_settings(self, role: str) -> AwsSettings:
         if role not in ROLE_OUTPUTS:
             raise ConfigError(f"unknown role {role!r}; expected one of {sorted(ROLE_OUTPUTS)}")
-        aws = self.admin_settings()
-        aws.role_arn = self.outputs[ROLE_OUTPUTS[role]]
-        return aws
+        return replace(self.admin_settings(), role_arn=self.outputs[ROLE_OUTPUTS[role]])
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -299,45 +278,40 @@ def _bootstrap_admin(stack: LocalStack) -> tuple[str, str]:
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
+AS_TEXT = {"B": "B64", "BS": "BS64"}
+"""Binary types and the type keys their base64 text is kept under."""
+
+
 def _storable(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as JSON can hold it: binary values (``B``, ``BS``: an inline
     result, say) become base64 text under their own type keys (``B64``, ``BS64``)."""
-    return {name: _converted(value, _to_text) for name, value in item.items()}
+
+    def text(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    return {name: _converted(value, AS_TEXT, text) for name, value in item.items()}
 
 
 def _loaded(item: dict[str, Any]) -> dict[str, Any]:
     """``_storable`` undone."""
-    return {name: _converted(value, _to_bytes) for name, value in item.items()}
-
-
-def _to_text(kind: str, value: Any) -> tuple[str, Any] | None:
-    if kind == "B":
-        return "B64", base64.b64encode(value).decode("ascii")
-    if kind == "BS":
-        return "BS64", [base64.b64encode(b).decode("ascii") for b in value]
-    return None
-
-
-def _to_bytes(kind: str, value: Any) -> tuple[str, Any] | None:
-    if kind == "B64":
-        return "B", base64.b64decode(value)
-    if kind == "BS64":
-        return "BS", [base64.b64decode(b) for b in value]
-    return None
+    as_bytes = {v: k for k, v in AS_TEXT.items()}
+    return {name: _converted(value, as_bytes, base64.b64decode) for name, value in item.items()}
 
 
 def _converted(
-    value: dict[str, Any], leaf: Callable[[str, Any], tuple[str, Any] | None]
+    value: dict[str, Any], kinds: dict[str, str], leaf: Callable[[Any], Any]
 ) -> dict[str, Any]:
     """One attribute value (``{type: value}``), maps and lists walked by type, so
-    that a map's own keys (a job's params) are never taken for types."""
+    that a map's own keys (a job's params) are never taken for types; a type in
+    ``kinds`` is renamed, its value (or each of a set's) passed through ``leaf``."""
     ((kind, inner),) = value.items()
     if kind == "M":
-        return {"M": {k: _converted(v, leaf) for k, v in inner.items()}}
+        return {"M": {k: _converted(v, kinds, leaf) for k, v in inner.items()}}
     if kind == "L":
-        return {"L": [_converted(v, leaf) for v in inner]}
-    changed = leaf(kind, inner)
-    return {changed[0]: changed[1]} if changed else value
+        return {"L": [_converted(v, kinds, leaf) for v in inner]}
+    if kind not in kinds:
+        return value
+    return {kinds[kind]: [leaf(b) for b in inner] if kind.startswith("BS") else leaf(inner)}
 
 
 def _deploy(
@@ -397,10 +371,8 @@ def start_local_stack(
         raise ConfigError(
             "the local stack needs moto's server", hint="pip install 'fpw[local]'"
         ) from exc
-    from infra.local.up import spawn
-
     private_dir(state_dir)
-    port = port or _free_port()
+    port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(32)
     token_file = write_private(state_dir / TOKEN_FILE, token)
@@ -432,6 +404,17 @@ def start_local_stack(
     write_private(state_dir / "stack.json", json.dumps(stack.to_json(), indent=2))
     log.info("local stack ready at %s", endpoint)
     return stack
+
+
+def start_home_stack(home: Path, port: int, host: str = "127.0.0.1") -> LocalStack:
+    """The stack of ``fpw up`` and ``fpw stack``: its state, log and kept data under ``home``."""
+    return start_local_stack(
+        home / "stack",
+        port=port,
+        log_file=home / "logs" / "stack.log",
+        host=host,
+        data_dir=home / "stack" / "data",
+    )
 
 
 def deploy_copy(stack: LocalStack, prefix: str) -> LocalStack:

@@ -100,6 +100,19 @@ def spawn(
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a child: SIGTERM, then SIGKILL once ``grace`` seconds pass."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGCONT)  # a stopped child must see it too
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "running"
@@ -147,8 +160,7 @@ class Part:
 
     def _copy(self, proc: subprocess.Popen[bytes], out: IO[bytes]) -> None:
         assert proc.stdout is not None
-        stream: IO[bytes] = proc.stdout
-        for line in iter(stream.readline, b""):
+        for line in iter(proc.stdout.readline, b""):
             with contextlib.suppress(ValueError):  # closed by a restart or stop
                 out.write(line)
                 out.flush()
@@ -165,15 +177,7 @@ class Part:
             self.proc.send_signal(signum)
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.alive():
-            self.proc.terminate()
-            with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGCONT)  # a stopped child must see it too
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace)
         self._pump.join(timeout=2)
         self._log.close()
 
@@ -199,13 +203,12 @@ class System:
         private_dir(home)
 
     def config_file(
-        self, role: str, extra: Mapping[str, Mapping[str, object]] | None = None
+        self, role: str, extra: Mapping[str, Mapping[str, object]] | None = None, name: str = ""
     ) -> Path:
-        """A settings file for one part: the stack's endpoint and that part's role."""
-        aws = self.stack.role_settings(role)
-        groups: dict[str, Mapping[str, object]] = {"aws": aws_table(aws)}
-        groups.update(extra or {})
-        return write_private(self.home / f"{role}.toml", dump_toml(groups))
+        """A settings file for one part (``<name or role>.toml``): the stack's endpoint
+        and that part's role."""
+        groups = {"aws": aws_table(self.stack.role_settings(role)), **(extra or {})}
+        return write_private(self.home / f"{name or role}.toml", dump_toml(groups))
 
     def _env(self, config: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FPW_", "AWS_"))}
@@ -251,10 +254,8 @@ class System:
             "fleet_key_file": str(fleetkey.local_key_file(self.stack, self.home)),
             **settings,
         }
-        config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher})
-        named = config.with_name(f"{name}.toml")
-        config.replace(named)
-        return self._start(name, ["fetcher"], named, prefix)
+        config = self.config_file("fetcher", {**(groups or {}), "fetcher": fetcher}, name)
+        return self._start(name, ["fetcher"], config, prefix)
 
     def start_watcher(self, name: str = "watcher", **settings: object) -> Part:
         watcher = {
@@ -262,10 +263,8 @@ class System:
             "alert_topic_arn": self.stack.outputs.get("AlertTopicArn"),
             **settings,
         }
-        config = self.config_file("watcher", {"watcher": watcher})
-        named = config.with_name(f"{name}.toml")
-        config.replace(named)
-        return self._start(name, ["watcher"], named)
+        config = self.config_file("watcher", {"watcher": watcher}, name)
+        return self._start(name, ["watcher"], config)
 
     def client_config(self, inbox: Path, state_dir: Path, **settings: object) -> Path:
         client = {
@@ -361,32 +360,23 @@ def admin_config(stack: LocalStack, deployment: str) -> str:
 
 
 def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
-    from infra.local.stack import start_local_stack
+    from infra.local.stack import start_home_stack
 
     inbox = inbox.resolve()
     home = private_dir(home.resolve())
     inbox.mkdir(parents=True, exist_ok=True)
     print("starting the local stack (moto server, template deployed, IAM enforced)…", flush=True)
-    stack = start_local_stack(
-        home / "stack",
-        port=port,
-        log_file=home / "logs" / "stack.log",
-        data_dir=home / "stack" / "data",
-    )
+    stack = start_home_stack(home, port)
     system = System(stack, home, echo=True)
     # A plain flag: a signal handler must take no lock. Event.set() from the
     # handler could run while this same thread, inside Event.wait(), holds the
     # Event's lock, and Ctrl-C would then hang fpw up for good.
     signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signals.append(signum))
     # With the default home (./.fpw) commands started in this folder find these.
     client_link = home / LOCAL_CONFIG.name
     admin_link = home / ADMIN_CONFIG.name
-
-    def on_signal(signum: int, _frame: object) -> None:
-        signals.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     try:
         state_dir = home / "client"
         system.register_client(state_dir, "local headless client")
@@ -400,13 +390,12 @@ def run_up(inbox: Path, fetchers: int, port: int, home: Path) -> int:
             system.start_fetcher(f"fetcher-{i}")
         system.start_watcher(stall_seconds=UP_STALL_SECONDS)
         system.start_client(client_config)
-        results = inbox / "results"
         print(
             "\n"
             f"  fpw is running: local stack at {stack.endpoint}, {fetchers} fetcher(s),\n"
             f"  the reference processor at {system.processor_url}, the watcher and a client.\n\n"
             f"  Drop files into   {inbox}\n"
-            f"  Results appear in {results}\n"
+            f"  Results appear in {inbox / 'results'}\n"
             f"  Originals move to {inbox / 'done'}\n"
             f"  Or from another terminal here: fpw submit FILE --wait\n"
             f"  The queue, from here: fpw status   (admin settings: {admin_link})\n"

@@ -48,17 +48,10 @@ class ReleaseHome:
 
     path: Path
 
-    @property
-    def keys(self) -> Path:
-        return self.path / "keys"
-
-    @property
-    def repository(self) -> Path:
-        return self.path / "repository"
-
-    @property
-    def root_json(self) -> Path:
-        return self.repository / "metadata" / "root.json"
+    def __post_init__(self) -> None:
+        self.keys = self.path / "keys"
+        self.repository = self.path / "repository"
+        self.root_json = self.repository / "metadata" / "root.json"
 
     @contextlib.contextmanager
     def _here(self) -> Iterator[None]:
@@ -111,12 +104,8 @@ class ReleaseHome:
         """
         from tufup.common import TargetMeta
 
-        archive = (
-            self.repository
-            / "targets"
-            / TargetMeta.compose_filename(name=APP_NAME, version=version, is_archive=True)
-        )
-        if archive.exists():
+        archive = TargetMeta.compose_filename(name=APP_NAME, version=version, is_archive=True)
+        if (self.repository / "targets" / archive).exists():
             raise ConfigError(f"version {version} is already in the repository")
         with self._here():
             repo = self._open()
@@ -187,9 +176,7 @@ def upload(home: ReleaseHome, s3: Any, url: str) -> list[str]:
             s3.upload_file(str(path), bucket, key)
             sent.append(key)
     metadata = home.repository / "metadata"
-    numbered = sorted(
-        (p for p in metadata.glob("*.root.json")), key=lambda p: int(p.name.split(".")[0])
-    )
+    numbered = sorted(metadata.glob("*.root.json"), key=lambda p: int(p.name.split(".")[0]))
     for path in [*numbered, *(metadata / name for name in METADATA_ORDER)]:
         key = f"{base}metadata/{path.name}"
         s3.upload_file(
@@ -308,10 +295,6 @@ def _upload_args(parser: argparse.ArgumentParser, required: bool = False) -> Non
     )
 
 
-def _home(args: argparse.Namespace) -> ReleaseHome:
-    return ReleaseHome(Path(args.home))
-
-
 def _send(args: argparse.Namespace, home: ReleaseHome) -> None:
     if not args.to:
         print(f"repository updated in {home.repository}; upload it with 'fpw release upload --to'")
@@ -329,7 +312,7 @@ def _build(args: argparse.Namespace) -> int:
     from shared.logs import setup
 
     setup(json_lines=False, verbose=args.verbose)
-    home = _home(args)
+    home = ReleaseHome(args.home)
     root = home.root_json if home.root_json.is_file() else None
     if root is None:
         print("warning: no release repository yet; this bundle cannot update itself", flush=True)
@@ -342,7 +325,7 @@ def _build(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from client.updates import VERSION_FILE
 
-    home = _home(args)
+    home = ReleaseHome(args.home)
     bundle = Path(args.bundle)
     stamped = contents_dir(bundle) / VERSION_FILE
     version = args.version or (stamped.read_text().strip() if stamped.is_file() else None)
@@ -356,19 +339,20 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    _send(args, _home(args))
+    _send(args, ReleaseHome(args.home))
     return 0
 
 
 def _keys_init(args: argparse.Namespace) -> int:
-    root = _home(args).init()
-    print(f"keys in {_home(args).keys} (keep them private; move root offline)")
+    home = ReleaseHome(args.home)
+    root = home.init()
+    print(f"keys in {home.keys} (keep them private; move root offline)")
     print(f"trusted root: {root} (every bundle built from now on carries it)")
     return 0
 
 
 def _rotate_root(args: argparse.Namespace) -> int:
-    home = _home(args)
+    home = ReleaseHome(args.home)
     key = home.rotate_root()
     print(f"new root key {key}; the old one may now be destroyed")
     _send(args, home)
@@ -376,7 +360,7 @@ def _rotate_root(args: argparse.Namespace) -> int:
 
 
 def _renew(args: argparse.Namespace) -> int:
-    home = _home(args)
+    home = ReleaseHome(args.home)
     roles = tuple(role.strip() for role in args.roles.split(",") if role.strip())
     unknown = set(roles) - set(EXPIRY_DAYS)
     if unknown:

@@ -41,13 +41,11 @@ PARTS = {"fetcher": "FetcherImage", "processor": "ProcessorImage", "watcher": "W
 PLATFORM = "linux/amd64"
 """The GPU instances' platform: an image built for another one cannot start there."""
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-MANIFESTS = ", ".join(
-    (
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
+MANIFESTS = (
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json"
 )
 Printer = Callable[[str], None]
 
@@ -55,10 +53,8 @@ Printer = Callable[[str], None]
 @dataclass(frozen=True)
 class Pushed:
     part: str
-    source: str
     repository: str
     """Registry host and repository name, without tag or digest."""
-    tag: str
     digest: str
 
     @property
@@ -136,13 +132,12 @@ class Registry:
 
     host: str
     insecure: bool = False
+    login: tuple[str, str] | None = None
+    """User and password to log the container tool in with; None: no login."""
 
     def repository(self, name: str) -> str:
         """The repository ``name`` (created if missing), as ``host/name``."""
         return f"{self.host}/{name}"
-
-    def credentials(self) -> tuple[str, str] | None:
-        return None
 
     def digest(self, name: str, tag: str) -> str:
         raise NotImplementedError
@@ -179,11 +174,8 @@ class EcrRegistry(Registry):
         self.ecr: Any = Aws(settings, "fpw-images").client("ecr")
         token = self.ecr.get_authorization_token()["authorizationData"][0]
         user, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
-        self._login = (user, password)
+        self.login = (user, password)
         self.host = str(token["proxyEndpoint"]).removeprefix("https://").rstrip("/")
-
-    def credentials(self) -> tuple[str, str] | None:
-        return self._login
 
     def repository(self, name: str) -> str:
         try:
@@ -227,9 +219,8 @@ def push_images(
                 f"{source} is built for {platform}; the GPU instances run {PLATFORM}",
                 hint=f"build it again with --platform {PLATFORM}",
             )
-    login = registry.credentials()
-    if login is not None:
-        tool.login(registry.host, *login, insecure=registry.insecure)
+    if registry.login is not None:
+        tool.login(registry.host, *registry.login, insecure=registry.insecure)
     pushed: list[Pushed] = []
     for part, source in images.items():
         name = f"{prefix}-{part}"
@@ -243,13 +234,9 @@ def push_images(
                 "just pushed",
                 hint="someone else pushed the same tag; push a new version",
             )
-        pushed.append(Pushed(part, source, repository, tags[part], digest))
+        pushed.append(Pushed(part, repository, digest))
         printer(f"  {PARTS[part]}={repository}@{digest}")
     return pushed
-
-
-def image_parameters(pushed: list[Pushed]) -> dict[str, str]:
-    return {PARTS[p.part]: p.pinned for p in pushed}
 
 
 def write_image_parameters(path: Path, parameters: Mapping[str, str]) -> None:
@@ -276,18 +263,6 @@ def read_image_parameters(path: Path) -> dict[str, str]:
             raise ConfigError(f"{path}: {key} {value!r} is not pinned by digest")
         found[key] = value
     return found
-
-
-def _images_actions(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The actions of ``fpw images`` (``images.register`` makes build and the rest)."""
-    images = subparsers.choices.get("images")
-    if images is None:
-        images = subparsers.add_parser("images", help="the fleet's container images")
-        return images.add_subparsers(dest="action", metavar="ACTION", required=True)
-    found = [a for a in images._actions if isinstance(a, argparse._SubParsersAction)]
-    return found[0]
 
 
 def placeholder_images(effective: Mapping[str, str], defaults: Mapping[str, str]) -> list[str]:
@@ -358,13 +333,15 @@ def publish(
     else:
         registry = EcrRegistry(settings)
     pushed = push_images(images, registry, ContainerTool(args.tool), prefix=prefix)
-    parameters = image_parameters(pushed)
+    parameters = {PARTS[p.part]: p.pinned for p in pushed}
     write_image_parameters(args.output, parameters)
     return parameters
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    actions = _images_actions(subparsers)
+    # Beside the actions of `fpw images` that images.register made (build and the rest).
+    images = subparsers.choices["images"]
+    actions = next(a for a in images._actions if isinstance(a, argparse._SubParsersAction))
     push = actions.add_parser(
         "push", help="push the fleet's images to ECR and pin their digests for `fpw infra deploy`"
     )

@@ -17,6 +17,7 @@ hard limits) go into a containers.conf under the state folder that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -66,12 +67,6 @@ def source_commit(repo: Path = REPO) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def image_tag(variant: str = "cpu", version: str | None = None, commit: str | None = None) -> str:
-    """``<version>-<commit>``, and ``-cuda`` for the processor's CUDA variant."""
-    tag = f"{version or __version__}-{commit or source_commit()}"
-    return f"{tag}-cuda" if variant == "cuda" else tag
-
-
 def image_ref(
     part: str,
     variant: str = "cpu",
@@ -80,7 +75,8 @@ def image_ref(
     version: str | None = None,
     commit: str | None = None,
 ) -> str:
-    """The name of a part's image, e.g. ``localhost/fpw-fetcher:0.1.0-1a2b3c4d5e``.
+    """The name of a part's image, e.g. ``localhost/fpw-fetcher:0.1.0-1a2b3c4d5e``: its
+    tag is ``<version>-<commit>``, and ``-cuda`` for the processor's CUDA variant.
 
     ``registry`` replaces ``localhost`` for a push (an ECR repository's host).
     Only the processor has a CUDA variant; ``variant`` is ignored for the others.
@@ -89,8 +85,9 @@ def image_ref(
         raise ConfigError(f"no image for {part!r}", hint=f"one of {', '.join(PARTS)}")
     if variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}", hint="cpu or cuda")
-    tag = image_tag(variant if part == "processor" else "cpu", version, commit)
-    return f"{registry.rstrip('/')}/fpw-{part}:{tag}"
+    tag = f"{version or __version__}-{commit or source_commit()}"
+    cuda = "-cuda" if part == "processor" and variant == "cuda" else ""
+    return f"{registry.rstrip('/')}/fpw-{part}:{tag}{cuda}"
 
 
 def image_refs(variant: str = "cpu", **kwargs: str) -> dict[str, str]:
@@ -181,11 +178,9 @@ def find_engine(home: Path = Path(".fpw")) -> Engine | None:
     docker = shutil.which("docker")
     if docker:
         engine = Engine(docker)
-        try:
+        with contextlib.suppress(ConfigError):
             if engine.run("info", check=False, timeout=30).returncode == 0:
                 return engine
-        except ConfigError:
-            pass
     return None
 
 
@@ -336,19 +331,12 @@ def build_image(engine: Engine, part: str, variant: str, base: str, *, quiet: bo
         argv += ["--secret", f"id=hostca,src={HOST_CA}"]
     if engine.podman:
         # Docker's image format: OCI's has no HEALTHCHECK, and podman would drop it.
-        argv += ["--format", "docker", "--network", "host"]
+        argv += ["--format", "docker"]
         argv += ["--pull=never" if base.startswith("localhost/") else "--pull=missing"]
-    else:
-        argv += ["--network", "host"]
-    argv.append(str(REPO))
+    argv += ["--network", "host", str(REPO)]
     started = time.monotonic()
     engine.run(*argv, capture=quiet)
     return time.monotonic() - started
-
-
-def image_size(engine: Engine, ref: str) -> int:
-    out = engine.run("image", "inspect", "--format", "{{.Size}}", ref).stdout.strip()
-    return int(out)
 
 
 def build_images(
@@ -413,7 +401,7 @@ def _build(args: argparse.Namespace) -> int:
         quiet=not args.verbose_build,
     )
     for ref, seconds in times.items():
-        size = image_size(engine, ref) / 1e6
+        size = int(engine.run("image", "inspect", "--format", "{{.Size}}", ref).stdout) / 1e6
         print(f"{ref}  {size:.0f} MB  built in {seconds:.0f} s")
     return 0
 

@@ -73,7 +73,7 @@ class EcrPushingTool(ContainerTool):
 def test_push_to_ecr_creates_repositories_logs_in_and_pins_digests(stack: LocalStack) -> None:
     registry = EcrRegistry(stack.admin_settings())
     assert registry.host.endswith(".dkr.ecr.us-east-1.amazonaws.com")
-    user, password = registry.credentials() or ("", "")
+    user, password = registry.login or ("", "")
     assert user == "AWS" and password
     prefix = f"e{uuid.uuid4().hex[:8]}"
     tool = EcrPushingTool(registry.ecr)
