@@ -49,6 +49,8 @@ class ReleaseHome:
     path: Path
 
     def __post_init__(self) -> None:
+        # Absolute: tufup runs in this folder (_here), where a relative path would not hold.
+        self.path = self.path.absolute()
         self.keys = self.path / "keys"
         self.repository = self.path / "repository"
         self.root_json = self.repository / "metadata" / "root.json"
@@ -107,6 +109,7 @@ class ReleaseHome:
         archive = TargetMeta.compose_filename(name=APP_NAME, version=version, is_archive=True)
         if (self.repository / "targets" / archive).exists():
             raise ConfigError(f"version {version} is already in the repository")
+        bundle = bundle.resolve()
         with self._here():
             repo = self._open()
             latest = repo.roles.get_latest_archive()
@@ -118,7 +121,7 @@ class ReleaseHome:
                     f"version {version} is not newer than the latest release {latest.version}"
                 )
             repo.add_bundle(
-                new_bundle_dir=bundle.resolve(),
+                new_bundle_dir=bundle,
                 new_version=version,
                 skip_patch=not patch,
                 custom_metadata={"notes": notes},

@@ -18,7 +18,7 @@ from infra.local.stack import LocalStack
 from infra.release.bundle import ReleaseHome, upload
 from shared.aws import Aws
 from shared.config import Settings
-from tests.releases import publish, seed_root, serve
+from tests.releases import fake_bundle, publish, seed_root, serve
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -206,3 +206,21 @@ def test_releases_published_to_the_stacks_bucket_are_read_through_the_client_rol
     # The client role reads releases and nothing else of that bucket's neighbours.
     with pytest.raises(Exception, match="AccessDenied|Forbidden|403"):
         client_s3.put_object(Bucket=stack.outputs["ReleaseBucket"], Key="releases/x", Body=b"x")
+
+
+def test_a_release_folder_and_bundle_named_relative_to_the_working_directory_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `fpw release --home release publish bundle-0.2.0 …` typed in the folder above both.
+    monkeypatch.chdir(tmp_path)
+    home = ReleaseHome(Path("release"))
+    home.init()
+    fake_bundle(tmp_path, "0.1.0")
+    home.add(Path("bundle-0.1.0"), "0.1.0", "first")
+    home.renew()
+    home.rotate_root()
+    fake_bundle(tmp_path, "0.2.0")
+    home.add(Path("bundle-0.2.0"), "0.2.0", "second")
+    targets = sorted(p.name for p in (tmp_path / "release" / "repository" / "targets").iterdir())
+    assert any("0.2.0" in name for name in targets), targets
+    assert not (tmp_path / "release" / "release").exists()
