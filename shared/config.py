@@ -46,8 +46,8 @@ class AwsSettings:
     """Named AWS profile for the base credentials; None means the default chain."""
     access_key_id: str | None = None
     """Explicit base credentials (the local stack hands these out)."""
-    secret_access_key: str | None = None
-    """Secret of ``access_key_id``."""
+    secret_access_key: str | None = field(default=None, repr=False)
+    """Secret of ``access_key_id`` (never in a repr, so never in a log or a traceback)."""
     role_arn: str | None = None
     """Role to assume on top of the base credentials (refreshed automatically)."""
     table: str = "fpw-jobs"
