@@ -68,6 +68,10 @@ class Engine:
         clock: Callable[[], float] = time.time,
         key: ec.EllipticCurvePrivateKey | None = None,
         places: Places | None = None,
+        state: State | None = None,
+        uploader: Uploader | None = None,
+        collector: Collector | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         """Each part not passed in is made from ``settings``; the default ``places``
         watch the inbox alone."""
@@ -79,17 +83,19 @@ class Engine:
         self.client_id = signing.client_id(self.key.public_key())
         self.aws = aws
         self.table = JobTable(aws.dynamodb, settings.aws.table)
-        self.state = State(state_dir / "state.db")
+        self.state = state or State(state_dir / "state.db")
         self.places = places or Places.of(settings)
         store = Store(aws.s3)
-        self.uploader = Uploader(
+        self.uploader = uploader or Uploader(
             self.table, store, self.state, state_dir / "spool", cs.upload_concurrency
         )
-        pinned = fleet.pins(cs.fleet_keys)
-        if not pinned:
-            log.warning("no fleet key is pinned (client.fleet_keys): every result is refused")
-        self.collector = Collector(store, self.key, pinned, cs.max_result_bytes)
-        self.receipts = Receipts(store, self.client_id, self.key)
+        if collector is None:
+            pinned = fleet.pins(cs.fleet_keys)
+            if not pinned:
+                log.warning("no fleet key is pinned (client.fleet_keys): every result is refused")
+            collector = Collector(store, self.key, pinned, cs.max_result_bytes)
+        self.collector = collector
+        self.receipts = receipts or Receipts(store, self.client_id, self.key)
         self.clock = clock
         self.listeners = Listeners()
         self.drops = Drops(self.state, self.places, self.uploader, self.listeners, clock)
