@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from bench.common import Context, Outcome, say
 
 if TYPE_CHECKING:
-    from infra.release.images import Engine
+    from infra.release.images import ContainerEngine
     from shared.config import AwsSettings, Settings
 
 FLEETS = ("processes", "containers")
@@ -59,7 +59,7 @@ def labelled(outcome: Outcome, fleet: str) -> Outcome:
     return outcome
 
 
-def container_engine(home: Path) -> Engine:
+def container_engine(home: Path) -> ContainerEngine:
     """podman or docker, or a message that says the container fleet cannot run here."""
     from infra.release.images import find_engine
 

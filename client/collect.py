@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Opened:
+class OpenedResult:
     """A result checked and decrypted: its media type, body, and what was sealed."""
 
     content_type: str
@@ -84,16 +84,16 @@ class Collector:
         finally:
             opened.close()
 
-    def open(self, job: Job, kept: Job) -> Opened:
+    def open(self, job: Job, kept: Job) -> OpenedResult:
         """The result of ``job``, checked against ``kept`` (the job as this desktop signed
         it), then opened: before anything is written, so that a result the fleet did
         not sign for this very job, or that does not open, leaves nothing behind."""
         sealed = self.sealed_result(job)
         fleet.verify_result(job, sealed, kept, self.fleet_keys)
         content_type, body = hpke.open_parts(sealed, self.key, job.file)
-        return Opened(content_type, body, sealed)
+        return OpenedResult(content_type, body, sealed)
 
-    def write(self, folder: Path, name: str, file_id: str, opened: Opened) -> Path:
+    def write(self, folder: Path, name: str, file_id: str, opened: OpenedResult) -> Path:
         """Save a result as ``name``'s result in ``folder``; returns where."""
         folder.mkdir(parents=True, exist_ok=True)
         target = result_path(folder, name, opened.content_type)

@@ -34,7 +34,7 @@ ROOM_GROWTH_BYTES = 1024 * 1024
 ROOM_RETRY_SECONDS = 60.0
 
 
-class Outcome(Enum):
+class DropOutcome(Enum):
     STAYS = "stays"
     """Said in the log; the drop stays where it is (a newer drop, or unpausing, moves on)."""
     ROOM = "room"
@@ -49,30 +49,30 @@ class Outcome(Enum):
     """Unexpected: counted, tried again, and the drop fails after a few tries."""
 
 
-Rules = tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Outcome], ...]
+Rules = tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], DropOutcome], ...]
 
 SENDING: Rules = (
-    ((FileChanged, Paused), Outcome.STAYS),
-    (DiskFullError, Outcome.ROOM),
-    (NETWORK_ERRORS, Outcome.OFFLINE),
-    (IntegrityError, Outcome.FAIL),
-    (FpwError, Outcome.FAIL),  # AGAIN when the error says it is recoverable
-    (OSError, Outcome.FAIL),  # unreadable, a link swapped in, a name the system refuses
-    (Exception, Outcome.TROUBLE),
+    ((FileChanged, Paused), DropOutcome.STAYS),
+    (DiskFullError, DropOutcome.ROOM),
+    (NETWORK_ERRORS, DropOutcome.OFFLINE),
+    (IntegrityError, DropOutcome.FAIL),
+    (FpwError, DropOutcome.FAIL),  # AGAIN when the error says it is recoverable
+    (OSError, DropOutcome.FAIL),  # unreadable, a link swapped in, a name the system refuses
+    (Exception, DropOutcome.TROUBLE),
 )
 COLLECTING: Rules = (
-    (NETWORK_ERRORS, Outcome.OFFLINE),
-    (DiskFullError, Outcome.ROOM),
-    (Exception, Outcome.TROUBLE),
+    (NETWORK_ERRORS, DropOutcome.OFFLINE),
+    (DiskFullError, DropOutcome.ROOM),
+    (Exception, DropOutcome.TROUBLE),
 )
 
 
-def outcome(exc: BaseException, rules: Rules) -> Outcome:
+def outcome(exc: BaseException, rules: Rules) -> DropOutcome:
     """What the first matching rule says; a recoverable ``FpwError`` is tried again."""
     for kind, then in rules:
         if isinstance(exc, kind):
-            if then is Outcome.FAIL and isinstance(exc, FpwError) and exc.recoverable:
-                return Outcome.AGAIN
+            if then is DropOutcome.FAIL and isinstance(exc, FpwError) and exc.recoverable:
+                return DropOutcome.AGAIN
             return then
     raise exc
 
@@ -108,17 +108,17 @@ class ErrorPolicy:
 
     def handle(self, file_id: str, step: str, exc: Exception, rules: Rules) -> None:
         then = outcome(exc, rules)
-        if then is Outcome.STAYS:
+        if then is DropOutcome.STAYS:
             log.info("%s: %s", file_id, exc)
-        elif then is Outcome.ROOM:
+        elif then is DropOutcome.ROOM:
             assert isinstance(exc, DiskFullError)
             self._wait_for_room(file_id, exc)
-        elif then is Outcome.OFFLINE:
+        elif then is DropOutcome.OFFLINE:
             self.offline = True
             log.warning("%s: network problem while %s, will retry: %s", file_id, step, exc)
-        elif then is Outcome.AGAIN:
+        elif then is DropOutcome.AGAIN:
             log.warning("%s: will retry: %s", file_id, exc)
-        elif then is Outcome.FAIL:
+        elif then is DropOutcome.FAIL:
             self.drops.fail(file_id, failure_reason(exc))
         else:
             self._trouble(file_id, step, exc)

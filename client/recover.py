@@ -22,7 +22,7 @@ from shared.record import Status
 log = logging.getLogger(__name__)
 
 
-def fetch_result(engine: Engine, file_id: str) -> hpke.Result:
+def fetch_result(engine: Engine, file_id: str) -> hpke.Payload:
     """Decrypt one job's result with this computer's key, once the fleet's signature checks."""
     job = engine.table.get(file_id)
     if job is None:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Outcome(enum.Enum):
+class JobOutcome(enum.Enum):
     FAIL = "fail"
     """The job can never succeed: it ends in ERROR."""
     GIVE_BACK = "give back"
@@ -52,21 +52,21 @@ class Outcome(enum.Enum):
     """Another holder has the job now: local work is abandoned, nothing is written."""
 
 
-POLICY: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Outcome], ...] = (
-    (ClaimLost, Outcome.LOST),
-    ((IntegrityError, PermanentError, UploadAbandoned), Outcome.FAIL),
-    (Exception, Outcome.GIVE_BACK),
+POLICY: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], JobOutcome], ...] = (
+    (ClaimLost, JobOutcome.LOST),
+    ((IntegrityError, PermanentError, UploadAbandoned), JobOutcome.FAIL),
+    (Exception, JobOutcome.GIVE_BACK),
 )
 """The first class that matches decides. Any other failure, a defect included,
 gives the job back: it ends in ERROR once it has failed ``max_attempts`` times."""
 
 
-def outcome(exc: BaseException, lost: bool) -> Outcome:
+def outcome(exc: BaseException, lost: bool) -> JobOutcome:
     """What becomes of a job whose step raised ``exc`` (``lost``: the claim was taken away)."""
-    end = next((end for kinds, end in POLICY if isinstance(exc, kinds)), Outcome.GIVE_BACK)
-    if end is Outcome.GIVE_BACK and lost and isinstance(exc, FpwError):
+    end = next((end for kinds, end in POLICY if isinstance(exc, kinds)), JobOutcome.GIVE_BACK)
+    if end is JobOutcome.GIVE_BACK and lost and isinstance(exc, FpwError):
         if not isinstance(exc, TransientError):
-            return Outcome.LOST  # a step cancelled because the claim was taken away
+            return JobOutcome.LOST  # a step cancelled because the claim was taken away
     return end
 
 
@@ -114,7 +114,7 @@ class Pipeline:
                 with claim.timed("analyze"):
                     answer = self.analyze(claim, merged)
             with claim.timed("deliver"):
-                self.deliver(claim, hpke.Result(answer.content_type, answer.body))
+                self.deliver(claim, hpke.Payload(answer.content_type, answer.body))
             with claim.timed("cleanup"):
                 self.clean_up(job)
             log.info(
@@ -135,10 +135,10 @@ class Pipeline:
         """Apply the policy's outcome for ``exc``."""
         end = outcome(exc, claim.lost.is_set())
         file_id = claim.job.file
-        if end is Outcome.LOST:
+        if end is JobOutcome.LOST:
             what = "to another holder" if isinstance(exc, ClaimLost) else "while working on it"
             log.warning("lost %s %s; abandoning local work", file_id, what, extra=claim.extra())
-        elif end is Outcome.FAIL:
+        elif end is JobOutcome.FAIL:
             self.fences.fail(claim, _reason(exc))
         elif isinstance(exc, FpwError | BotoCoreError):
             self.fences.release(claim, _reason(exc))
@@ -254,7 +254,7 @@ class Pipeline:
                 log.warning("%s; retrying in %.0f s", exc, delay, extra=claim.extra())
                 claim.lost.wait(min(delay, max(0.0, claim.deadline - time.monotonic())))
 
-    def deliver(self, claim: Claim, result: hpke.Result) -> None:
+    def deliver(self, claim: Claim, result: hpke.Payload) -> None:
         """Seal the result to the client's key, sign it as the fleet, and write it back."""
         job = claim.job
         sealed = hpke.seal(result, signing.public_key_from_client_id(job.client), job.file)

@@ -403,7 +403,7 @@ def _run_checks(deployer: Deployer, params: dict[str, str]) -> None:
     """Each prerequisite in one line; a missing one stops the deploy before AWS is changed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from infra.preflight import Outcome, preflight
+    from infra.preflight import Verdict, preflight
     from shared.errors import FpwError
 
     try:
@@ -413,7 +413,7 @@ def _run_checks(deployer: Deployer, params: dict[str, str]) -> None:
     checks = preflight(deployer.settings, effective)
     for check in checks:
         print(check.line())
-    missing = [c.name for c in checks if c.outcome is Outcome.FAILED]
+    missing = [c.name for c in checks if c.outcome is Verdict.FAILED]
     if missing:
         raise FpwError(
             f"not deploying: {', '.join(missing)} missing",

@@ -44,18 +44,18 @@ GPU_QUOTAS: dict[tuple[str, bool], GpuQuota] = {
 }
 
 
-class Outcome(enum.Enum):
+class Verdict(enum.Enum):
     OK = "ok"
     FAILED = "missing"
     UNKNOWN = "could not check"
 
 
 @dataclass(frozen=True)
-class Check:
+class Prerequisite:
     """One prerequisite: what was found, or what to do about it."""
 
     name: str
-    outcome: Outcome
+    outcome: Verdict
     detail: str
 
     def line(self) -> str:
@@ -75,82 +75,86 @@ def gpu_quota(instance_type: str, spot: bool) -> GpuQuota | None:
     return GPU_QUOTAS.get((letter, spot))
 
 
-def check_credentials(aws: Aws) -> tuple[Check, str | None]:
+def check_credentials(aws: Aws) -> tuple[Prerequisite, str | None]:
     """Who the deploy runs as, and its account; no account when nobody."""
     try:
         me = aws.client("sts").get_caller_identity()
     except (ClientError, BotoCoreError) as exc:
         return (
-            Check(
+            Prerequisite(
                 "credentials",
-                Outcome.FAILED,
+                Verdict.FAILED,
                 f"STS refused them ({_error(exc)}): run `aws configure` (or `aws sso login`) "
                 "and check with `aws sts get-caller-identity`",
             ),
             None,
         )
     account = str(me.get("Account", ""))
-    return Check("credentials", Outcome.OK, f"{me.get('Arn')} (account {account})"), account
+    return Prerequisite("credentials", Verdict.OK, f"{me.get('Arn')} (account {account})"), account
 
 
-def check_region(settings: AwsSettings) -> Check:
+def check_region(settings: AwsSettings) -> Prerequisite:
     region = settings.region
     if settings.endpoint_url:
-        return Check("region", Outcome.OK, f"{region} (at {settings.endpoint_url})")
+        return Prerequisite("region", Verdict.OK, f"{region} (at {settings.endpoint_url})")
     if region not in boto3.session.Session().get_available_regions("ecs"):
-        return Check(
+        return Prerequisite(
             "region",
-            Outcome.FAILED,
+            Verdict.FAILED,
             f"{region!r} is not a region that runs ECS: `aws configure set region REGION` "
             "or FPW_AWS_REGION",
         )
-    return Check("region", Outcome.OK, region)
+    return Prerequisite("region", Verdict.OK, region)
 
 
-def check_ecs_role(aws: Aws) -> Check:
+def check_ecs_role(aws: Aws) -> Prerequisite:
     """Found by its path, which AWS gives every service-linked role of ECS."""
     name = "ECS service-linked role"
     try:
         roles = aws.client("iam").list_roles(PathPrefix=ECS_ROLE_PATH).get("Roles", [])
     except (ClientError, BotoCoreError) as exc:
-        return Check(name, Outcome.UNKNOWN, f"{_error(exc)}; without it ECS cannot run the fleet")
+        return Prerequisite(
+            name, Verdict.UNKNOWN, f"{_error(exc)}; without it ECS cannot run the fleet"
+        )
     if not roles:
-        return Check(
+        return Prerequisite(
             name,
-            Outcome.FAILED,
+            Verdict.FAILED,
             "this account has none: `aws iam create-service-linked-role "
             "--aws-service-name ecs.amazonaws.com`",
         )
-    return Check(name, Outcome.OK, str(roles[0]["RoleName"]))
+    return Prerequisite(name, Verdict.OK, str(roles[0]["RoleName"]))
 
 
-def _vcpus(aws: Aws, instance_type: str) -> int | Check:
+def _vcpus(aws: Aws, instance_type: str) -> int | Prerequisite:
     try:
         found = aws.client("ec2").describe_instance_types(InstanceTypes=[instance_type])
     except (ClientError, BotoCoreError) as exc:
         if isinstance(exc, ClientError) and "InvalidInstanceType" in _error(exc):
-            return Check(
+            return Prerequisite(
                 "GPU quota",
-                Outcome.FAILED,
+                Verdict.FAILED,
                 f"{instance_type} is not an instance type of this region: "
                 "set --param GpuInstanceType",
             )
-        return Check("GPU quota", Outcome.UNKNOWN, f"vCPUs of {instance_type}: {_error(exc)}")
+        return Prerequisite(
+            "GPU quota", Verdict.UNKNOWN, f"vCPUs of {instance_type}: {_error(exc)}"
+        )
     types: list[Any] = found.get("InstanceTypes", [])
     if not types:
-        return Check("GPU quota", Outcome.UNKNOWN, f"EC2 does not describe {instance_type}")
+        return Prerequisite("GPU quota", Verdict.UNKNOWN, f"EC2 does not describe {instance_type}")
     return int(types[0]["VCpuInfo"]["DefaultVCpus"])
 
 
-def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) -> Check:
+def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) -> Prerequisite:
     """The account's vCPU quota of the family against MaxInstances of the type."""
     quota = gpu_quota(instance_type, spot)
     if quota is None:
-        return Check(
-            "GPU quota", Outcome.UNKNOWN, f"no EC2 quota of GPU instances known for {instance_type}"
+        return Prerequisite(
+            "GPU quota", Verdict.UNKNOWN, f"no EC2 quota of GPU instances known for {instance_type}"
         )
     vcpus = _vcpus(aws, instance_type)
-    if isinstance(vcpus, Check):
+    if isinstance(vcpus, Prerequisite):
         return vcpus
     need = instances * vcpus
     try:
@@ -158,9 +162,9 @@ def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) ->
             ServiceCode="ec2", QuotaCode=quota.code
         )
     except (ClientError, BotoCoreError) as exc:
-        return Check(
+        return Prerequisite(
             "GPU quota",
-            Outcome.UNKNOWN,
+            Verdict.UNKNOWN,
             f"Service Quotas did not answer ({_error(exc)}); {quota.name} must be at least "
             f"{need} vCPUs, else {_ask(quota, need)}",
         )
@@ -169,17 +173,19 @@ def check_gpu_quota(aws: Aws, instance_type: str, instances: int, spot: bool) ->
 
 def quota_verdict(
     quota: GpuQuota, value: float, instance_type: str, instances: int, vcpus: int
-) -> Check:
+) -> Prerequisite:
     """The quota Service Quotas gave against what MaxInstances of the type need."""
     need = instances * vcpus
     sizing = f"MaxInstances={instances} x {instance_type} ({vcpus} vCPUs)"
     if value < need:
-        return Check(
+        return Prerequisite(
             "GPU quota",
-            Outcome.FAILED,
+            Verdict.FAILED,
             f"{quota.name} is {value:g} vCPUs, {sizing} needs {need}: {_ask(quota, need)}",
         )
-    return Check("GPU quota", Outcome.OK, f"{quota.name} {value:g} vCPUs >= {need} ({sizing})")
+    return Prerequisite(
+        "GPU quota", Verdict.OK, f"{quota.name} {value:g} vCPUs >= {need} ({sizing})"
+    )
 
 
 def _ask(quota: GpuQuota, need: int) -> str:
@@ -189,12 +195,12 @@ def _ask(quota: GpuQuota, need: int) -> str:
     )
 
 
-def preflight(settings: AwsSettings, parameters: Mapping[str, str]) -> list[Check]:
+def preflight(settings: AwsSettings, parameters: Mapping[str, str]) -> list[Prerequisite]:
     """Every check that applies to a deploy with these (effective) parameters."""
     try:
         aws = Aws(settings, "fpw-deploy")
     except (ClientError, BotoCoreError) as exc:
-        return [Check("credentials", Outcome.FAILED, f"{_error(exc)}: run `aws configure`")]
+        return [Prerequisite("credentials", Verdict.FAILED, f"{_error(exc)}: run `aws configure`")]
     credentials, account = check_credentials(aws)
     checks = [credentials, check_region(settings)]
     if account is None:

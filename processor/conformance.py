@@ -25,7 +25,7 @@ UNKNOWN_PROFILE = "fpw-conformance-no-such-profile"
 
 
 @dataclass(frozen=True)
-class Check:
+class ContractCheck:
     """The outcome of one check."""
 
     name: str
@@ -167,15 +167,17 @@ class Conformance:
             ("healthy after bad input", self.health),
         ]
 
-    def run(self) -> list[Check]:
-        results: list[Check] = []
+    def run(self) -> list[ContractCheck]:
+        results: list[ContractCheck] = []
         for name, check in self.checks():
             try:
-                results.append(Check(name, True, check()))
+                results.append(ContractCheck(name, True, check()))
             except Failed as exc:
-                results.append(Check(name, False, str(exc)))
+                results.append(ContractCheck(name, False, str(exc)))
             except requests.RequestException as exc:
-                results.append(Check(name, False, f"no answer: {type(exc).__name__}: {exc}"))
+                results.append(
+                    ContractCheck(name, False, f"no answer: {type(exc).__name__}: {exc}")
+                )
         return results
 
 
@@ -195,7 +197,7 @@ def _describe(statuses: Any) -> str:
     return " or ".join(str(s) for s in statuses)
 
 
-def report(results: list[Check]) -> str:
+def report(results: list[ContractCheck]) -> str:
     """One line per check, then the verdict."""
     lines = [f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in results]
     failed = [c for c in results if not c.ok]

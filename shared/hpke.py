@@ -25,7 +25,7 @@ HEADER_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
-class Result:
+class Payload:
     content_type: str
     body: bytes
 
@@ -34,7 +34,7 @@ def info_for(file_id: str) -> bytes:
     return INFO_PREFIX + file_id.encode("utf-8")
 
 
-def seal(result: Result, public_key: ec.EllipticCurvePublicKey, file_id: str) -> bytes:
+def seal(result: Payload, public_key: ec.EllipticCurvePublicKey, file_id: str) -> bytes:
     header = json.dumps({"content_type": result.content_type}, separators=(",", ":"))
     plaintext = header.encode("utf-8") + b"\n" + result.body
     return SUITE.encrypt(plaintext, public_key, info=info_for(file_id))
@@ -42,9 +42,9 @@ def seal(result: Result, public_key: ec.EllipticCurvePublicKey, file_id: str) ->
 
 def open_result(
     ciphertext: bytes | bytearray, private_key: ec.EllipticCurvePrivateKey, file_id: str
-) -> Result:
+) -> Payload:
     content_type, body = open_parts(ciphertext, private_key, file_id)
-    return Result(content_type=content_type, body=bytes(body))
+    return Payload(content_type=content_type, body=bytes(body))
 
 
 def open_parts(

@@ -83,7 +83,7 @@ def run_check(args: argparse.Namespace) -> int:
     import warnings
 
     from shared.cli import explain_for, one_line
-    from watcher.ops import State, evaluate, thresholds
+    from watcher.ops import Severity, evaluate, thresholds
 
     # A monitoring system reads one line: nothing else may reach the terminal.
     logging.disable(logging.CRITICAL)
@@ -95,7 +95,7 @@ def run_check(args: argparse.Namespace) -> int:
     except Exception as exc:
         why = explain_for(exc, args.config, admin=True) or f"{type(exc).__name__}: {exc}"
         print(f"FPW UNKNOWN - cannot read the jobs table: {one_line(why, 1000)}")
-        return int(State.UNKNOWN)
+        return int(Severity.UNKNOWN)
     print(line)
     return int(state)
 

@@ -19,7 +19,7 @@ from shared.table import JobTable
 from watcher import snapshot
 
 
-class State(IntEnum):
+class Severity(IntEnum):
     OK = 0
     WARNING = 1
     CRITICAL = 2
@@ -119,7 +119,7 @@ def thresholds(
     ]
 
 
-def evaluate(snap: snapshot.Snapshot, limits: list[Threshold]) -> tuple[State, str]:
+def evaluate(snap: snapshot.Snapshot, limits: list[Threshold]) -> tuple[Severity, str]:
     """The plugin line and state for a snapshot (pure)."""
     values = {
         "queued": float(snap.queued),
@@ -127,15 +127,15 @@ def evaluate(snap: snapshot.Snapshot, limits: list[Threshold]) -> tuple[State, s
         "stalled": float(len(snap.stalled)),
         "errors_1h": float(len(snap.errors_last_hour)),
     }
-    state = State.OK
+    state = Severity.OK
     problems = []
     for limit in limits:
         value = values[limit.name]
         if value >= limit.critical:
-            state = max(state, State.CRITICAL)
+            state = max(state, Severity.CRITICAL)
             problems.append(f"{limit.name} {value:g}{limit.unit} >= {limit.critical:g}")
         elif value >= limit.warning:
-            state = max(state, State.WARNING)
+            state = max(state, Severity.WARNING)
             problems.append(f"{limit.name} {value:g}{limit.unit} >= {limit.warning:g}")
     summary = (
         f"{snap.queued} queued, oldest {snap.oldest_queued_age:.0f} s, {snap.in_flight} processing,"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.release.images import PARTS, Engine, build_images, image_ref
+from infra.release.images import PARTS, ContainerEngine, build_images, image_ref
 from shared.config import dump_toml
 from shared.errors import FpwError
 from shared.private import private_dir, write_private
@@ -47,7 +47,7 @@ STOP_SECONDS = 30
 class ContainerFleet:
     """One fleet's containers, networks and volume, all named ``<name>-…``."""
 
-    engine: Engine
+    engine: ContainerEngine
     home: Path
     name: str = field(default_factory=lambda: f"fpw-{secrets.token_hex(3)}")
     variant: str = "cpu"
@@ -251,7 +251,7 @@ class ContainerFleet:
         self.started.clear()
 
 
-def ensure_images(engine: Engine, home: Path) -> None:
+def ensure_images(engine: ContainerEngine, home: Path) -> None:
     """Build the images this version and commit lack (``fpw images build``)."""
     missing = tuple(p for p in PARTS if not engine.has_image(image_ref(p)))
     if missing:

@@ -127,7 +127,7 @@ def containers_conf(home: Path) -> Path:
 
 
 @dataclass
-class Engine:
+class ContainerEngine:
     """podman or docker: the command and the environment it runs with."""
 
     command: str
@@ -168,23 +168,23 @@ class Engine:
         return self.run("image", "inspect", ref, check=False).returncode == 0
 
 
-def find_engine(home: Path = Path(".fpw")) -> Engine | None:
+def find_engine(home: Path = Path(".fpw")) -> ContainerEngine | None:
     """podman if installed and working, else docker if its daemon answers, else None."""
     podman = shutil.which("podman")
     if podman:
-        engine = Engine(podman, {"CONTAINERS_CONF": str(containers_conf(home))})
+        engine = ContainerEngine(podman, {"CONTAINERS_CONF": str(containers_conf(home))})
         if engine.run("info", "--format", "{{.Host.OCIRuntime.Name}}", check=False).returncode == 0:
             return engine
     docker = shutil.which("docker")
     if docker:
-        engine = Engine(docker)
+        engine = ContainerEngine(docker)
         with contextlib.suppress(ConfigError):
             if engine.run("info", check=False, timeout=30).returncode == 0:
                 return engine
     return None
 
 
-def require_engine(home: Path = Path(".fpw")) -> Engine:
+def require_engine(home: Path = Path(".fpw")) -> ContainerEngine:
     engine = find_engine(home)
     if engine is None:
         raise ConfigError(
@@ -244,7 +244,7 @@ def _stanza(uris: str, suites: list[str], components: str) -> str:
     return f"Types: deb\nURIs: {uris}\nSuites: {' '.join(suites)}\nComponents: {components}\n"
 
 
-def build_base(engine: Engine, home: Path, ref: str = LOCAL_BASE) -> float:
+def build_base(engine: ContainerEngine, home: Path, ref: str = LOCAL_BASE) -> float:
     """Make the Debian base image with mmdebstrap; return the seconds it took."""
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
@@ -285,7 +285,7 @@ def build_base(engine: Engine, home: Path, ref: str = LOCAL_BASE) -> float:
 # --- building ---------------------------------------------------------------
 
 
-def can_pull(engine: Engine, ref: str) -> bool:
+def can_pull(engine: ContainerEngine, ref: str) -> bool:
     if engine.has_image(ref):
         return True
     try:
@@ -294,7 +294,7 @@ def can_pull(engine: Engine, ref: str) -> bool:
         return False
 
 
-def choose_base(engine: Engine, home: Path, base: str | None) -> str:
+def choose_base(engine: ContainerEngine, home: Path, base: str | None) -> str:
     """``base`` as given; else the official base if it can be had, else the local one."""
     if base:
         if base == LOCAL_BASE and not engine.has_image(LOCAL_BASE):
@@ -308,7 +308,9 @@ def choose_base(engine: Engine, home: Path, base: str | None) -> str:
     return LOCAL_BASE
 
 
-def build_image(engine: Engine, part: str, variant: str, base: str, *, quiet: bool = True) -> float:
+def build_image(
+    engine: ContainerEngine, part: str, variant: str, base: str, *, quiet: bool = True
+) -> float:
     """Build one part's image on ``base``; return the seconds it took."""
     ref = image_ref(part, variant)
     argv = [
@@ -340,7 +342,7 @@ def build_image(engine: Engine, part: str, variant: str, base: str, *, quiet: bo
 
 
 def build_images(
-    engine: Engine,
+    engine: ContainerEngine,
     home: Path,
     *,
     parts: tuple[str, ...] = PARTS,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.containers import ContainerFleet
-from infra.release.images import Engine, build_images, find_engine, image_ref
+from infra.release.images import ContainerEngine, build_images, find_engine, image_ref
 
 REQUIRE = "FPW_REQUIRE_CONTAINERS"
 # Fetchers and the watcher keep the pace of `fpw up`; the grace is the stop
@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+def engine(tmp_path_factory: pytest.TempPathFactory) -> ContainerEngine:
     found = find_engine(tmp_path_factory.mktemp("engine"))
     if found is None:
         reason = "neither podman nor docker works here (apt-get install podman runc)"
@@ -48,7 +48,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+def image(engine: ContainerEngine, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     """``image(part, variant)``: the image's name, built first if missing."""
     home = tmp_path_factory.mktemp("images")
     done: dict[tuple[str, str], str] = {}
@@ -67,7 +67,7 @@ def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Callable[
 
 @pytest.fixture(scope="module")
 def fleet(
-    engine: Engine, image: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
+    engine: ContainerEngine, image: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ContainerFleet]:
     """The stack, processor, one fetcher and the watcher in containers (one per module)."""
     for part in ("stack", "processor", "fetcher", "watcher"):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.release.images import Engine
+from infra.release.images import ContainerEngine
 
 FIND_PROVIDER = "find /opt/fpw -name 'libonnxruntime_providers_cuda.so' | head -n 1 | xargs -r ldd"
 
@@ -24,7 +24,7 @@ OPT_IN = "TEST_CUDA_IMAGE"
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"builds the CUDA image: {OPT_IN}=1")
 def test_the_cuda_providers_libraries_resolve_but_the_drivers(
-    engine: Engine, image: Callable[..., str]
+    engine: ContainerEngine, image: Callable[..., str]
 ) -> None:
     ref = image("processor", "cuda")
     done = engine.run("run", "--rm", "--entrypoint", "sh", ref, "-c", FIND_PROVIDER)

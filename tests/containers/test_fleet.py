@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.containers import STOP_SECONDS, ContainerFleet
-from infra.release.images import Engine
+from infra.release.images import ContainerEngine
 from shared.aws import Aws
 from shared.config import dump_toml, load_settings
 from shared.record import Status
@@ -95,7 +95,7 @@ def test_a_file_goes_through_the_fleet(desktop: Desktop, tmp_path: Path) -> None
     assert answer["analysis"]["words"] == 3  # type: ignore[index]
 
 
-def test_parts_run_read_only_as_non_root(fleet: ContainerFleet, engine: Engine) -> None:
+def test_parts_run_read_only_as_non_root(fleet: ContainerFleet, engine: ContainerEngine) -> None:
     for part in ("processor", "fetcher-1", "watcher"):
         name = fleet.container(part)
         assert engine.run("exec", name, "id", "-u").stdout.strip() == "10001"
@@ -108,7 +108,7 @@ def test_parts_run_read_only_as_non_root(fleet: ContainerFleet, engine: Engine) 
         assert readonly == "true"
 
 
-def _listening_ports(engine: Engine, name: str) -> set[int]:
+def _listening_ports(engine: ContainerEngine, name: str) -> set[int]:
     """TCP ports in LISTEN state inside the container (from /proc, no tools needed)."""
     ports: set[int] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -120,7 +120,7 @@ def _listening_ports(engine: Engine, name: str) -> set[int]:
     return ports
 
 
-def test_no_port_listens_but_the_processors(fleet: ContainerFleet, engine: Engine) -> None:
+def test_no_port_listens_but_the_processors(fleet: ContainerFleet, engine: ContainerEngine) -> None:
     assert _listening_ports(engine, fleet.container("fetcher-1")) == set()
     assert _listening_ports(engine, fleet.container("watcher")) == set()
     assert _listening_ports(engine, fleet.container("processor")) == {8080}
@@ -137,7 +137,7 @@ def test_no_port_listens_but_the_processors(fleet: ContainerFleet, engine: Engin
 
 
 def test_logs_are_json_lines_on_stdout_without_secrets(
-    fleet: ContainerFleet, engine: Engine
+    fleet: ContainerFleet, engine: ContainerEngine
 ) -> None:
     import tomllib
 
@@ -163,7 +163,7 @@ def test_logs_are_json_lines_on_stdout_without_secrets(
 
 
 def test_sigterm_drains_a_fetcher_within_its_stop_timeout(
-    fleet: ContainerFleet, engine: Engine, desktop: Desktop, tmp_path: Path
+    fleet: ContainerFleet, engine: ContainerEngine, desktop: Desktop, tmp_path: Path
 ) -> None:
     name = fleet.container("fetcher-1")
     one_more = claimed(fleet, "fetcher-1")
@@ -184,7 +184,7 @@ def test_sigterm_drains_a_fetcher_within_its_stop_timeout(
 
 
 def test_a_killed_fetcher_ends_in_exactly_one_result(
-    fleet: ContainerFleet, engine: Engine, desktop: Desktop, tmp_path: Path
+    fleet: ContainerFleet, engine: ContainerEngine, desktop: Desktop, tmp_path: Path
 ) -> None:
     name = fleet.container("fetcher-1")
     before = fleet.logs(name).count("claimed ")
@@ -210,7 +210,7 @@ def test_a_killed_fetcher_ends_in_exactly_one_result(
 
 
 def test_health_turns_unhealthy_without_processor_or_aws(
-    fleet: ContainerFleet, engine: Engine
+    fleet: ContainerFleet, engine: ContainerEngine
 ) -> None:
     fetcher = fleet.container("fetcher-1")
     watcher = fleet.container("watcher")

@@ -7,13 +7,13 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.release.images import Engine
+from infra.release.images import ContainerEngine
 from tests import samples
 from tests.helpers import launch_fpw, wait_for
 
 
 def test_a_dropped_file_comes_back_as_a_result(
-    engine: Engine, image: Callable[..., str], tmp_path: Path
+    engine: ContainerEngine, image: Callable[..., str], tmp_path: Path
 ) -> None:
     for part in ("stack", "processor", "fetcher", "watcher"):
         image(part)  # built here, so that fpw up only starts them

@@ -76,7 +76,7 @@ class SiteAttacker:
     def sealed_to(self, client: str, file_id: str) -> bytes:
         """A result of the attacker's choosing that the victim's key opens."""
         return hpke.seal(
-            hpke.Result("application/json", FORGED),
+            hpke.Payload("application/json", FORGED),
             signing.public_key_from_client_id(client),
             file_id,
         )

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from infra.local.stack import LocalStack
 from infra.local.up import aws_table
-from infra.preflight import ECS_ROLE_PATH, Outcome, gpu_quota, preflight, quota_verdict
+from infra.preflight import ECS_ROLE_PATH, Verdict, gpu_quota, preflight, quota_verdict
 from shared.aws import Aws
 from shared.config import AwsSettings, dump_toml
 from tests.helpers import run_fpw
@@ -47,21 +47,21 @@ def test_each_prerequisite_says_what_was_found_or_what_to_do(
 ) -> None:
     params = {"Fleet": "ecs", "GpuInstanceType": "g4dn.xlarge", "MaxInstances": "4"}
     checks = _by_name(preflight(stack.admin_settings(), params))
-    assert checks["credentials"].outcome is Outcome.OK
+    assert checks["credentials"].outcome is Verdict.OK
     assert "account" in checks["credentials"].detail
-    assert checks["region"].outcome is Outcome.OK
+    assert checks["region"].outcome is Verdict.OK
     role = checks["ECS service-linked role"]
-    assert role.outcome is Outcome.FAILED
+    assert role.outcome is Verdict.FAILED
     assert "aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com" in role.detail
     # moto's Service Quotas has no EC2 quotas: said, with what to check, not failed.
     quota = checks["GPU quota"]
-    assert quota.outcome is Outcome.UNKNOWN
+    assert quota.outcome is Verdict.UNKNOWN
     assert quota.line().startswith("could not check")
     assert "at least 16 vCPUs" in quota.detail and "L-DB2E81BA" in quota.detail
 
     _iam(stack).create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
     checks = _by_name(preflight(stack.admin_settings(), params))
-    assert checks["ECS service-linked role"].outcome is Outcome.OK
+    assert checks["ECS service-linked role"].outcome is Verdict.OK
     # Without a fleet, neither the role nor a GPU quota matters.
     assert set(_by_name(preflight(stack.admin_settings(), {"Fleet": "none"}))) == {
         "credentials",
@@ -77,7 +77,7 @@ def test_unknown_credentials_stop_at_the_first_check(stack: LocalStack) -> None:
         secret_access_key="not-a-secret",
     )
     checks = preflight(stranger, {"Fleet": "ecs"})
-    assert checks[0].name == "credentials" and checks[0].outcome is Outcome.FAILED
+    assert checks[0].name == "credentials" and checks[0].outcome is Verdict.FAILED
     assert "aws configure" in checks[0].detail
     assert [c.name for c in checks] == ["credentials", "region"]
 
@@ -85,8 +85,8 @@ def test_unknown_credentials_stop_at_the_first_check(stack: LocalStack) -> None:
 def test_a_region_without_ecs_is_refused() -> None:
     from infra.preflight import check_region
 
-    assert check_region(AwsSettings(region="us-est-1")).outcome is Outcome.FAILED
-    assert check_region(AwsSettings(region="eu-west-1")).outcome is Outcome.OK
+    assert check_region(AwsSettings(region="us-est-1")).outcome is Verdict.FAILED
+    assert check_region(AwsSettings(region="eu-west-1")).outcome is Verdict.OK
 
 
 def test_the_gpu_quota_is_the_one_of_the_instance_family() -> None:
@@ -100,14 +100,14 @@ def test_a_quota_below_what_the_fleet_needs_says_what_to_ask_for() -> None:
     quota = gpu_quota("g4dn.xlarge", spot=False)
     assert quota is not None
     low = quota_verdict(quota, 0.0, "g4dn.xlarge", 4, 4)
-    assert low.outcome is Outcome.FAILED
+    assert low.outcome is Verdict.FAILED
     assert low.line() == (
         "missing          GPU quota: Running On-Demand G and VT instances is 0 vCPUs, "
         "MaxInstances=4 x g4dn.xlarge (4 vCPUs) needs 16: `aws service-quotas "
         "request-service-quota-increase --service-code ec2 --quota-code L-DB2E81BA "
         "--desired-value 16` (can take a day)"
     )
-    assert quota_verdict(quota, 16.0, "g4dn.xlarge", 4, 4).outcome is Outcome.OK
+    assert quota_verdict(quota, 16.0, "g4dn.xlarge", 4, 4).outcome is Verdict.OK
 
 
 def test_deploy_refuses_before_creating_anything_and_names_what_to_do(

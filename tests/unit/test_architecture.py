@@ -194,3 +194,15 @@ def test_nothing_in_the_product_depends_on_the_local_stack_or_the_release_toolin
         if module.startswith(("infra.local", "infra.release"))
     ]
     assert upward == []
+
+
+def test_no_two_parts_define_a_class_of_the_same_name() -> None:
+    # A name says what a thing is: `Engine` in the client and in the image tooling,
+    # or `Outcome` in the client and the fetcher, made readers guess which was meant.
+    homes: dict[str, set[str]] = {}
+    for path, tree in _modules(*PRODUCT, "infra"):
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, set()).add(path)
+    shared_names = {name: sorted(paths) for name, paths in homes.items() if len(paths) > 1}
+    assert shared_names == {}

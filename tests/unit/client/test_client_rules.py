@@ -176,7 +176,7 @@ def test_a_state_database_of_the_first_schema_opens_with_its_drops(tmp_path: Pat
 def test_a_result_is_held_once_while_it_is_read_and_decrypted() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     size = 16 * 1024 * 1024
-    sealed = hpke.seal(hpke.Result("text/plain", b"r" * size), key.public_key(), "file-1")
+    sealed = hpke.seal(hpke.Payload("text/plain", b"r" * size), key.public_key(), "file-1")
     tracemalloc.start()
     try:
         ciphertext = read_all(io.BytesIO(sealed), len(sealed), cap=2 * size, file_id="file-1")

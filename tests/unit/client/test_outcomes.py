@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from client.outcomes import COLLECTING, SENDING, Outcome, failure_reason, outcome
+from client.outcomes import COLLECTING, SENDING, DropOutcome, failure_reason, outcome
 from client.staging import FileChanged
 from client.upload import Paused
 from shared.errors import DiskFullError, FpwError, IntegrityError, TransientError
@@ -19,21 +19,25 @@ OFFLINE = EndpointConnectionError(endpoint_url="https://s3.example")
 @pytest.mark.parametrize(
     ("exc", "sending", "collecting"),
     [
-        (FileChanged("still being written"), Outcome.STAYS, Outcome.TROUBLE),
-        (Paused("paused"), Outcome.STAYS, Outcome.TROUBLE),
-        (FULL, Outcome.ROOM, Outcome.ROOM),
-        (OFFLINE, Outcome.OFFLINE, Outcome.OFFLINE),
-        (TimeoutError(), Outcome.OFFLINE, Outcome.OFFLINE),
-        (IntegrityError("a different job already uses this id"), Outcome.FAIL, Outcome.TROUBLE),
-        (TransientError("DynamoDB is busy"), Outcome.AGAIN, Outcome.TROUBLE),
-        (FpwError("S3 refused the request"), Outcome.FAIL, Outcome.TROUBLE),
-        (FileNotFoundError(2, "No such file"), Outcome.FAIL, Outcome.TROUBLE),
-        (PermissionError(13, "Permission denied"), Outcome.FAIL, Outcome.TROUBLE),
-        (KeyError("odd"), Outcome.TROUBLE, Outcome.TROUBLE),
+        (FileChanged("still being written"), DropOutcome.STAYS, DropOutcome.TROUBLE),
+        (Paused("paused"), DropOutcome.STAYS, DropOutcome.TROUBLE),
+        (FULL, DropOutcome.ROOM, DropOutcome.ROOM),
+        (OFFLINE, DropOutcome.OFFLINE, DropOutcome.OFFLINE),
+        (TimeoutError(), DropOutcome.OFFLINE, DropOutcome.OFFLINE),
+        (
+            IntegrityError("a different job already uses this id"),
+            DropOutcome.FAIL,
+            DropOutcome.TROUBLE,
+        ),
+        (TransientError("DynamoDB is busy"), DropOutcome.AGAIN, DropOutcome.TROUBLE),
+        (FpwError("S3 refused the request"), DropOutcome.FAIL, DropOutcome.TROUBLE),
+        (FileNotFoundError(2, "No such file"), DropOutcome.FAIL, DropOutcome.TROUBLE),
+        (PermissionError(13, "Permission denied"), DropOutcome.FAIL, DropOutcome.TROUBLE),
+        (KeyError("odd"), DropOutcome.TROUBLE, DropOutcome.TROUBLE),
     ],
 )
 def test_each_kind_of_failure_has_one_outcome_per_step(
-    exc: Exception, sending: Outcome, collecting: Outcome
+    exc: Exception, sending: DropOutcome, collecting: DropOutcome
 ) -> None:
     assert outcome(exc, SENDING) is sending
     assert outcome(exc, COLLECTING) is collecting

@@ -10,7 +10,7 @@ from shared import hpke
 from shared.errors import IntegrityError
 from tests.unit.fuzz.strategies import KEYS, file_ids, keys
 
-results = st.builds(hpke.Result, st.text(max_size=40), st.binary(max_size=2048))
+results = st.builds(hpke.Payload, st.text(max_size=40), st.binary(max_size=2048))
 
 
 def refused(ciphertext: bytes, key: ec.EllipticCurvePrivateKey, file_id: str) -> bool:
@@ -24,7 +24,7 @@ def refused(ciphertext: bytes, key: ec.EllipticCurvePrivateKey, file_id: str) ->
 
 @given(results, keys, file_ids)
 def test_a_sealed_result_opens_to_itself(
-    result: hpke.Result, key: ec.EllipticCurvePrivateKey, file_id: str
+    result: hpke.Payload, key: ec.EllipticCurvePrivateKey, file_id: str
 ) -> None:
     sealed = hpke.seal(result, key.public_key(), file_id)
     assert hpke.open_result(sealed, key, file_id) == result
@@ -32,7 +32,7 @@ def test_a_sealed_result_opens_to_itself(
 
 @given(results, keys, file_ids, st.data())
 def test_any_changed_byte_is_refused(
-    result: hpke.Result, key: ec.EllipticCurvePrivateKey, file_id: str, data: st.DataObject
+    result: hpke.Payload, key: ec.EllipticCurvePrivateKey, file_id: str, data: st.DataObject
 ) -> None:
     sealed = bytearray(hpke.seal(result, key.public_key(), file_id))
     at = data.draw(st.integers(0, len(sealed) - 1), label="byte")
@@ -42,7 +42,7 @@ def test_any_changed_byte_is_refused(
 
 @given(results, keys, file_ids, st.data())
 def test_a_truncated_or_extended_result_is_refused(
-    result: hpke.Result, key: ec.EllipticCurvePrivateKey, file_id: str, data: st.DataObject
+    result: hpke.Payload, key: ec.EllipticCurvePrivateKey, file_id: str, data: st.DataObject
 ) -> None:
     sealed = hpke.seal(result, key.public_key(), file_id)
     cut = data.draw(st.integers(0, len(sealed) - 1), label="length")
@@ -52,14 +52,14 @@ def test_a_truncated_or_extended_result_is_refused(
 
 @given(results, keys, file_ids, file_ids)
 def test_a_result_moved_to_another_job_is_refused(
-    result: hpke.Result, key: ec.EllipticCurvePrivateKey, file_id: str, other: str
+    result: hpke.Payload, key: ec.EllipticCurvePrivateKey, file_id: str, other: str
 ) -> None:
     assume(file_id != other)
     assert refused(hpke.seal(result, key.public_key(), file_id), key, other)
 
 
 @given(results, file_ids)
-def test_a_result_sealed_to_another_key_is_refused(result: hpke.Result, file_id: str) -> None:
+def test_a_result_sealed_to_another_key_is_refused(result: hpke.Payload, file_id: str) -> None:
     sealed = hpke.seal(result, KEYS[0].public_key(), file_id)
     assert refused(sealed, KEYS[1], file_id)
 

@@ -94,8 +94,8 @@ def test_record_round_trips_through_a_dynamodb_item(key: ec.EllipticCurvePrivate
 
 
 def test_hpke_result_opens_only_with_the_right_key_and_job(key: ec.EllipticCurvePrivateKey) -> None:
-    sealed = hpke.seal(hpke.Result("application/json", b'{"a":1}'), key.public_key(), "file-1")
-    assert hpke.open_result(sealed, key, "file-1") == hpke.Result("application/json", b'{"a":1}')
+    sealed = hpke.seal(hpke.Payload("application/json", b'{"a":1}'), key.public_key(), "file-1")
+    assert hpke.open_result(sealed, key, "file-1") == hpke.Payload("application/json", b'{"a":1}')
     with pytest.raises(IntegrityError, match="cannot be decrypted"):
         hpke.open_result(sealed, key, "file-2")
     with pytest.raises(IntegrityError):

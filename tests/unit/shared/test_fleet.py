@@ -46,7 +46,7 @@ def completed(
     job.holder = "processor-7"
     job.attempts = 2
     sealed = hpke.seal(
-        hpke.Result("text/plain", body), signing.public_key_from_client_id(job.client), job.file
+        hpke.Payload("text/plain", body), signing.public_key_from_client_id(job.client), job.file
     )
     if in_s3:
         job.results_ref = f"s3://{job.bucket}/results/{job.client}/{job.file}"

@@ -89,13 +89,13 @@ def test_the_check_reports_the_worst_state_in_plugin_format() -> None:
     snap = snap_of(job(status=Status.QUEUED), job(file="file-2", status=Status.QUEUED))
     limits = ops.thresholds((1, 5), (1e9, 1e9), (1, 5), (1, 5))
     state, line = ops.evaluate(snap, limits)
-    assert state is ops.State.WARNING
+    assert state is ops.Severity.WARNING
     assert line.startswith("FPW WARNING - queued 2 >= 1")
     assert "| queued=2;1;5;0" in line
     state, _ = ops.evaluate(snap, ops.thresholds((1, 2), (1e9, 1e9), (1, 5), (1, 5)))
-    assert state is ops.State.CRITICAL
+    assert state is ops.Severity.CRITICAL
     state, line = ops.evaluate(snap_of(), limits)
-    assert state is ops.State.OK and line.startswith("FPW OK - 0 queued")
+    assert state is ops.Severity.OK and line.startswith("FPW OK - 0 queued")
 
 
 def test_a_fetcher_silent_for_twice_its_interval_is_gone_unless_it_heartbeats_a_job() -> None:
