@@ -201,7 +201,6 @@ def test_a_client_killed_while_its_network_is_down_resumes_the_upload_as_one_job
     inbox, state_dir = tmp_path / "inbox", tmp_path / "client-state"
     config = behind.client_config(inbox, state_dir, chunk_size=64 * 1024, upload_concurrency=2)
     me = behind.register_client(state_dir)
-    direct.start_fetcher("fetcher-direct")
     client = behind.start_client(config)
     staged = tmp_path / "recording.csv"
     staged.write_text(
@@ -217,6 +216,15 @@ def test_a_client_killed_while_its_network_is_down_resumes_the_upload_as_one_job
     halfway = confirmed_chunks(state_dir)
     proxy.pass_through()
     client = behind.start_client(config)
+    # The restarted client finds the file in the inbox and knows it for the drop in
+    # flight, not a new file. No fetcher runs until it has said so: the job cannot be
+    # done (and the original moved away) before the folder's rescan looks.
+    wait_for(
+        lambda: "already being processed" in client.output() or not client.alive(),
+        timeout=60,
+        what="the restarted client to see the drop in flight",
+    )
+    direct.start_fetcher("fetcher-direct")
     original = inbox / "done" / staged.name
     (result,) = wait_for(
         lambda: (
@@ -232,7 +240,6 @@ def test_a_client_killed_while_its_network_is_down_resumes_the_upload_as_one_job
     assert 4 <= halfway < 20, "the client died midway through the upload"
     (job,) = table(stack).of_client(me)
     assert recorder.calls[job.file] == 1
-    assert "already being processed" in client.output(), "the restarted client saw the drop"
 
 
 def test_fetchers_behind_a_flaky_network_complete_every_job_exactly_once(

@@ -255,21 +255,25 @@ def test_every_file_fpw_up_writes_with_a_secret_is_owner_only(running: Up) -> No
     assert home.stat().st_mode & 0o777 == 0o700
 
 
-def running_pid(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie nobody reaped is not)."""
+def started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot), or None once it has ended (a
+    zombie nobody reaped has ended): with the pid, it names one process, even on a
+    busy machine that hands the pid to another process soon after."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def test_fpw_up_killed_with_sigkill_leaves_no_part_running(running: Up) -> None:
     parts = running.children()
     assert len(parts) >= 5, parts  # the stack's server, processor, fetcher, watcher, client
+    since = {pid: started(pid) for pid in parts}
     running.proc.kill()
     running.proc.wait(timeout=30)
     wait_for(
-        lambda: not [pid for pid in parts if running_pid(pid)],
+        lambda: not [pid for pid, t in since.items() if t is not None and started(pid) == t],
         timeout=60,
         what="every part to end with fpw up",
     )
