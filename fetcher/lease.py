@@ -71,9 +71,10 @@ def renew(holder: str, until_ms: int, checkpoints: Checkpoints) -> Update:
 
 def give_back(holder: str, checkpoints: Checkpoints) -> Update:
     """A renewal that ends the lease at once and frees the slot."""
-    update = renew(holder, 0, checkpoints)
-    update.update += " REMOVE #holder"
-    return update
+    lease = renew(holder, 0, checkpoints)
+    # A new Update, not the renewal changed in place: its names are worked out
+    # from the whole expression.
+    return Update(lease.update + " REMOVE #holder", lease.condition, lease.values, lease.names)
 
 
 def checkpoints_of(item: dict[str, Any]) -> Checkpoints:
